@@ -1,0 +1,303 @@
+"""Allure plumbing: report metadata in ``allure-results`` and the HTML report (Allure 3).
+
+The metadata writers are plain Python and work anywhere.  The HTML report is built by the
+Allure 3 command line from npm (the TypeScript Allure, no Java), pinned in the repository's
+``package.json``/``package-lock.json`` and installed into ``<repo>/node_modules`` by
+``make setup`` (``npm ci``).  Importing this module never needs Node.js.
+
+Allure 3 reads ``environment.properties`` and ``executor.json`` from the results directory.
+Categories are a report *config* setting in Allure 3 (``categories.json`` in the results is
+read only by the Allure 2 style plugins), so :func:`generate_html` passes the same rules in
+the config it writes for the CLI, and :func:`write_categories` keeps ``categories.json`` for
+Allure 2 compatible viewers.
+
+The report is a single self-contained ``index.html`` (the Awesome plugin's ``singleFile``
+mode): it opens from disk or from a CI artifact without a web server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from harness import errors as _errors
+from harness.errors import HarnessError
+
+__all__ = [
+    "CATEGORIES",
+    "find_allure_cli",
+    "generate_html",
+    "repo_root",
+    "write_categories",
+    "write_environment",
+    "write_executor",
+]
+
+MISSING_CLI_MESSAGE = "Allure CLI not found: run `make setup` (npm ci)"
+
+#: A key whose value must never reach a report (matched case-insensitively anywhere in the key).
+_SECRET_KEY = re.compile(r"passw(or)?d|token|secret|credential|api[_-]?key|private[_-]?key", re.I)
+_MASK = "***"
+#: ``scheme://user:password@host`` in a value: the userinfo is replaced by the mask.
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+# --------------------------------------------------------------------------------------------
+# Repository and CLI lookup
+
+
+def repo_root() -> Path:
+    """The repository root: the parent of the ``harness`` package this file lives in."""
+    return Path(__file__).resolve().parent.parent
+
+
+def find_allure_cli() -> list[str] | None:
+    """The argv prefix that runs the Allure 3 CLI, or ``None`` when there is none.
+
+    Prefers the pinned copy in ``<repo>/node_modules`` (run as ``node .../allure/cli.js``, so
+    it does not depend on the executable bit or the shebang of the ``.bin`` shim), else an
+    ``allure`` executable on ``PATH``.
+    """
+    cli_js = repo_root() / "node_modules" / "allure" / "cli.js"
+    node = shutil.which("node")
+    if cli_js.is_file() and node:
+        return [node, str(cli_js)]
+    on_path = shutil.which("allure")
+    if on_path:
+        return [on_path]
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Metadata files in allure-results
+
+
+def _is_secret_key(key: str) -> bool:
+    return bool(_SECRET_KEY.search(key))
+
+
+def _mask_value(value: str) -> str:
+    """Hide credentials embedded in URLs (``https://user:pw@host`` → ``https://***@host``)."""
+    return _URL_USERINFO.sub(lambda m: f"{m['scheme']}{_MASK}@", value)
+
+
+def _escape_properties(text: str, *, is_key: bool) -> str:
+    """Escape like ``java.util.Properties.store(OutputStream)``.
+
+    Backslash, ``= : # !`` and control characters are escaped; spaces everywhere in a key but
+    only a leading space in a value; everything outside printable ASCII becomes ``\\uXXXX``
+    (UTF-16 code units, so characters beyond the BMP become surrogate pairs).  The result is
+    pure ASCII, so Java (ISO-8859-1) and Allure 3 (UTF-8) loaders read the same text.
+    """
+    out: list[str] = []
+    for index, char in enumerate(text):
+        if char == " ":
+            out.append("\\ " if is_key or index == 0 else " ")
+        elif char == "\\":
+            out.append("\\\\")
+        elif char == "\t":
+            out.append("\\t")
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\r":
+            out.append("\\r")
+        elif char == "\f":
+            out.append("\\f")
+        elif char in "=:#!":
+            out.append("\\" + char)
+        elif 0x20 <= ord(char) <= 0x7E:
+            out.append(char)
+        else:
+            encoded = char.encode("utf-16-be")
+            for i in range(0, len(encoded), 2):
+                out.append(f"\\u{int.from_bytes(encoded[i:i + 2], 'big'):04X}")
+    return "".join(out)
+
+
+def write_environment(results_dir: Path, props: Mapping[str, str]) -> Path:
+    """Write ``environment.properties`` (the report's "Environment" block).
+
+    Keys are sorted; a key that looks secret (password, token, secret, credential, API key)
+    gets the value ``***``; credentials inside URLs are masked too.
+    """
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for key in sorted(props, key=str):
+        raw = props[key]
+        value = _MASK if _is_secret_key(str(key)) else _mask_value("" if raw is None else str(raw))
+        lines.append(f"{_escape_properties(str(key), is_key=True)}={_escape_properties(value, is_key=False)}")
+    path = results_dir / "environment.properties"
+    path.write_text("".join(line + "\n" for line in lines), encoding="ascii")
+    return path
+
+
+def _class_names(base: type) -> list[str]:
+    """``base`` and all its subclasses defined so far (allure-pytest puts ``Type: text``)."""
+    names: set[str] = set()
+    stack = [base]
+    while stack:
+        cls = stack.pop()
+        if cls.__name__ not in names:
+            names.add(cls.__name__)
+            stack.extend(cls.__subclasses__())
+    return sorted(names)
+
+
+def _alternatives(required: list[str], classes: list[str]) -> str:
+    """``.*A.*|.*B.*`` for the required words plus class names they do not already cover."""
+    words = list(required)
+    for name in classes:
+        if not any(word in name for word in words):
+            words.append(name)
+    return "|".join(f".*{re.escape(word)}.*" for word in words)
+
+
+def _categories() -> list[dict[str, object]]:
+    # allure-pytest's message is "<ExceptionClassName>: <text>" (no module), so subclasses
+    # whose names do not contain the base name (LinkCorrupted, UsageError...) are listed too.
+    link = _alternatives(["LinkError", "Timeout", "Disconnected"], _class_names(_errors.LinkError))
+    harness = _alternatives(["HarnessError"], _class_names(HarnessError))
+    return [
+        {"name": "Поведение ККТ не соответствует ожиданию", "matchedStatuses": ["failed"]},
+        {
+            "name": "Стенд/связь: нет ответа или ошибка канала",
+            "matchedStatuses": ["broken"],
+            "messageRegex": link,
+        },
+        {
+            "name": "Ошибка конфигурации стенда",
+            "matchedStatuses": ["broken"],
+            "messageRegex": harness,
+        },
+        {"name": "Пропущено: устройство не умеет", "matchedStatuses": ["skipped"]},
+    ]
+
+
+#: Category rules in Allure's ``categories.json`` format (first match wins).
+CATEGORIES: list[dict[str, object]] = _categories()
+
+
+def write_categories(results_dir: Path) -> Path:
+    """Write ``categories.json`` (Allure 2 format) with :data:`CATEGORIES`."""
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / "categories.json"
+    path.write_text(json.dumps(_categories(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _ci_env() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def write_executor(
+    results_dir: Path,
+    name: str = "kkt-hil",
+    build_name: str | None = None,
+    build_url: str | None = None,
+) -> Path:
+    """Write ``executor.json``: who ran the suite (``type`` is ``ci`` when ``$CI`` is set)."""
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    data: dict[str, str] = {"name": name, "type": "ci" if _ci_env() else "local"}
+    if build_name:
+        data["buildName"] = build_name
+    if build_url:
+        data["buildUrl"] = _mask_value(build_url)
+    path = results_dir / "executor.json"
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# HTML report
+
+
+def _last_line(text: str) -> str:
+    lines = [_ANSI.sub("", line).strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    return lines[-1] if lines else ""
+
+
+def _looks_like_report(path: Path) -> bool:
+    return not any(path.iterdir()) or (path / "index.html").is_file()
+
+
+def generate_html(
+    results_dir: Path,
+    report_dir: Path,
+    *,
+    timeout: float = 300,
+    report_name: str = "kkt-hil",
+    language: str = "ru",
+) -> Path:
+    """Build the single-file HTML report from ``results_dir`` into ``report_dir``.
+
+    Returns the path of ``report_dir/index.html``.  An existing report in ``report_dir`` is
+    replaced (a non-empty directory that is not an Allure report is refused).  Raises
+    :class:`HarnessError` with a one-line message when the CLI is missing, the results are
+    empty, or the CLI fails or times out.  The CLI runs without a shell.
+    """
+    results_dir = Path(results_dir).resolve()
+    report_dir = Path(report_dir).resolve()
+    if not results_dir.is_dir():
+        raise HarnessError(f"Allure results are empty: {results_dir} does not exist")
+    if not any(results_dir.glob("*-result.json")):
+        raise HarnessError(f"Allure results are empty: no *-result.json in {results_dir}")
+    if report_dir.exists() and not (report_dir.is_dir() and _looks_like_report(report_dir)):
+        raise HarnessError(f"Refusing to overwrite {report_dir}: it is not an Allure report")
+    cli = find_allure_cli()
+    if cli is None:
+        raise HarnessError(MISSING_CLI_MESSAGE)
+
+    config = {
+        "name": report_name,
+        "plugins": {"awesome": {"options": {"singleFile": True, "reportLanguage": language}}},
+        "categories": {"rules": _categories()},
+    }
+    report_dir.parent.mkdir(parents=True, exist_ok=True)
+    # A fresh output directory each time (Allure 3 does not clean it), swapped in at the end.
+    staging = Path(tempfile.mkdtemp(prefix=f".{report_dir.name}-", dir=report_dir.parent))
+    try:
+        with tempfile.TemporaryDirectory(prefix="kkt-hil-allure-") as work:
+            config_path = Path(work) / "allurerc.json"
+            config_path.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+            out = staging / "report"
+            argv = [*cli, "generate", str(results_dir), "--config", str(config_path), "--output", str(out)]
+            env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"}
+            try:
+                proc = subprocess.run(
+                    argv,
+                    cwd=work,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    text=True,
+                    encoding="utf-8",
+                    errors="replace",
+                    timeout=timeout,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise HarnessError(f"Allure CLI timed out after {timeout:g} s: {' '.join(argv)}") from None
+            except OSError as exc:
+                raise HarnessError(f"Allure CLI could not be started ({cli[0]}): {exc.strerror or exc}") from None
+        if proc.returncode != 0:
+            detail = _last_line(proc.stderr) or _last_line(proc.stdout) or "no output"
+            raise HarnessError(f"Allure CLI failed (exit {proc.returncode}): {detail}")
+        if not (out / "index.html").is_file():
+            raise HarnessError(f"Allure CLI wrote no index.html into {out}")
+        if report_dir.exists():
+            shutil.rmtree(report_dir)
+        os.replace(out, report_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report_dir / "index.html"

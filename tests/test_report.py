@@ -1,0 +1,369 @@
+"""harness.report: Allure metadata files and the HTML report through the Allure 3 CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from harness import report
+from harness.errors import HarnessError
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+
+
+def load_properties(text: str) -> dict[str, str]:
+    """A reference reader for what ``write_environment`` emits (java.util.Properties.load
+    rules for single logical lines: ``\\`` escapes, ``\\uXXXX`` incl. surrogate pairs)."""
+    simple = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+    result: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip()[0] in "#!":
+            continue
+        key: list[str] = []
+        value: list[str] = []
+        target = key
+        i = 0
+        while i < len(line):
+            char = line[i]
+            if char == "\\":
+                nxt = line[i + 1]
+                if nxt == "u":
+                    target.append(chr(int(line[i + 2 : i + 6], 16)))
+                    i += 6
+                    continue
+                target.append(simple.get(nxt, nxt))
+                i += 2
+                continue
+            if target is key and char in "=:":
+                target = value
+            else:
+                target.append(char)
+            i += 1
+        raw_value = "".join(value)
+        result["".join(key)] = raw_value.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    return {k.encode("utf-16-le", "surrogatepass").decode("utf-16-le"): v for k, v in result.items()}
+
+
+def write_result(results: Path, *, name: str = "test_sale", status: str = "passed", message: str | None = None) -> Path:
+    """A minimal hand-written allure-pytest style ``*-result.json``."""
+    results.mkdir(parents=True, exist_ok=True)
+    test_uuid = str(uuid.uuid4())
+    data: dict[str, object] = {
+        "uuid": test_uuid,
+        "historyId": uuid.uuid4().hex,
+        "name": name,
+        "fullName": f"scenarios.test_x#{name}",
+        "status": status,
+        "start": 1_700_000_000_000,
+        "stop": 1_700_000_000_250,
+        "labels": [{"name": "suite", "value": "Продажа"}, {"name": "framework", "value": "pytest"}],
+        "steps": [{"name": "Открыть смену", "status": "passed", "start": 1_700_000_000_000, "stop": 1_700_000_000_100}],
+    }
+    if message is not None:
+        data["statusDetails"] = {"message": message, "trace": "Traceback ..."}
+    path = results / f"{test_uuid}-result.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def make_script(path: Path, body: str) -> Path:
+    path.write_text(f"#!{sys.executable}\n{body}", encoding="utf-8")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def assert_one_line(message: str) -> None:
+    assert "\n" not in message
+    assert "Traceback" not in message
+    assert message.strip() == message and message
+
+
+# ------------------------------------------------------------------------------------------
+# environment.properties
+
+
+def test_environment_escapes_like_java_properties(tmp_path: Path) -> None:
+    props = {
+        "plain": "value",
+        "key with spaces": "a b",
+        "lead": "  two leading spaces",
+        "seps=and:colons": "x=1:2",
+        "comment#bang!": "#not a comment !",
+        "backslash": "C:\\path\\to",
+        "controls": "tab\there\nnew\rline\fform",
+        "Модель": "АТОЛ 30Ф",
+        "emoji": "чек 🧾",
+    }
+    path = report.write_environment(tmp_path / "allure-results", props)
+    assert path == tmp_path / "allure-results" / "environment.properties"
+    text = path.read_bytes().decode("ascii")  # pure ASCII: readable as ISO-8859-1 and UTF-8
+    lines = text.splitlines()
+    assert "key\\ with\\ spaces=a b" in lines
+    assert "lead=\\  two leading spaces" in lines
+    assert "seps\\=and\\:colons=x\\=1\\:2" in lines
+    assert "comment\\#bang\\!=\\#not a comment \\!" in lines
+    assert "backslash=C\\:\\\\path\\\\to" in lines
+    assert "controls=tab\\there\\nnew\\rline\\fform" in lines
+    assert "\\u041C\\u043E\\u0434\\u0435\\u043B\\u044C=\\u0410\\u0422\\u041E\\u041B 30\\u0424" in lines
+    assert "emoji=\\u0447\\u0435\\u043A \\uD83E\\uDDFE" in lines
+    assert len(lines) == len(props)
+    assert load_properties(text) == props
+
+
+def test_environment_keys_sorted_and_file_replaced(tmp_path: Path) -> None:
+    report.write_environment(tmp_path, {"old": "1"})
+    path = report.write_environment(tmp_path, {"b": "2", "a": "1", "c": "3"})
+    assert path.read_text(encoding="ascii") == "a=1\nb=2\nc=3\n"
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["password", "DB_PASSWORD", "ofd.passwd", "OFD_TOKEN", "access-token", "client_secret", "Secret", "credentials", "api_key"],
+)
+def test_environment_masks_secret_keys(tmp_path: Path, key: str) -> None:
+    path = report.write_environment(tmp_path, {key: "hunter2 s3cr3t", "model": "Пирит 2Ф"})
+    text = path.read_text(encoding="ascii")
+    assert "hunter2" not in text and "s3cr3t" not in text
+    assert load_properties(text)[key] == "***"
+    assert load_properties(text)["model"] == "Пирит 2Ф"
+
+
+def test_environment_masks_credentials_in_urls(tmp_path: Path) -> None:
+    path = report.write_environment(tmp_path, {"ofd_url": "https://inn:pa55@ofd.example:7777/kkt", "port": "/dev/ttyUSB0"})
+    parsed = load_properties(path.read_text(encoding="ascii"))
+    assert parsed == {"ofd_url": "https://***@ofd.example:7777/kkt", "port": "/dev/ttyUSB0"}
+
+
+# ------------------------------------------------------------------------------------------
+# categories.json
+
+
+def test_categories_json(tmp_path: Path) -> None:
+    path = report.write_categories(tmp_path / "res")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert [c["name"] for c in data] == [
+        "Поведение ККТ не соответствует ожиданию",
+        "Стенд/связь: нет ответа или ошибка канала",
+        "Ошибка конфигурации стенда",
+        "Пропущено: устройство не умеет",
+    ]
+    assert [c["matchedStatuses"] for c in data] == [["failed"], ["broken"], ["broken"], ["skipped"]]
+    assert "messageRegex" not in data[0] and "messageRegex" not in data[3]
+    link, harness = re.compile(data[1]["messageRegex"]), re.compile(data[2]["messageRegex"])
+    assert data[1]["messageRegex"].startswith(".*LinkError.*|.*Timeout.*|.*Disconnected.*")
+    assert data[2]["messageRegex"].startswith(".*HarnessError.*")
+    # allure-pytest writes "<ExceptionClass>: <text>"; Allure 3 matches like JS RegExp.test (search).
+    for message in [
+        "LinkError: no answer",
+        "LinkTimeout: no answer in 2.0 s",
+        "LinkDisconnected: port closed",
+        "LinkCorrupted: bad CRC",
+        "TimeoutError: timed out",
+        "SerialException: device Disconnected",
+    ]:
+        assert link.search(message), message
+        assert not harness.search(message), message
+    for message in ["HarnessError: unknown model 'x'", "UsageError: bad --kkt spec", "SafetyRefusal: real device"]:
+        assert harness.search(message), message
+        assert not link.search(message), message
+
+
+def test_categories_constant_matches_file(tmp_path: Path) -> None:
+    data = json.loads(report.write_categories(tmp_path).read_text(encoding="utf-8"))
+    assert data == report.CATEGORIES
+
+
+# ------------------------------------------------------------------------------------------
+# executor.json
+
+
+def test_executor_local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    data = json.loads(report.write_executor(tmp_path).read_text(encoding="utf-8"))
+    assert data == {"name": "kkt-hil", "type": "local"}
+
+
+def test_executor_ci(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    path = report.write_executor(tmp_path, name="стенд-1", build_name="#42", build_url="https://ci:tok@ci.example/b/42")
+    assert path.name == "executor.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data == {"name": "стенд-1", "type": "ci", "buildName": "#42", "buildUrl": "https://***@ci.example/b/42"}
+
+
+# ------------------------------------------------------------------------------------------
+# find_allure_cli
+
+
+@pytest.fixture
+def no_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty repo root and a PATH with nothing on it."""
+    root = tmp_path / "repo"
+    empty_bin = tmp_path / "empty-bin"
+    root.mkdir()
+    empty_bin.mkdir()
+    monkeypatch.setattr(report, "repo_root", lambda: root)
+    monkeypatch.setenv("PATH", str(empty_bin))
+    return root
+
+
+def test_find_allure_cli_none_when_absent(no_cli: Path) -> None:
+    assert report.find_allure_cli() is None
+
+
+def test_find_allure_cli_prefers_repo_node_modules(no_cli: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli_js = no_cli / "node_modules" / "allure" / "cli.js"
+    cli_js.parent.mkdir(parents=True)
+    cli_js.write_text("// stub\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    node = make_script(bin_dir / "node", "")
+    make_script(bin_dir / "allure", "")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert report.find_allure_cli() == [str(node), str(cli_js)]
+
+
+def test_find_allure_cli_falls_back_to_path(no_cli: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    allure = make_script(bin_dir / "allure", "")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert report.find_allure_cli() == [str(allure)]
+
+
+def test_repo_root_is_the_checkout() -> None:
+    assert (report.repo_root() / "harness" / "report.py").is_file()
+
+
+# ------------------------------------------------------------------------------------------
+# generate_html errors
+
+
+def test_generate_html_missing_cli(no_cli: Path, tmp_path: Path) -> None:
+    results = tmp_path / "allure-results"
+    write_result(results)
+    with pytest.raises(HarnessError) as info:
+        report.generate_html(results, tmp_path / "allure-report")
+    message = str(info.value)
+    assert message == "Allure CLI not found: run `make setup` (npm ci)"
+    assert_one_line(message)
+    assert not (tmp_path / "allure-report").exists()
+
+
+@pytest.mark.parametrize("setup", ["missing", "empty", "metadata-only"])
+def test_generate_html_empty_results(tmp_path: Path, setup: str) -> None:
+    results = tmp_path / "allure-results"
+    if setup != "missing":
+        results.mkdir()
+    if setup == "metadata-only":
+        report.write_environment(results, {"a": "b"})
+        report.write_categories(results)
+    with pytest.raises(HarnessError) as info:
+        report.generate_html(results, tmp_path / "allure-report")
+    message = str(info.value)
+    assert message.startswith("Allure results are empty")
+    assert str(results) in message
+    assert_one_line(message)
+
+
+def test_generate_html_cli_failure_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = make_script(
+        tmp_path / "fake-allure",
+        "import sys\nprint('starting')\nsys.stderr.write('warn: x\\n\\x1b[31mNo test results directories found\\x1b[39m\\n')\nsys.exit(3)\n",
+    )
+    monkeypatch.setattr(report, "find_allure_cli", lambda: [sys.executable, str(script)])
+    results = tmp_path / "res"
+    write_result(results)
+    with pytest.raises(HarnessError) as info:
+        report.generate_html(results, tmp_path / "rep")
+    assert str(info.value) == "Allure CLI failed (exit 3): No test results directories found"
+    assert not (tmp_path / "rep").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".rep")] == []  # staging removed
+
+
+def test_generate_html_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = make_script(tmp_path / "slow-allure", "import time\ntime.sleep(30)\n")
+    monkeypatch.setattr(report, "find_allure_cli", lambda: [sys.executable, str(script)])
+    results = tmp_path / "res"
+    write_result(results)
+    with pytest.raises(HarnessError) as info:
+        report.generate_html(results, tmp_path / "rep", timeout=0.5)
+    assert str(info.value).startswith("Allure CLI timed out after 0.5 s")
+    assert_one_line(str(info.value))
+
+
+def test_generate_html_passes_argv_without_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI gets: generate <results> --config <allurerc.json> --output <dir>; config has the categories."""
+    seen = tmp_path / "seen.json"
+    script = make_script(
+        tmp_path / "fake-allure",
+        "import json, sys, pathlib\n"
+        "args = sys.argv[1:]\n"
+        "cfg = json.loads(pathlib.Path(args[args.index('--config') + 1]).read_text(encoding='utf-8'))\n"
+        f"pathlib.Path({str(seen)!r}).write_text(json.dumps({{'args': args, 'cfg': cfg}}), encoding='utf-8')\n"
+        "out = pathlib.Path(args[args.index('--output') + 1]); out.mkdir(parents=True)\n"
+        "(out / 'index.html').write_text('<!DOCTYPE html>')\n",
+    )
+    monkeypatch.setattr(report, "find_allure_cli", lambda: [sys.executable, str(script)])
+    results = tmp_path / "res; rm -rf x"  # a shell would split this
+    write_result(results)
+    old = tmp_path / "rep"
+    old.mkdir()
+    (old / "index.html").write_text("old")
+    (old / "stale.js").write_text("old")
+    index = report.generate_html(results, old)
+    assert index == old.resolve() / "index.html"
+    assert index.read_text() == "<!DOCTYPE html>"
+    assert not (old / "stale.js").exists()
+    recorded = json.loads(seen.read_text(encoding="utf-8"))
+    assert recorded["args"][:2] == ["generate", str(results.resolve())]
+    assert recorded["cfg"]["plugins"]["awesome"]["options"]["singleFile"] is True
+    assert [r["name"] for r in recorded["cfg"]["categories"]["rules"]] == [c["name"] for c in report.CATEGORIES]
+
+
+def test_generate_html_refuses_foreign_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report, "find_allure_cli", lambda: [sys.executable, "-c", "pass"])
+    results = tmp_path / "res"
+    write_result(results)
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "important.txt").write_text("keep me")
+    with pytest.raises(HarnessError, match="Refusing to overwrite"):
+        report.generate_html(results, foreign)
+    assert (foreign / "important.txt").read_text() == "keep me"
+
+
+# ------------------------------------------------------------------------------------------
+# the real Allure 3 CLI
+
+
+@pytest.mark.skipif(report.find_allure_cli() is None, reason="Allure CLI not installed (run make setup)")
+def test_generate_html_with_real_allure(tmp_path: Path) -> None:
+    results = tmp_path / "allure-results"
+    write_result(results, name="test_sale_receipt")
+    report.write_environment(results, {"Модель": "АТОЛ 30Ф", "ofd_token": "zzz"})
+    report.write_categories(results)
+    report.write_executor(results)
+    report_dir = tmp_path / "reports" / "allure-report"
+
+    index = report.generate_html(results, report_dir, timeout=120)
+
+    assert index == report_dir.resolve() / "index.html"
+    assert index.is_file()
+    html = index.read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith("<!doctype html")
+    assert len(html) > 10_000  # single-file mode: the app and the data are inlined
+    # A second run replaces the report in place and leaves no staging directories behind.
+    again = report.generate_html(results, report_dir, timeout=120)
+    assert again == index and again.is_file()
+    assert sorted(p.name for p in report_dir.parent.iterdir()) == ["allure-report"]
+    assert os.access(index, os.R_OK)
