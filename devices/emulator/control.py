@@ -1,0 +1,243 @@
+"""The emulator's control channel: faults and time, usable in and out of process.
+
+One JSON object per line in, one JSON reply per line out (``{"ok": true, ...}`` or
+``{"ok": false, "error": "..."}``) over loopback TCP.  In-process users (the pytest plugin) call
+:meth:`ControlHandler.handle` directly: the same code answers both.  Unknown ops and bad
+arguments get ``ok: false`` with a message — never a dropped connection.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from harness.device import PaperState
+
+from .core import FiscalCore
+from .defects import DEFECTS
+from .serve import check_loopback, parse_tcp_url
+
+Reply = dict[str, Any]
+
+
+class ControlError(ValueError):
+    """A bad control request (unknown op, bad argument)."""
+
+
+class ControlHandler:
+    def __init__(self, core: FiscalCore) -> None:
+        self.core = core
+        self.extra_ops: dict[str, Callable[[dict[str, Any]], Reply]] = {}  # e.g. the hub link (fisGo)
+        self._ops: dict[str, Callable[[dict[str, Any]], Reply]] = {
+            "state": self._state,
+            "paper": self._paper,
+            "cover": self._cover,
+            "ofd": self._ofd,
+            "clock": self._clock,
+            "power": self._power,
+            "firmware": self._firmware,
+            "defects": self._defects,
+            "journal": self._journal,
+            "tape": self._tape,
+            "ops": self._list_ops,
+        }
+
+    def handle(self, request: Any) -> Reply:
+        """Answer one request; never raises."""
+        try:
+            if not isinstance(request, dict):
+                raise ControlError("request must be a JSON object")
+            op = request.get("op")
+            handler = self._ops.get(op) or self.extra_ops.get(op)  # type: ignore[arg-type]
+            if handler is None:
+                known = ", ".join(sorted({*self._ops, *self.extra_ops}))
+                raise ControlError(f"unknown op {op!r} (known: {known})")
+            reply = handler(request)
+            return {"ok": True, **reply}
+        except (ControlError, ValueError, TypeError, KeyError) as exc:
+            return {"ok": False, "error": str(exc) or type(exc).__name__}
+
+    def handle_line(self, line: bytes) -> bytes:
+        try:
+            request = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            reply: Reply = {"ok": False, "error": f"bad JSON: {exc}"}
+        else:
+            reply = self.handle(request)
+        return (json.dumps(reply, ensure_ascii=False) + "\n").encode("utf-8")
+
+    # ------------------------------------------------------------------------------ ops
+
+    def _state(self, _: dict[str, Any]) -> Reply:
+        return {"state": self.core.snapshot()}
+
+    def _paper(self, req: dict[str, Any]) -> Reply:
+        state = _choice(req, "state", [p.value for p in PaperState])
+        after = req.get("after_lines")
+        if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
+            raise ControlError("after_lines must be a non-negative integer")
+        if after is not None and state != PaperState.OK.value:
+            raise ControlError("after_lines goes with state 'ok' (paper present, runs out later)")
+        self.core.set_paper(PaperState(state), after_lines=after)
+        return {"paper": self.core.printer.paper}
+
+    def _cover(self, req: dict[str, Any]) -> Reply:
+        self.core.set_cover(_bool(req, "open"))
+        return {"cover_open": self.core.printer.cover_open}
+
+    def _ofd(self, req: dict[str, Any]) -> Reply:
+        self.core.set_ofd(_bool(req, "online"))
+        return {"online": self.core.ofd_online, "unsent": len(self.core.unsent())}
+
+    def _clock(self, req: dict[str, Any]) -> Reply:
+        if "set" in req:
+            value = req["set"]
+            try:
+                when = datetime.fromisoformat(str(value))
+            except ValueError:
+                raise ControlError(f"clock set takes ISO local time like 2020-12-31T23:50:00, not {value!r}") from None
+            if when.tzinfo is not None:
+                raise ControlError("clock set takes device local time without a zone")
+            self.core.lab_clock_set(when, rtc_only=bool(req.get("rtc_only", False)))
+        elif "advance" in req:
+            seconds = req["advance"]
+            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+                raise ControlError("clock advance takes a non-negative number of seconds")
+            self.core.lab_clock_advance(float(seconds))
+        elif len(req) > 1:
+            raise ControlError("clock takes 'set' (ISO local time) or 'advance' (seconds)")
+        return {"now": self.core.now().isoformat(), "fn_seconds": self.core.clock.fn_seconds()}
+
+    def _power(self, req: dict[str, Any]) -> Reply:
+        action = _choice(req, "action", ["off", "on", "cycle"])
+        if action in ("off", "cycle"):
+            self.core.set_power(False)
+        if action in ("on", "cycle"):
+            self.core.set_power(True)
+        return {"powered": self.core.powered}
+
+    def _firmware(self, req: dict[str, Any]) -> Reply:
+        version = req.get("version")
+        if not isinstance(version, str):
+            raise ControlError("firmware takes 'version' like \"2.25.0\"")
+        self.core.set_firmware(version)
+        return {"firmware": self.core.firmware}
+
+    def _defects(self, req: dict[str, Any]) -> Reply:
+        enable = req.get("enable", [])
+        disable = req.get("disable", [])
+        if not isinstance(enable, list) or not isinstance(disable, list):
+            raise ControlError("defects takes lists 'enable' and/or 'disable'")
+        self.core.set_defects(set(enable), set(disable))
+        return {"defects": sorted(self.core.defects), "known": DEFECTS}
+
+    def _journal(self, _: dict[str, Any]) -> Reply:
+        return {
+            "journal": [
+                {"at": e.at.isoformat(), "event": e.event, "detail": e.detail} for e in list(self.core.journal)
+            ]
+        }
+
+    def _tape(self, _: dict[str, Any]) -> Reply:
+        return {"tape": list(self.core.tape)}
+
+    def _list_ops(self, _: dict[str, Any]) -> Reply:
+        return {"ops": sorted({*self._ops, *self.extra_ops})}
+
+
+def _choice(req: dict[str, Any], key: str, allowed: list[str]) -> str:
+    value = req.get(key)
+    if value not in allowed:
+        raise ControlError(f"{req.get('op')} takes {key!r} one of {', '.join(allowed)}, not {value!r}")
+    return str(value)
+
+
+def _bool(req: dict[str, Any], key: str) -> bool:
+    value = req.get(key)
+    if not isinstance(value, bool):
+        raise ControlError(f"{req.get('op')} takes {key!r} true or false, not {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------------- TCP server
+
+
+class _LineHandler(socketserver.StreamRequestHandler):
+    timeout = 300  # an idle control client is dropped after 5 min
+
+    def handle(self) -> None:
+        handler: ControlHandler = self.server.control  # type: ignore[attr-defined]
+        while True:
+            try:
+                line = self.rfile.readline(1 << 20)
+            except (OSError, socket.timeout):
+                return
+            if not line:
+                return
+            if not line.strip():
+                continue
+            try:
+                self.wfile.write(handler.handle_line(line))
+                self.wfile.flush()
+            except OSError:
+                return
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class ControlServer:
+    """Serves a :class:`ControlHandler` on ``tcp://127.0.0.1:PORT`` (loopback only)."""
+
+    def __init__(self, handler: ControlHandler, url: str = "tcp://127.0.0.1:0") -> None:
+        host, port = parse_tcp_url(url)
+        check_loopback(host)
+        self._server = _Server((host, port), _LineHandler)
+        self._server.control = handler  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="kkt-control", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"tcp://{host}:{port}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class ControlClient:
+    """Talks to a control channel out of process (``tcp://127.0.0.1:PORT``)."""
+
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+        host, port = parse_tcp_url(url)
+        check_loopback(host)
+        self._sock = socket.create_connection((host, port), timeout=timeout)
+        self._sock.settimeout(timeout)
+        self._file = self._sock.makefile("rwb")
+        self._lock = threading.Lock()
+
+    def request(self, request: dict[str, Any]) -> Reply:
+        with self._lock:
+            self._file.write((json.dumps(request, ensure_ascii=False) + "\n").encode("utf-8"))
+            self._file.flush()
+            line = self._file.readline()
+        if not line:
+            raise ConnectionError("control channel closed")
+        return json.loads(line.decode("utf-8"))  # type: ignore[no-any-return]
+
+    __call__ = request
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        finally:
+            self._sock.close()

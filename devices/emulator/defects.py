@@ -1,0 +1,28 @@
+"""Seeded firmware defects: named ways an emulator can be made to misbehave on purpose.
+
+Each scenario must pass on the correct emulator and fail on the defects it exists to catch;
+that is how we know the suite would catch a real regression (DESIGN.md, "Seeded defects").
+Enable them with ``--kkt "emulator:kf?defects=a,b"``, ``kkt-hil emulate --defect NAME`` or the
+control channel ``{"op": "defects", "enable": [...]}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+DEFECTS: dict[str, str] = {
+    "ignore_24h_rule": "the shift never expires: receipts are accepted after 24 h",
+    "lose_pending_print_on_power_cycle": "a printout pending after the ФН commit is forgotten at power-up",
+    "reprint_creates_new_document": "finishing an interrupted receipt printout commits a second fiscal document",
+    "accept_unregistered_tax_system": "a receipt with a tax system not in the registration is accepted",
+    "report_undelivered_as_sent": "documents count as delivered to the OFD although the OFD never acknowledged them",
+}
+
+
+def check_defects(names: Iterable[str]) -> list[str]:
+    """Validate defect names; raise ValueError naming the unknown ones and the known list."""
+    result = [n.strip() for n in names if n and n.strip()]
+    unknown = [n for n in result if n not in DEFECTS]
+    if unknown:
+        raise ValueError(f"unknown defect(s) {', '.join(unknown)} (known: {', '.join(sorted(DEFECTS))})")
+    return result

@@ -1,0 +1,207 @@
+"""Serve a byte-level front-end on loopback TCP or on a pseudo-terminal, like a real device.
+
+A *front-end* is any object with ``feed(data: bytes) -> bytes`` (bytes in from the host, bytes
+out to the host), ``pending() -> bool`` (an unfinished frame is buffered) and ``reset()``.  One
+front-end is made per connection (frame reassembly is per link); they share the fiscal core.
+
+Engineering notes from reference §8.5: the pty slave is put in raw mode right after
+``openpty()`` (0x03 would otherwise be Ctrl-C, 0x11/0x13 XON/XOFF, 0x0D/0x0A translated);
+the emulator keeps its own slave fd open so the master never sees EIO when the host closes.
+An unfinished frame is dropped after the protocol's inter-byte timeout (Pirit: 200 ms).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import select
+import socket
+import threading
+import tty
+from collections.abc import Callable
+from typing import Protocol
+from urllib.parse import urlsplit
+
+
+class FrontEnd(Protocol):
+    def feed(self, data: bytes) -> bytes: ...
+
+    def pending(self) -> bool: ...
+
+    def reset(self) -> None: ...
+
+
+FrontEndFactory = Callable[[], FrontEnd]
+
+POLL_INTERVAL = 0.05
+
+
+def parse_tcp_url(url: str) -> tuple[str, int]:
+    """``tcp://127.0.0.1:0`` (or ``socket://…``) → (host, port); ValueError for anything else."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("tcp", "socket") or not parts.hostname:
+        raise ValueError(f"expected tcp://127.0.0.1:PORT, got {url!r}")
+    try:
+        port = parts.port if parts.port is not None else 0
+    except ValueError:
+        raise ValueError(f"bad port in {url!r}") from None
+    return parts.hostname, port
+
+
+def check_loopback(host: str) -> None:
+    """The stand binds and connects only to loopback (network safety rule)."""
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise ValueError(f"only loopback addresses are allowed (127.0.0.1), not {host!r}")
+
+
+class Server(Protocol):
+    url: str
+
+    def close(self) -> None: ...
+
+
+class TcpServer:
+    """Accepts any number of sequential or parallel connections (fisGo opens one per command)."""
+
+    def __init__(self, factory: FrontEndFactory, url: str = "tcp://127.0.0.1:0", *, inter_byte_timeout: float = 0.2) -> None:
+        host, port = parse_tcp_url(url)
+        check_loopback(host)
+        self._factory = factory
+        self._timeout = inter_byte_timeout
+        self._sock = socket.create_server((host, port))
+        self._sock.settimeout(POLL_INTERVAL * 4)
+        self._stop = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._accept_loop, name="kkt-tcp-accept", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._sock.getsockname()[:2]
+        return f"socket://{host}:{port}"
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self._conns.add(conn)
+            threading.Thread(target=self._serve, args=(conn,), name="kkt-tcp-conn", daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        frontend = self._factory()
+        conn.settimeout(self._timeout if self._timeout > 0 else POLL_INTERVAL)
+        try:
+            while not self._stop.is_set():
+                try:
+                    data = conn.recv(4096)
+                except (socket.timeout, TimeoutError):
+                    if frontend.pending():
+                        frontend.reset()  # inter-byte timeout: drop the unfinished frame
+                    continue
+                if not data:
+                    return
+                out = frontend.feed(data)
+                if out:
+                    conn.sendall(out)
+        except OSError:
+            return
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(timeout=2)
+
+
+class PtyServer:
+    """A pseudo-terminal whose slave path is a pyserial URL (``/dev/pts/N``)."""
+
+    def __init__(self, factory: FrontEndFactory, *, link: str | None = None, inter_byte_timeout: float = 0.2) -> None:
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # before any byte can arrive (reference §8.5)
+        self.path = os.ttyname(self._slave)
+        self._link = link
+        if link:
+            if os.path.islink(link):
+                os.unlink(link)
+            os.symlink(self.path, link)
+        self._frontend = factory()
+        self._timeout = inter_byte_timeout
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._loop, name="kkt-pty", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return self._link or self.path
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            wait = self._timeout if self._frontend.pending() else 1.0
+            readable, _, _ = select.select([self._master, self._wake_r], [], [], wait)
+            if self._wake_r in readable:
+                return
+            if not readable:
+                if self._frontend.pending():
+                    self._frontend.reset()
+                continue
+            try:
+                data = os.read(self._master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            out = self._frontend.feed(data)
+            view = memoryview(out)
+            while view and not self._stop.is_set():
+                try:
+                    written = os.write(self._master, view)
+                except BlockingIOError:
+                    select.select([], [self._master], [], POLL_INTERVAL)
+                    continue
+                except OSError:
+                    return
+                view = view[written:]
+
+    def close(self) -> None:
+        self._stop.set()
+        os.write(self._wake_w, b"x")
+        self._thread.join(timeout=2)
+        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self._link and os.path.islink(self._link):
+            os.unlink(self._link)
+
+
+def serve(factory: FrontEndFactory, listen: str) -> Server:
+    """``listen`` is ``pty`` (or ``pty:/tmp/link``) or ``tcp://127.0.0.1:PORT``."""
+    if listen == "pty" or listen.startswith("pty:"):
+        link = listen[4:] or None if listen.startswith("pty:") else None
+        return PtyServer(factory, link=link)
+    return TcpServer(factory, listen)

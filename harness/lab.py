@@ -1,0 +1,137 @@
+"""The Lab: faults and time, as scenarios ask for them.
+
+Scenarios never poke an emulator directly: they say ``lab.paper("out")`` or
+``lab.clock_advance(hours=24)``.  :class:`EmulatorLab` does it through the emulator's control
+channel (in process, or over TCP for ``kkt-hil emulate --control``); on a real register a lab
+needs instruments or an operator, and whatever it cannot do raises :class:`LabUnavailable`,
+which the pytest plugin turns into a *skip with the reason* — never a vacuous pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from .device import JournalEntry, PaperState
+from .errors import HarnessError, LabUnavailable
+
+Control = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Lab(Protocol):
+    description: str
+
+    def paper(self, state: PaperState | str, *, after_lines: int | None = None) -> None: ...
+    def cover(self, open: bool) -> None: ...
+    def ofd(self, online: bool) -> None: ...
+    def now(self) -> datetime: ...
+    def clock_set(self, value: datetime) -> None: ...
+    def clock_advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> None: ...
+    def power(self, action: str) -> None: ...
+    def firmware(self, version: str) -> None: ...
+    def journal(self) -> list[JournalEntry]: ...
+    def tape(self) -> list[str]: ...
+    def state(self) -> dict[str, Any]: ...
+
+
+class EmulatorLab:
+    """A lab over an emulator control channel (a callable taking and returning JSON objects)."""
+
+    def __init__(self, control: Control, *, description: str = "emulator") -> None:
+        self._control = control
+        self.description = description
+
+    def _op(self, op: str, **args: Any) -> dict[str, Any]:
+        reply = self._control({"op": op, **args})
+        if not reply.get("ok"):
+            raise HarnessError(f"emulator control {op!r} failed: {reply.get('error', reply)}")
+        return reply
+
+    def paper(self, state: PaperState | str, *, after_lines: int | None = None) -> None:
+        value = state.value if isinstance(state, PaperState) else str(state)
+        args: dict[str, Any] = {"state": value}
+        if after_lines is not None:
+            args["after_lines"] = after_lines
+        self._op("paper", **args)
+
+    def cover(self, open: bool) -> None:
+        self._op("cover", open=open)
+
+    def ofd(self, online: bool) -> None:
+        self._op("ofd", online=online)
+
+    def now(self) -> datetime:
+        return datetime.fromisoformat(self._op("clock")["now"])
+
+    def clock_set(self, value: datetime, *, rtc_only: bool = False) -> None:
+        self._op("clock", set=value.replace(microsecond=0).isoformat(), rtc_only=rtc_only)
+
+    def clock_advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> None:
+        total = timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days).total_seconds()
+        self._op("clock", advance=total)
+
+    def power(self, action: str) -> None:
+        self._op("power", action=action)
+
+    def firmware(self, version: str) -> None:
+        self._op("firmware", version=version)
+
+    def defects(self, enable: list[str] | None = None, disable: list[str] | None = None) -> list[str]:
+        return list(self._op("defects", enable=enable or [], disable=disable or [])["defects"])
+
+    def journal(self) -> list[JournalEntry]:
+        return [
+            JournalEntry(datetime.fromisoformat(e["at"]), e["event"], e.get("detail", ""))
+            for e in self._op("journal")["journal"]
+        ]
+
+    def tape(self) -> list[str]:
+        return list(self._op("tape")["tape"])
+
+    def state(self) -> dict[str, Any]:
+        return dict(self._op("state")["state"])
+
+
+class UnavailableLab:
+    """A device without lab control: every fault or time request skips the scenario with a reason."""
+
+    def __init__(self, reason: str, *, description: str = "no lab control") -> None:
+        self.reason = reason
+        self.description = description
+
+    def _no(self, what: str) -> LabUnavailable:
+        return LabUnavailable(f"{what}: {self.reason}")
+
+    def paper(self, state: PaperState | str, *, after_lines: int | None = None) -> None:
+        raise self._no("cannot change paper")
+
+    def cover(self, open: bool) -> None:
+        raise self._no("cannot open or close the cover")
+
+    def ofd(self, online: bool) -> None:
+        raise self._no("cannot cut or restore the OFD link")
+
+    def now(self) -> datetime:
+        raise self._no("no lab clock")
+
+    def clock_set(self, value: datetime, *, rtc_only: bool = False) -> None:
+        raise self._no("cannot set device time from the lab")
+
+    def clock_advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> None:
+        raise self._no("cannot move device time (a real ФН needs real elapsed time)")
+
+    def power(self, action: str) -> None:
+        raise self._no("no controllable power supply")
+
+    def firmware(self, version: str) -> None:
+        raise self._no("cannot change firmware")
+
+    def journal(self) -> list[JournalEntry]:
+        raise self._no("no device journal")
+
+    def tape(self) -> list[str]:
+        raise self._no("the printed tape cannot be read back")
+
+    def state(self) -> dict[str, Any]:
+        raise self._no("no emulator state")

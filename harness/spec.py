@@ -1,0 +1,84 @@
+"""``--kkt`` device specs (a contract: users' scripts rely on the syntax).
+
+    emulator:kf                                  an in-process emulator of a model
+    emulator:all                                 every emulator (the default when no --kkt is given)
+    emulator:kf?firmware=2.25.0&defects=a,b      profile overrides and seeded defects
+    url:/dev/ttyUSB0#model=kf                    a device (or an out-of-process emulator) by pyserial URL;
+    url:socket://127.0.0.1:50003#model=kf&control=tcp://127.0.0.1:7000
+                                                 ... with the emulator's control channel as its lab
+    lab:<inventory id>                           a device from the lab inventory (--inventory FILE)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from .errors import UsageError
+
+ALL_EMULATORS = ("kf", "dkf", "start", "atol")
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    kind: str  # "emulator" | "url" | "lab"
+    model: str  # profile id; "" for lab specs until the inventory is read
+    text: str  # as the user wrote it
+    url: str = ""
+    target: str = ""  # inventory id for lab specs
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """The test-id suffix: ``emulator-kf``, ``url-kf``, ``lab-bench1``."""
+        base = f"{self.kind}-{self.target or self.model}"
+        extra = [f"{k}={v}" for k, v in sorted(self.params.items()) if k not in ("control", "transport")]
+        return base + (f"[{','.join(extra)}]" if extra else "")
+
+
+def parse_spec(text: str, *, known_models: tuple[str, ...] | None = None) -> list[DeviceSpec]:
+    """Parse one spec; ``emulator:all`` expands to several.  UsageError names what is wrong."""
+    text = text.strip()
+    kind, sep, rest = text.partition(":")
+    if not sep or not rest:
+        raise UsageError(f"bad --kkt spec {text!r}: expected emulator:MODEL, url:URL#model=MODEL or lab:ID")
+    if kind == "emulator":
+        model, _, query = rest.partition("?")
+        params = _params(text, query)
+        models = known_models or ALL_EMULATORS
+        if model == "all":
+            return [DeviceSpec("emulator", m, f"emulator:{m}" + (f"?{query}" if query else ""), params=params) for m in models]
+        if model not in models:
+            raise UsageError(f"bad --kkt spec {text!r}: unknown model {model!r} (known: {', '.join(models)}, all)")
+        return [DeviceSpec("emulator", model, text, params=params)]
+    if kind == "url":
+        url, _, fragment = rest.partition("#")
+        params = _params(text, fragment)
+        model = params.pop("model", "")
+        if not url:
+            raise UsageError(f"bad --kkt spec {text!r}: no URL")
+        if not model:
+            raise UsageError(f"bad --kkt spec {text!r}: name the model, e.g. url:{url}#model=kf")
+        models = known_models or ALL_EMULATORS
+        if model not in models:
+            raise UsageError(f"bad --kkt spec {text!r}: unknown model {model!r} (known: {', '.join(models)})")
+        return [DeviceSpec("url", model, text, url=url, params=params)]
+    if kind == "lab":
+        target, _, query = rest.partition("?")
+        return [DeviceSpec("lab", "", text, target=target, params=_params(text, query))]
+    raise UsageError(f"bad --kkt spec {text!r}: unknown kind {kind!r} (emulator, url or lab)")
+
+
+def _params(text: str, query: str) -> dict[str, str]:
+    if not query:
+        return {}
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise UsageError(f"bad --kkt spec {text!r}: parameters must look like key=value&key=value") from None
+    params: dict[str, str] = {}
+    for key, value in pairs:
+        if key in params:
+            raise UsageError(f"bad --kkt spec {text!r}: parameter {key!r} given twice")
+        params[key] = value
+    return params

@@ -1,0 +1,78 @@
+"""The wire trace: every byte that crossed the link, timestamped, with decoded frames beside it.
+
+Attached to every test in the Allure report, so a reader sees exactly what the harness sent and
+what the register answered (``+0.012345 TX 02 50 49 ...  | REQ id=0x21 00 status []``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Decoder = Callable[[bytes], str]
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    t: float  # seconds since the trace started
+    direction: str  # "TX" | "RX" | "--" (a note)
+    raw: bytes
+    decoded: str
+
+
+class Trace:
+    def __init__(self, decoder: Decoder | None = None, *, limit: int = 20000) -> None:
+        self._decoder = decoder
+        self._t0 = time.monotonic()
+        self._records: list[TraceRecord] = []
+        self._limit = limit
+        self._dropped = 0
+        self._lock = threading.Lock()
+
+    def _add(self, direction: str, raw: bytes, decoded: str) -> None:
+        with self._lock:
+            if len(self._records) >= self._limit:
+                self._records.pop(0)
+                self._dropped += 1
+            self._records.append(TraceRecord(time.monotonic() - self._t0, direction, raw, decoded))
+
+    def _decode(self, raw: bytes) -> str:
+        if self._decoder is None:
+            return ""
+        try:
+            return self._decoder(raw)
+        except Exception as exc:  # a trace must never break a test
+            return f"undecodable: {exc}"
+
+    def tx(self, raw: bytes) -> None:
+        self._add("TX", raw, self._decode(raw))
+
+    def rx(self, raw: bytes, decoded: str | None = None) -> None:
+        self._add("RX", raw, self._decode(raw) if decoded is None else decoded)
+
+    def note(self, text: str) -> None:
+        self._add("--", b"", text)
+
+    @property
+    def records(self) -> list[TraceRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+            self._dropped = 0
+
+    def render(self) -> str:
+        lines = []
+        if self._dropped:
+            lines.append(f"... {self._dropped} earlier records dropped ...")
+        for rec in self.records:
+            hexed = rec.raw.hex(" ").upper()
+            if rec.direction == "--":
+                lines.append(f"+{rec.t:10.6f} -- {rec.decoded}")
+            else:
+                lines.append(f"+{rec.t:10.6f} {rec.direction} {hexed}" + (f"  | {rec.decoded}" if rec.decoded else ""))
+        return "\n".join(lines) + ("\n" if lines else "")

@@ -1,0 +1,104 @@
+"""Byte pipes to a device from a pyserial URL, with the wire-trace tap.
+
+Any URL pyserial understands works: a tty path (``/dev/ttyUSB0``, a pty ``/dev/pts/5``),
+``socket://127.0.0.1:50003``, ``rfc2217://host:port`` (ser2net), ``loop://``.  We reuse
+pyserial's URL handlers rather than reinventing them.  Every read has a deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+import serial
+
+from .errors import LinkDisconnected, LinkTimeout, UsageError
+from .trace import Trace
+
+SUPPORTED_SCHEMES = ("socket", "rfc2217", "loop", "spy", "alt", "hwgrep")
+
+
+def check_url(url: str) -> None:
+    """Reject URLs that cannot be a device before anything is opened."""
+    if not url:
+        raise UsageError("empty device URL")
+    if "://" in url:
+        scheme = urlsplit(url).scheme
+        if scheme not in SUPPORTED_SCHEMES:
+            raise UsageError(
+                f"unsupported URL scheme {scheme!r} in {url!r} (use a tty path, socket://, rfc2217:// or loop://)"
+            )
+
+
+class Transport:
+    """A pyserial port with deadlines and a trace."""
+
+    def __init__(self, port: serial.SerialBase, url: str, trace: Trace | None = None) -> None:
+        self._port = port
+        self.url = url
+        self.trace = trace or Trace()
+
+    def write(self, data: bytes) -> None:
+        self.trace.tx(data)
+        try:
+            self._port.write(data)
+            self._port.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise LinkDisconnected(f"write to {self.url} failed: {exc}") from exc
+
+    def read(self, deadline: float) -> bytes:
+        """Return whatever arrives before ``deadline`` (``time.monotonic()``); at least one byte,
+        or raise :class:`LinkTimeout`."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LinkTimeout(f"no answer from {self.url}")
+        try:
+            self._port.timeout = remaining
+            waiting = self._port.in_waiting
+            data = self._port.read(waiting or 1)
+        except (serial.SerialException, OSError) as exc:
+            raise LinkDisconnected(f"read from {self.url} failed: {exc}") from exc
+        if not data:
+            raise LinkTimeout(f"no answer from {self.url} within the timeout")
+        return bytes(data)
+
+    def drain(self) -> bytes:
+        """Discard (and return) bytes already waiting: stale answers after a timeout."""
+        try:
+            waiting = self._port.in_waiting
+            return bytes(self._port.read(waiting)) if waiting else b""
+        except (serial.SerialException, OSError):
+            return b""
+
+    def close(self) -> None:
+        try:
+            self._port.close()
+        except (serial.SerialException, OSError):
+            pass
+
+
+def open_transport(
+    url: str,
+    *,
+    baudrate: int = 57600,
+    timeout: float = 5.0,
+    trace: Trace | None = None,
+) -> Transport:
+    """Open ``url`` (8N1 at ``baudrate`` for serial ports); LinkDisconnected if it cannot be opened."""
+    check_url(url)
+    try:
+        port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout, write_timeout=timeout, do_not_open=True)
+        if hasattr(port, "exclusive") and not url.startswith(("socket://", "rfc2217://", "loop://")):
+            port.exclusive = True
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                port.open()
+                break
+            except (serial.SerialException, OSError) as exc:
+                if time.monotonic() >= deadline or "Connection refused" not in str(exc):
+                    raise
+                time.sleep(0.05)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise LinkDisconnected(f"cannot open {url}: {exc}") from exc
+    return Transport(port, url, trace)
