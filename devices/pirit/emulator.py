@@ -242,12 +242,12 @@ class PiritFrontEnd:
         which = self._int(request, 0, 1)
         if which == 1:
             code, text = self.core.wire_memory["pirit_extended"]
-            return [code, text]
+            return [which, code, text]
         if which == 2:
             mask = 0
             if self.core.shift.close_interrupted:
                 mask |= 1 << 5
-            return [mask]
+            return [which, mask]
         raise ParamError(f"0x06 sub-request {which} not supported")
 
     # -------------------------------------------------------------------------- information
