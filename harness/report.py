@@ -260,7 +260,15 @@ def generate_html(
 
     config = {
         "name": report_name,
-        "plugins": {"awesome": {"options": {"singleFile": True, "reportLanguage": language}}},
+        "plugins": {
+            "awesome": {
+                "options": {
+                    "singleFile": True,
+                    "reportLanguage": language,
+                    "groupBy": ["epic", "feature", "story"],  # the scenario matrix, not Python modules
+                }
+            }
+        },
         "categories": {"rules": _categories()},
     }
     report_dir.parent.mkdir(parents=True, exist_ok=True)
