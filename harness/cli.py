@@ -130,8 +130,6 @@ def cmd_emulate(args: argparse.Namespace, _: list[str]) -> int:
     from devices.emulator.serve import serve
     from devices.registry import load_family
 
-    if args.hub:
-        raise UsageError("--hub: the Dreamkas cloud link (deferred re-registration) is not in this version yet")
     settings: dict[str, str] = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -157,6 +155,13 @@ def cmd_emulate(args: argparse.Namespace, _: list[str]) -> int:
         raise UsageError(f"cannot listen on {args.listen}: {exc}") from None
     control = None
     try:
+        if args.hub:
+            from devices.dreamkas.fisgo import attach_fisgo
+
+            try:
+                attach_fisgo(emulator, args.hub)
+            except ValueError as exc:
+                raise UsageError(f"--hub: {exc}") from None
         print(f"listening {server.url}", flush=True)
         if args.control:
             try:

@@ -42,6 +42,10 @@ class EmulatorLab:
         self._control = control
         self.description = description
 
+    def raw(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Send a control request as is (e.g. the ``hub`` op of a Dreamkas emulator)."""
+        return self._control(request)
+
     def _op(self, op: str, **args: Any) -> dict[str, Any]:
         reply = self._control({"op": op, **args})
         if not reply.get("ok"):
@@ -135,3 +139,49 @@ class UnavailableLab:
 
     def state(self) -> dict[str, Any]:
         raise self._no("no emulator state")
+
+
+class HubLab:
+    """The Dreamkas Кабинет side of a scenario: schedule, withhold, and read the three statuses.
+
+    Works the same against the harness's own hub for an emulated register and for a lab
+    register pointed at that hub; forcing a poll needs the emulator's control channel.
+    """
+
+    def __init__(self, admin: Any, serial: str, *, device_control: Control | None = None, url: str = "") -> None:
+        self._admin = admin
+        self.serial = serial
+        self.url = url
+        self._device_control = device_control
+
+    def schedule(self, tax_systems: Any, when: Any) -> int:
+        """A deferred re-registration task to ``tax_systems`` (TaxSystem or names) from local date ``when``."""
+        names = tax_systems.names if hasattr(tax_systems, "names") else list(tax_systems)
+        return int(self._admin.schedule(self.serial, names, when.isoformat() if hasattr(when, "isoformat") else str(when)))
+
+    def withhold(self, flag: bool = True) -> None:
+        self._admin.withhold(self.serial, flag)
+
+    def status(self) -> dict[str, Any]:
+        """``{"firmware", "updated", "task_received", "reregistered", "last_error", ...}``."""
+        return dict(self._admin.device(self.serial))
+
+    def _device(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self._device_control is None:
+            raise LabUnavailable("a lab register polls the hub on its own schedule; it cannot be told to poll")
+        reply = self._device_control({"op": "hub", **request})
+        if not reply.get("ok"):
+            raise HarnessError(f"emulator hub control failed: {reply.get('error', reply)}")
+        return reply
+
+    def poll_now(self) -> dict[str, Any]:
+        """Make the register poll the hub now (emulators only)."""
+        return self._device({"poll": True})
+
+    def link(self, online: bool) -> None:
+        """Cut or restore the register's connection to the hub (emulators only)."""
+        self._device({"online": online})
+
+    def device_tasks(self) -> list[dict[str, Any]]:
+        """The tasks as the register itself holds them (emulators only)."""
+        return list(self._device({})["tasks"])

@@ -51,6 +51,13 @@ LAB_TITLES: dict[str, str] = {
     "firmware": "Стенд: прошивка",
     "defects": "Стенд: дефекты прошивки",
 }
+HUB_TITLES: dict[str, str] = {
+    "schedule": "Кабинет: создать задание на перерегистрацию",
+    "withhold": "Кабинет: придержать задание",
+    "status": "Кабинет: статусы ККТ",
+    "poll_now": "ККТ: опросить Кабинет",
+    "link": "ККТ: связь с Кабинетом",
+}
 SPECS_KEY = pytest.StashKey[list[DeviceSpec]]()
 SEEN_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
 
@@ -146,6 +153,39 @@ def kkt(kkt_device: DeviceHandle) -> Kkt:
 def lab(kkt_device: DeviceHandle) -> Any:
     """Faults and time for the register under test (skips the scenario where impossible)."""
     return StepProxy(kkt_device.lab, LAB_TITLES)
+
+
+@pytest.fixture
+def hub(kkt_device: DeviceHandle) -> Iterator[Any]:
+    """The Dreamkas Кабинет for the register under test (skips where there is none)."""
+    from .lab import EmulatorLab, HubLab
+
+    spec = kkt_device.spec
+    if kkt_device.emulator is not None:
+        if kkt_device.emulator.profile.rereg_min_firmware is None:
+            pytest.skip(f"{kkt_device.emulator.profile.title} has no Dreamkas cloud (Кабинет) re-registration task")
+        from devices.dreamkas.fisgo import attach_fisgo
+        from devices.dreamkas.hub import Hub, serve
+        from devices.dreamkas.hub_client import AdminClient
+
+        server = serve(Hub())
+        try:
+            attach_fisgo(kkt_device.emulator, server.url)
+            yield StepProxy(
+                HubLab(AdminClient(server.url), kkt_device.emulator.core.serial, device_control=kkt_device.emulator.control.handle, url=server.url),
+                HUB_TITLES,
+            )
+        finally:
+            server.close()
+        return
+    hub_url = spec.params.get("hub")
+    if not hub_url:
+        pytest.skip("no Dreamkas hub for this device: add &hub=http://127.0.0.1:PORT (kkt-hil hub) to its url: spec")
+    from devices.dreamkas.hub_client import AdminClient
+
+    lab = kkt_device.lab
+    device_control = lab.raw if isinstance(lab, EmulatorLab) else None
+    yield StepProxy(HubLab(AdminClient(hub_url), kkt_device.kkt.info().serial, device_control=device_control, url=hub_url), HUB_TITLES)
 
 
 class StepProxy:

@@ -651,7 +651,9 @@ class FiscalCore:
     # ----------------------------------------------------------------------------- registration
 
     @locked
-    def reregister(self, tax_systems: TaxSystem, *, cashier: str = "", work_mode: int | None = None) -> Document:
+    def reregister(
+        self, tax_systems: TaxSystem, *, cashier: str = "", work_mode: int | None = None, force: bool = False
+    ) -> Document:
         """Registration change (form 11) with a new СНО list (R5.*)."""
         self._require_ready()
         if self.shift.is_open:
@@ -661,7 +663,7 @@ class FiscalCore:
         self._require_no_pending()
         self.validate_tax_systems(tax_systems)
         mode = self.fn.work_mode if work_mode is None else work_mode
-        if int(tax_systems) == self.fn.tax_systems and mode == self.fn.work_mode:
+        if int(tax_systems) == self.fn.tax_systems and mode == self.fn.work_mode and not force:
             raise CoreError(ErrorKind.NO_CHANGES, "nothing changed for re-registration")
         if self.registrations_left() <= 0:
             raise CoreError(ErrorKind.REGISTRATION_LIMIT, "no re-registrations left on this ФН", source="fn")

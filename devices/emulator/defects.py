@@ -16,6 +16,12 @@ DEFECTS: dict[str, str] = {
     "reprint_creates_new_document": "finishing an interrupted receipt printout commits a second fiscal document",
     "accept_unregistered_tax_system": "a receipt with a tax system not in the registration is accepted",
     "report_undelivered_as_sent": "documents count as delivered to the OFD although the OFD never acknowledged them",
+    # fisGo deferred re-registration (devices/dreamkas/fisgo.py)
+    "compare_dates_as_text": "the scheduled date is compared as dd.mm.yyyy text, not chronologically",
+    "use_utc_date": "the due check uses the UTC date instead of the device's local date",
+    "reregister_inside_open_shift": "a due task is applied as soon as it is seen, even inside an open shift",
+    "skip_due_task_on_open": "the shift opens without applying a due task",
+    "retry_burns_registration": "a print fault after the re-registration is taken for a failure: the retry burns a second registration",
 }
 
 

@@ -1,0 +1,111 @@
+"""Issue acceptance, black box: `kkt-hil hub` + `kkt-hil emulate kf --hub`, a task scheduled through
+the admin API, the emulator clock moved across midnight over the control channel, a shift opened
+with raw Pirit frames, the new tax-system mask read back (0x02/23) and the hub saying reregistered."""
+
+from __future__ import annotations
+
+import json
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+TIMEOUT = 10.0
+
+
+def start(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    lines: list[str] = []
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
+    wanted = 2 if "--control" in args else 1
+    while len(lines) < wanted:
+        if not sel.select(TIMEOUT):
+            proc.kill()
+            raise AssertionError(f"no banner from kkt-hil {' '.join(args)}: {proc.stderr.read() if proc.stderr else ''}")
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise AssertionError(f"kkt-hil {' '.join(args)} exited: {proc.stderr.read() if proc.stderr else ''}")
+        lines.append(line.strip())
+    return proc, lines
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(timeout=TIMEOUT) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def frame(packet_id: int, command: str, *fields: str) -> bytes:
+    body = b"PIRI" + bytes([packet_id]) + command.encode() + b"".join(f.encode("cp866") + b"\x1c" for f in fields) + b"\x03"
+    crc = 0
+    for byte in body:
+        crc ^= byte
+    return b"\x02" + body + f"{crc:02X}".encode()
+
+
+def ask(sock: socket.socket, packet_id: int, command: str, *fields: str) -> tuple[int, list[str]]:
+    sock.sendall(frame(packet_id, command, *fields))
+    data = b""
+    while not (len(data) > 3 and data[-3] == 0x03):
+        chunk = sock.recv(4096)
+        assert chunk, "emulator closed the connection"
+        data += chunk
+    assert data[0] == 0x02 and data[1] == packet_id
+    error = int(data[4:6], 16)
+    fields_out = data[6:-3].split(b"\x1c")[:-1]
+    return error, [f.decode("cp866") for f in fields_out]
+
+
+def http(method: str, url: str, body: dict | None = None) -> dict:
+    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310 (loopback only)
+        return json.loads(resp.read())
+
+
+def test_black_box_deferred_reregistration(processes: list[subprocess.Popen[str]]) -> None:
+    hub, (hub_banner,) = start("hub", "--listen", "tcp://127.0.0.1:0")
+    processes.append(hub)
+    assert hub_banner.startswith("listening http://127.0.0.1:")
+    hub_url = hub_banner.split()[1]
+    emu, (listening, control) = start(
+        "emulate", "kf", "--listen", "tcp://127.0.0.1:0", "--control", "tcp://127.0.0.1:0",
+        "--hub", hub_url, "--frozen-clock", "--clock", "2020-12-31T20:00:00",
+    )
+    processes.append(emu)
+    host, port = listening.split("//")[1].split(":")
+    ctl_host, ctl_port = control.split("//")[1].split(":")
+
+    serial_sock = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+    ctl = socket.create_connection((ctl_host, int(ctl_port)), timeout=TIMEOUT).makefile("rw")
+    try:
+        assert ask(serial_sock, 0x21, "10", "311220", "200000")[0] == 0  # start of work
+        serial = ask(serial_sock, 0x22, "02", "1")[1][1]
+        task = http("POST", f"{hub_url}/admin/tasks", {"serial": serial, "tax_systems": ["osn"], "date": "2021-01-01"})
+        assert task["task_id"]
+        ctl.write(json.dumps({"op": "clock", "advance": 4 * 3600}) + "\n")  # 31.12 20:00 → 01.01 00:00
+        ctl.flush()
+        assert json.loads(ctl.readline())["now"] == "2021-01-01T00:00:00"
+        assert ask(serial_sock, 0x23, "23", "Кассир")[0] == 0  # open shift: re-registers first
+        error, fields = ask(serial_sock, 0x24, "02", "23")
+        assert error == 0 and fields[1] == "1"  # ОСН
+        status = http("GET", f"{hub_url}/admin/devices/{serial}")
+        assert status["reregistered"] is True and status["task_received"] is True and status["updated"] is True
+    finally:
+        serial_sock.close()
+        ctl.close()
