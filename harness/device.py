@@ -196,6 +196,7 @@ class FnStatus:
     last_fd_number: int
     warnings: FnWarning
     ffd: str = ""
+    last_registration_fd: int | None = None  # FD number of the last (re-)registration report
 
 
 @dataclass(frozen=True)

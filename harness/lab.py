@@ -81,6 +81,15 @@ class EmulatorLab:
     def firmware(self, version: str) -> None:
         self._op("firmware", version=version)
 
+    def fn_setup(self, *, activated: datetime | None = None, registrations_done: int | None = None) -> dict[str, Any]:
+        """Age the ФН or use up its registrations (emulators only)."""
+        args: dict[str, Any] = {}
+        if activated is not None:
+            args["activated"] = activated.isoformat()
+        if registrations_done is not None:
+            args["registrations_done"] = registrations_done
+        return dict(self._op("fn", **args)["fn"])
+
     def defects(self, enable: list[str] | None = None, disable: list[str] | None = None) -> list[str]:
         return list(self._op("defects", enable=enable or [], disable=disable or [])["defects"])
 
@@ -139,6 +148,9 @@ class UnavailableLab:
 
     def state(self) -> dict[str, Any]:
         raise self._no("no emulator state")
+
+    def fn_setup(self, *, activated: datetime | None = None, registrations_done: int | None = None) -> dict[str, Any]:
+        raise self._no("a real ФН cannot be aged or have its registrations used up on demand")
 
 
 class HubLab:

@@ -50,6 +50,7 @@ LAB_TITLES: dict[str, str] = {
     "power": "Стенд: питание",
     "firmware": "Стенд: прошивка",
     "defects": "Стенд: дефекты прошивки",
+    "fn_setup": "Стенд: подготовить ФН",
 }
 HUB_TITLES: dict[str, str] = {
     "schedule": "Кабинет: создать задание на перерегистрацию",

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+
 import allure
 
-from harness.device import Kkt, ShiftState
+from harness.device import FiscalDocument, Item, Kkt, ShiftState, TaxSystem
+
+SUGAR = Item("Сахар", Decimal("100.00"))
 
 
 def ensure_shift_closed(kkt: Kkt) -> None:
@@ -23,3 +28,25 @@ def ensure_shift_open(kkt: Kkt) -> None:
     ensure_shift_closed(kkt)
     with allure.step("Подготовка: открыть смену"):
         kkt.open_shift()
+
+
+def at(lab, when: str) -> None:  # type: ignore[no-untyped-def]
+    """Move device local time to ``when`` (ISO) — on emulators free, elsewhere skipped with the reason."""
+    lab.clock_set(datetime.fromisoformat(when))
+
+
+def reregistered_right_before(kkt: Kkt, opened: FiscalDocument, registration_before: int | None) -> bool:
+    """True when a new registration report appeared, and it is the document just before this
+    shift-open report (``registration_before``: ``kkt.fn().last_registration_fd`` read earlier)."""
+    last = kkt.fn().last_registration_fd
+    return last != registration_before and last == opened.number - 1
+
+
+def check_regime(kkt: Kkt, expected: TaxSystem) -> None:
+    with allure.step(f"Проверить: зарегистрированная СНО — {expected.title}"):
+        actual = kkt.fn().tax_systems
+        assert actual == expected, f"СНО в регистрации {actual.title}, ожидалась {expected.title}"
+
+
+def attach_note(title: str, text: str) -> None:
+    allure.attach(text, title, allure.attachment_type.TEXT)

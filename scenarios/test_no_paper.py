@@ -1,16 +1,16 @@
-"""A. Нет бумаги (domain-rules.md, scenario matrix A; rules R8.1, R8.2)."""
+"""A. Нет бумаги (domain-rules.md, scenario matrix A; rules R8.1–R8.4)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from datetime import date
 
 import allure
 import pytest
 
-from harness.device import Item, Kkt, PaperState
+from harness.device import Kkt, PaperState, ShiftState, TaxSystem
 from harness.errors import NoPaper
 
-from .conftest import ensure_shift_open
+from .conftest import SUGAR, at, ensure_shift_closed, ensure_shift_open, reregistered_right_before
 
 pytestmark = [
     allure.epic("Отказы в работе ККТ"),
@@ -19,8 +19,6 @@ pytestmark = [
     allure.label("rule", "R8.1"),
     allure.label("rule", "R8.2"),
 ]
-
-SUGAR = Item("Сахар", Decimal("100.00"))
 
 
 @allure.story("Бумага кончилась до начала чека")
@@ -59,7 +57,7 @@ def test_paper_out_mid_receipt(kkt: Kkt, lab) -> None:
     with allure.step("Проверить: документ есть в ФН (номер ФД вырос) и стоит в очереди ОФД"):
         assert kkt.fn().last_fd_number == fd_before + 1
         assert kkt.ofd_queue().count == queue_before + 1
-    with allure.step("Проверить: ККТ ждёт допечатки, документ отменить нельзя"):
+    with allure.step("Проверить: ККТ ждёт допечатки"):
         status = kkt.status()
         assert status.pending_print
         assert status.paper is PaperState.OUT
@@ -73,3 +71,104 @@ def test_paper_out_mid_receipt(kkt: Kkt, lab) -> None:
         assert not status.pending_print and not status.document_open
     with allure.step("Проверить: следующая продажа получает следующий номер ФД"):
         assert kkt.sell([SUGAR]).number == fd_before + 2
+
+
+@allure.story("Бумага кончилась на печати Z-отчёта")
+@allure.title("Смена закрыта в ФН, повтор закрытия только допечатывает, второго Z нет")
+@allure.severity(allure.severity_level.CRITICAL)
+def test_paper_out_mid_z_report(kkt: Kkt, lab) -> None:
+    ensure_shift_open(kkt)
+    fd_before = kkt.fn().last_fd_number
+    lab.paper(PaperState.OK, after_lines=2)
+    with allure.step("Закрыть смену: печать Z обрывается"), pytest.raises(NoPaper):
+        kkt.close_shift()
+    with allure.step("Проверить: Z записан в ФН, ККТ требует допечатки"):
+        assert kkt.fn().last_fd_number == fd_before + 1
+        assert kkt.status().pending_print
+    lab.paper(PaperState.OK)
+    document = kkt.continue_print()
+    with allure.step("Проверить: допечатан тот же Z, смена закрыта, новая открывается"):
+        assert document is not None and document.number == fd_before + 1
+        assert kkt.fn().last_fd_number == fd_before + 1
+        assert kkt.status().shift is ShiftState.CLOSED
+        assert kkt.open_shift().number == fd_before + 2
+
+
+@allure.story("Бумага кончилась на печати отчёта о перерегистрации")
+@allure.title("Перерегистрация засчитана один раз, повтор не создаёт второго отчёта")
+@allure.severity(allure.severity_level.BLOCKER)
+@pytest.mark.destructive
+def test_paper_out_mid_reregistration_report(kkt: Kkt, lab) -> None:
+    ensure_shift_closed(kkt)
+    fn = kkt.fn()
+    target = TaxSystem.OSN if fn.tax_systems != TaxSystem.OSN else TaxSystem.USN_INCOME
+    lab.ofd(True)
+    lab.paper(PaperState.OK, after_lines=2)
+    with allure.step(f"Перерегистрировать на {target.title}: печать отчёта обрывается"), pytest.raises(NoPaper):
+        kkt.reregister(target)
+    after = kkt.fn()
+    with allure.step("Проверить: перерегистрация уже в ФН — новая СНО, новый отчёт о регистрации"):
+        assert after.tax_systems == target
+        assert after.last_registration_fd == fn.last_fd_number + 1
+    lab.paper(PaperState.OK)
+    kkt.continue_print()
+    with allure.step("Проверить: второго отчёта о перерегистрации нет, смена открывается"):
+        assert kkt.fn().last_registration_fd == after.last_registration_fd
+        opened = kkt.open_shift()
+        assert opened.number == fn.last_fd_number + 2
+
+
+@allure.story("Бумага кончилась на печати отчёта об отложенной перерегистрации")
+@allure.title("Задание Кабинета выполнено один раз: после заправки нет повторной перерегистрации")
+@allure.severity(allure.severity_level.BLOCKER)
+@pytest.mark.destructive
+def test_paper_out_mid_deferred_reregistration(kkt: Kkt, lab, hub) -> None:
+    at(lab, "2021-01-01T09:00:00")
+    lab.ofd(True)
+    ensure_shift_closed(kkt)
+    hub.schedule(TaxSystem.OSN, date(2021, 1, 1))
+    hub.poll_now()
+    registration_before = kkt.fn().last_registration_fd
+    lab.paper(PaperState.OK, after_lines=2)
+    with allure.step("Открыть смену: ККТ перерегистрируется, печать отчёта обрывается"), pytest.raises(NoPaper):
+        kkt.open_shift()
+    first = kkt.fn().last_registration_fd
+    with allure.step("Проверить: перерегистрация выполнена, Кабинет видит «перерегистрирована»"):
+        assert first != registration_before
+        assert kkt.fn().tax_systems == TaxSystem.OSN
+        assert hub.status()["reregistered"] is True
+    lab.paper(PaperState.OK)
+    opened = kkt.open_shift()
+    with allure.step("Проверить: смена открыта без второй перерегистрации"):
+        assert kkt.fn().last_registration_fd == first
+        assert opened.number == first + 1
+
+
+@allure.story("Бумага на исходе")
+@allure.title("Датчик «бумага заканчивается» только предупреждает и не блокирует продажу")
+@allure.severity(allure.severity_level.NORMAL)
+def test_near_end_only_warns(kkt: Kkt, lab) -> None:
+    ensure_shift_open(kkt)
+    lab.paper(PaperState.NEAR_END)
+    with allure.step("Проверить: продажа проходит"):
+        assert kkt.sell([SUGAR]).number > 0
+
+
+@allure.story("Отложенная допечатка и перезагрузка")
+@allure.title("Недопечатанный чек переживает выключение питания и допечатывается после включения")
+@allure.severity(allure.severity_level.CRITICAL)
+def test_pending_print_survives_power_cycle(kkt: Kkt, lab) -> None:
+    ensure_shift_open(kkt)
+    fd_before = kkt.fn().last_fd_number
+    lab.paper(PaperState.OK, after_lines=3)
+    with pytest.raises(NoPaper):
+        kkt.sell([SUGAR])
+    lab.power("cycle")
+    kkt.connect()
+    with allure.step("Проверить: после включения ККТ всё ещё ждёт допечатки"):
+        assert kkt.status().pending_print
+    lab.paper(PaperState.OK)
+    document = kkt.continue_print()
+    with allure.step("Проверить: допечатан тот же документ"):
+        assert document is not None and document.number == fd_before + 1
+        assert kkt.fn().last_fd_number == fd_before + 1

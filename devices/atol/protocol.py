@@ -100,6 +100,10 @@ __all__ = [
     "FirmwareVersion", "ShiftParams", "OfdFlags", "OfdExchangeStatus", "FnWarnings",
     "FnStatus", "FnValidity",
     "EnterMode", "OpenReceipt", "POSITION_PARAMS_SIZE", "Position", "Payment", "PaymentResult", "CloseReceipt",
+    "Tag", "FFD_CODES", "FFD_NAMES", "encode_tlv", "decode_tlvs", "WriteRequisite", "ReadRequisite",
+    "TaxType", "RegistrationKind", "Registration", "encode_date_params", "decode_date_params",
+    "encode_time_params", "decode_time_params", "encode_datetime_params", "decode_datetime_params",
+    "STATUS_PRINT_PENDING",
     # errors table and trace
     "ATOL_ERRORS", "error_text", "describe",
 ]
@@ -1553,6 +1557,183 @@ class CloseReceipt:
         params = bytes(params)
         _need(params, 7, "4Ah close receipt")
         return cls(params[1], money_from_bcd(params[2:7]), params[0])
+
+
+# --- requisites (E8h / E9h), re-registration (A6h), date and time (64h / 4Bh / EDh) ----------------
+#
+# The reference gives E8h/E9h parameters only in outline and no A6h layout at all (§3.5.5:
+# "parameters for FFD 1.05+ are written as requisites before the call [inferred]").  The layouts
+# below are this project's [inferred] choices; the emulator and the driver share them.
+
+class Tag(IntEnum):
+    """FFD requisite tags the stand writes (E8h) or reads (E9h)."""
+
+    KKT_SERIAL = 1013
+    INN = 1018
+    CASHIER = 1021
+    RNM = 1037
+    FN_SERIAL = 1041
+    RECEIPT_TAX_SYSTEM = 1055
+    TAX_SYSTEMS = 1062
+    REREG_REASON = 1101
+    """FFD 1.05 single reason code (4 = change of ККТ settings)."""
+    REREG_REASONS = 1205
+    """FFD 1.1/1.2 reason bit mask (bit 7 = change of the tax-system list)."""
+    FFD_VERSION = 1209
+    """1 = 1.0, 2 = 1.05, 3 = 1.1, 4 = 1.2."""
+
+
+FFD_CODES: Final[dict[str, int]] = {"1.0": 1, "1.05": 2, "1.1": 3, "1.2": 4}
+FFD_NAMES: Final[dict[int, str]] = {code: name for name, code in FFD_CODES.items()}
+
+
+def encode_tlv(tag: int, value: bytes) -> bytes:
+    """FN-style TLV: tag (2 bytes LE), length (2 bytes LE), value."""
+    value = bytes(value)
+    if not 0 <= int(tag) <= 0xFFFF:
+        raise CodecError(f"TLV tag {tag} out of range")
+    return to_le(int(tag), 2) + to_le(len(value), 2) + value
+
+
+def decode_tlvs(data: bytes) -> list[tuple[int, bytes]]:
+    """All TLVs in ``data``; a truncated header or value raises :class:`CodecError`."""
+    data = bytes(data)
+    out: list[tuple[int, bytes]] = []
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < 4:
+            raise CodecError(f"truncated TLV header at offset {pos}: {_hex(data[pos:])}")
+        tag, size = from_le(data[pos:pos + 2]), from_le(data[pos + 2:pos + 4])
+        if len(data) - pos - 4 < size:
+            raise CodecError(f"TLV {tag} claims {size} bytes, {len(data) - pos - 4} left")
+        out.append((tag, data[pos + 4:pos + 4 + size]))
+        pos += 4 + size
+    return out
+
+
+@dataclass(frozen=True)
+class WriteRequisite:
+    """E8h parameters: flags(1), block count(1), block number(1), data (TLVs) [inferred]."""
+
+    data: bytes
+    flags: int = 0
+    blocks: int = 1
+    block: int = 0
+
+    def encode(self) -> bytes:
+        return bytes([_byte(self.flags, "flags"), _byte(self.blocks, "block count"),
+                      _byte(self.block, "block number")]) + bytes(self.data)
+
+    @classmethod
+    def decode(cls, params: bytes) -> WriteRequisite:
+        params = bytes(params)
+        _need(params, 3, "E8h write requisite")
+        return cls(params[3:], params[0], params[1], params[2])
+
+
+@dataclass(frozen=True)
+class ReadRequisite:
+    """E9h parameters: tag (2 bytes LE), block number(1) [inferred byte order]."""
+
+    tag: int
+    block: int = 0
+
+    def encode(self) -> bytes:
+        return to_le(int(self.tag), 2) + bytes([_byte(self.block, "block number")])
+
+    @classmethod
+    def decode(cls, params: bytes) -> ReadRequisite:
+        params = bytes(params)
+        _need(params, 2, "E9h read requisite")
+        return cls(from_le(params[0:2]), params[2] if len(params) > 2 else 0)
+
+
+class TaxType(IntEnum):
+    """E6h tax byte.  [inferred]: libfptr's LIBFPTR_TAX_* numbering (S11-style constant tables)."""
+
+    DEPARTMENT = 0
+    VAT18 = 1
+    VAT10 = 2
+    VAT118 = 3
+    VAT110 = 4
+    VAT0 = 5
+    NONE = 6
+    VAT20 = 7
+    VAT120 = 8
+
+
+class RegistrationKind(IntEnum):
+    """First A6h parameter byte [inferred]."""
+
+    REGISTRATION = 1
+    CHANGE_PARAMETERS = 2
+    """Re-registration without ФН replacement (e.g. a new tax-system list)."""
+    FN_REPLACEMENT = 3
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A6h parameters [inferred]: kind(1), then optionally the tax-system mask (1062) directly.
+
+    Without the mask the register takes 1062 as last written with E8h (and keeps the registered
+    list when none was written).  The reason (1205 / 1101) is written with E8h beforehand.
+    """
+
+    kind: int = RegistrationKind.CHANGE_PARAMETERS
+    tax_systems: int | None = None
+
+    def encode(self) -> bytes:
+        out = bytes([_byte(self.kind, "registration kind")])
+        if self.tax_systems is not None:
+            out += bytes([_byte(self.tax_systems, "tax systems")])
+        return out
+
+    @classmethod
+    def decode(cls, params: bytes) -> Registration:
+        params = bytes(params)
+        _need(params, 1, "A6h registration")
+        return cls(params[0], params[1] if len(params) > 1 else None)
+
+
+def encode_date_params(value: _dt.date) -> bytes:
+    """64h parameters: DD MM YY (BCD)."""
+    return to_bcd(value.day, 1) + to_bcd(value.month, 1) + to_bcd(_year2(value.year), 1)
+
+
+def decode_date_params(params: bytes) -> _dt.date:
+    params = bytes(params)
+    _need(params, 3, "64h date")
+    try:
+        return _dt.date(2000 + from_bcd(params[2:3]), from_bcd(params[1:2]), from_bcd(params[0:1]))
+    except ValueError as exc:
+        raise CodecError(f"invalid date {_hex(params[:3])}") from exc
+
+
+def encode_time_params(value: _dt.time) -> bytes:
+    """4Bh parameters: hh mm ss (BCD)."""
+    return _encode_bcd_time(value)
+
+
+def decode_time_params(params: bytes) -> _dt.time:
+    params = bytes(params)
+    _need(params, 3, "4Bh time")
+    return _bcd_time(params[:3])
+
+
+def encode_datetime_params(value: _dt.datetime) -> bytes:
+    """EDh parameters: DD MM YY hh mm ss, one BCD byte each [inferred: BCD like 64h/4Bh]."""
+    return encode_date_params(value.date()) + encode_time_params(value.time())
+
+
+def decode_datetime_params(params: bytes) -> _dt.datetime:
+    params = bytes(params)
+    _need(params, 6, "EDh date and time")
+    return _dt.datetime.combine(decode_date_params(params[:3]), decode_time_params(params[3:6]))
+
+
+STATUS_PRINT_PENDING: Final = StatusFlags.BIT4
+"""[inferred] 3Fh flags bit 4 (unused per the sources): a document is committed in the ФН but its
+printout is unfinished (paper ran out); 95h finishes it.  Set by the emulator only."""
 
 
 # ------------------------------------------------------------------------------------------------

@@ -173,6 +173,13 @@ class FisGo:
             core._log("deferred re-registration", f"task #{task.task_id}: {task.target.title} already in force, no-op")
             self._report(task_id=task.task_id, reason=0, tax_modes=task.target.names)
             return
+        term_end = core.fn_kind.valid_until(core.fn.activated_at.date(), task.target)
+        if term_end < core.now().date():  # R6.3 rule 3: the ФН would be expired at once
+            task.state = "failed"
+            task.last_error = f"fn_incompatible: the ФН term for {task.target.title} ended on {term_end:%d.%m.%Y}"
+            core._log("deferred re-registration refused", f"task #{task.task_id}: {task.last_error}")
+            self._report(task_id=task.task_id, error={"code": "fn_incompatible", "message": task.last_error})
+            return
         before = core.fn.registrations_done
         try:
             if inside_shift:  # seeded defect: bypass the closed-shift rule

@@ -44,6 +44,7 @@ class ControlHandler:
             "defects": self._defects,
             "journal": self._journal,
             "tape": self._tape,
+            "fn": self._fn,
             "ops": self._list_ops,
         }
 
@@ -135,6 +136,23 @@ class ControlHandler:
             raise ControlError("defects takes lists 'enable' and/or 'disable'")
         self.core.set_defects(set(enable), set(disable))
         return {"defects": sorted(self.core.defects), "known": DEFECTS}
+
+    def _fn(self, req: dict[str, Any]) -> Reply:
+        """Lab-only ФН set-up: ``activated`` (ISO local time) ages the ФН, ``registrations_done``
+        uses up registrations — what a scenario needs to reach "ФН incompatible" states."""
+        if "activated" in req:
+            try:
+                when = datetime.fromisoformat(str(req["activated"]))
+            except ValueError:
+                raise ControlError(f"fn activated takes ISO local time, not {req['activated']!r}") from None
+            self.core.lab_fn(activated=when)
+        if "registrations_done" in req:
+            count = req["registrations_done"]
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                raise ControlError("fn registrations_done takes a positive integer")
+            self.core.lab_fn(registrations_done=count)
+        fn = self.core.snapshot()["fn"]
+        return {"fn": {k: fn[k] for k in ("activated_at", "valid_until", "registrations_done", "registrations_left", "kind")}}
 
     def _journal(self, _: dict[str, Any]) -> Reply:
         return {

@@ -811,6 +811,19 @@ class FiscalCore:
         self._changed()
 
     @locked
+    def lab_fn(self, *, activated: datetime | None = None, registrations_done: int | None = None) -> None:
+        if activated is not None:
+            if activated > self.clock.now():
+                raise ValueError("the ФН cannot be activated in the future")
+            self.fn.activated_at = activated
+            self._log("lab ФН", f"activated {activated:%d.%m.%Y}, valid until {self.fn_valid_until():%d.%m.%Y}")
+        if registrations_done is not None:
+            if registrations_done > self.fn_kind.max_registrations:
+                raise ValueError(f"this ФН allows {self.fn_kind.max_registrations} registrations")
+            self.fn.registrations_done = registrations_done
+            self._log("lab ФН", f"registrations done {registrations_done}")
+
+    @locked
     def set_firmware(self, version: str) -> None:
         parse_version(version)
         self.firmware = version

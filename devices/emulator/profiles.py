@@ -160,6 +160,54 @@ PROFILES: dict[str, ModelProfile] = {
             rereg_min_firmware="10.50.1",
             rereg_requires_empty_queue=True,
         ),
+        # АТОЛ platform 2.5, "Протокол ККТ 3.x" over the v3 transport (reference §3).  Model bytes
+        # are libfptr's LIBFPTR_MODEL_* (believed equal to the A5h/3Fh model byte, §3.1).  Real
+        # serials have 14 digits; the core keeps 10 (3Fh carries only 8 BCD digits anyway).
+        ModelProfile(
+            id="atol",
+            title="АТОЛ 30Ф",
+            protocol="atol",
+            model_code=61,
+            model_name="АТОЛ 30Ф",
+            serial_prefix="0010",
+            firmware="3.0.8000",
+            firmware_id=0,
+            rereg_min_firmware=None,  # no Dreamkas cloud: re-registration only over the wire
+            baudrate=115200,
+            tcp_port=5555,
+            rereg_requires_empty_queue=True,  # ATOL 237 / libfptr 139 "unsent FDs in the FN"
+            auto_open_shift=True,  # ATOL FPrint: the first receipt opens the shift (§3.5.5)
+        ),
+        ModelProfile(
+            id="atol55",
+            title="АТОЛ 55Ф",
+            protocol="atol",
+            model_code=62,
+            model_name="АТОЛ 55Ф",
+            serial_prefix="0010",
+            firmware="3.0.8000",
+            firmware_id=0,
+            rereg_min_firmware=None,
+            baudrate=115200,
+            tcp_port=5555,
+            rereg_requires_empty_queue=True,
+            auto_open_shift=True,
+        ),
+        ModelProfile(
+            id="atol90",
+            title="АТОЛ 90Ф",
+            protocol="atol",
+            model_code=72,
+            model_name="АТОЛ 90Ф",
+            serial_prefix="0010",
+            firmware="3.0.8000",
+            firmware_id=0,
+            rereg_min_firmware=None,
+            baudrate=115200,
+            tcp_port=5555,
+            rereg_requires_empty_queue=True,
+            auto_open_shift=True,
+        ),
     )
 }
 

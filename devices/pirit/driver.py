@@ -323,6 +323,7 @@ class PiritDriver:
             last_fd_number=parse_int(self._sub(0x78, 3)[0]),
             warnings=FnWarning(parse_int(state[2]) if len(state) > 2 else 0),
             ffd=ffd,
+            last_registration_fd=parse_int(self._sub(0x78, 19)[0]),
         )
 
     def ofd_queue(self) -> OfdQueue:
