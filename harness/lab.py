@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .device import JournalEntry, PaperState
-from .errors import HarnessError, LabUnavailable
+from .errors import HarnessError, LabUnavailable, LinkError
 
 Control = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -30,9 +30,11 @@ class Lab(Protocol):
     def clock_advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> None: ...
     def power(self, action: str) -> None: ...
     def firmware(self, version: str) -> None: ...
+    def defects(self, enable: list[str] | None = None, disable: list[str] | None = None) -> list[str]: ...
     def journal(self) -> list[JournalEntry]: ...
     def tape(self) -> list[str]: ...
     def state(self) -> dict[str, Any]: ...
+    def fn_setup(self, *, activated: datetime | None = None, registrations_done: int | None = None) -> dict[str, Any]: ...
 
 
 class EmulatorLab:
@@ -47,7 +49,10 @@ class EmulatorLab:
         return self._control(request)
 
     def _op(self, op: str, **args: Any) -> dict[str, Any]:
-        reply = self._control({"op": op, **args})
+        try:
+            reply = self._control({"op": op, **args})
+        except (OSError, ValueError) as exc:  # the control channel itself is gone: the lab is broken
+            raise LinkError(f"emulator control channel failed during {op!r}: {exc}") from None
         if not reply.get("ok"):
             raise HarnessError(f"emulator control {op!r} failed: {reply.get('error', reply)}")
         return reply
@@ -139,6 +144,9 @@ class UnavailableLab:
 
     def firmware(self, version: str) -> None:
         raise self._no("cannot change firmware")
+
+    def defects(self, enable: list[str] | None = None, disable: list[str] | None = None) -> list[str]:
+        raise self._no("cannot seed firmware defects into a real device")
 
     def journal(self) -> list[JournalEntry]:
         raise self._no("no device journal")

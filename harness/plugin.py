@@ -9,6 +9,7 @@ real device is reconnected per test and keeps its state, as hardware does.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import platform
 import sys
@@ -131,17 +132,22 @@ def kkt_device(request: pytest.FixtureRequest) -> Iterator[DeviceHandle]:
     spec: DeviceSpec = request.param
     _check_markers_before_connect(request, spec)
     allure.dynamic.label("kkt_spec", spec.text)
+    error: UsageError | None = None
     try:
         handle = open_device(spec, timeout_scale=request.config.getoption("--device-timeout-scale"))
     except UsageError as exc:
-        pytest.fail(f"bad device spec: {exc}", pytrace=False)
+        error = exc
+    if error is not None:  # a configuration problem: broken, not a product failure
+        raise UsageError(f"bad device spec: {error}")
     try:
         _label(request, handle)
         _check_markers_after_connect(request, handle)
         yield handle
     finally:
-        _attach_evidence(handle)
-        handle.close()
+        try:
+            _attach_evidence(handle)
+        finally:
+            handle.close()
 
 
 @pytest.fixture
@@ -267,6 +273,15 @@ def _check_markers_after_connect(request: pytest.FixtureRequest, handle: DeviceH
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A user's configuration mistake reads as one line, not a fixture traceback."""
+    report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(UsageError):
+        report.longrepr = f"{call.excinfo.typename}: {call.excinfo.value}"
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     try:
         return (yield)
@@ -314,10 +329,21 @@ def _attach_evidence(handle: DeviceHandle) -> None:
     allure.attach(tape or "(nothing printed)", "Чековая лента", allure.attachment_type.TEXT)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: merge the devices a worker saw, for environment.properties."""
+    seen = getattr(node, "workeroutput", {}).get("kkt_seen")
+    if seen:
+        node.config.stash[SEEN_KEY].update(json.loads(seen))
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
+    if hasattr(config, "workerinput"):
+        config.workeroutput["kkt_seen"] = json.dumps(config.stash.get(SEEN_KEY, {}))  # type: ignore[attr-defined]
+        return
     results = getattr(config.option, "allure_report_dir", None)
-    if not results or hasattr(config, "workerinput"):
+    if not results:
         return
     from . import report
 

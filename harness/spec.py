@@ -46,8 +46,9 @@ def parse_spec(text: str, *, known_models: tuple[str, ...] | None = None) -> lis
         model, _, query = rest.partition("?")
         params = _params(text, query)
         models = known_models or ALL_EMULATORS
-        if model == "all":
-            return [DeviceSpec("emulator", m, f"emulator:{m}" + (f"?{query}" if query else ""), params=params) for m in models]
+        if model == "all":  # the four emulated families; other known models by name only
+            chosen = [m for m in ALL_EMULATORS if m in models] or list(models)
+            return [DeviceSpec("emulator", m, f"emulator:{m}" + (f"?{query}" if query else ""), params=params) for m in chosen]
         if model not in models:
             raise UsageError(f"bad --kkt spec {text!r}: unknown model {model!r} (known: {', '.join(models)}, all)")
         return [DeviceSpec("emulator", model, text, params=params)]
@@ -65,6 +66,8 @@ def parse_spec(text: str, *, known_models: tuple[str, ...] | None = None) -> lis
         return [DeviceSpec("url", model, text, url=url, params=params)]
     if kind == "lab":
         target, _, query = rest.partition("?")
+        if not target:
+            raise UsageError(f"bad --kkt spec {text!r}: name the inventory id, e.g. lab:bench1")
         return [DeviceSpec("lab", "", text, target=target, params=_params(text, query))]
     raise UsageError(f"bad --kkt spec {text!r}: unknown kind {kind!r} (emulator, url or lab)")
 
