@@ -57,6 +57,7 @@ A5h, 9Dh, A4h, 4Dh, E8h, E9h and 95h work in every mode.
 * E8h writes TLVs (tag, length LE): 1021 cashier, 1055 receipt tax system, 1062 tax systems for
   A6h, 1101/1205 reasons (kept; the core records bit 7 itself).  E9h reads 1013, 1018, 1021,
   1037, 1041, 1062, 1209 and answers ``U err blocks(1) TLV``; other tags → 218.
+* A4h/43h: the last (re-)registration (FD number, fiscal sign, 1062) [inferred, see the codec].
 * A4h/10h (state 2 = expired [plausible, not confirmed]; numbers binary LE, the S7 reading of the
   [conflict]; receipt number = next receipt like 3Fh), 20h, 30h, 31h, 32h, 33h, 42h.
 
@@ -113,6 +114,7 @@ from .protocol import (
     ReceiptType,
     Registration,
     RegistrationKind,
+    RegistrationTotals,
     ShiftParams,
     ShiftState,
     StateAnswer,
@@ -138,7 +140,6 @@ from .protocol import (
     encode_text,
     encode_tlv,
     encode_v2_frame,
-    from_bcd,
     money_to_bcd,
     to_bcd,
     to_le,
@@ -324,9 +325,11 @@ class AtolFrontEnd:
 
     def feed(self, data: bytes) -> bytes:
         with self.core.lock:
-            if not self.core.powered:
+            if not self.core.powered:  # a register that is off hears nothing and forgets the link
                 self.reset()
                 self._v2_state, self._v2_answer = "idle", None
+                self._answers.clear()
+                self._last_packet = None
                 return b""
             self._boot_if_needed()
             out = bytearray()
@@ -344,6 +347,8 @@ class AtolFrontEnd:
                         out += self._on_item(item)
                     except PoweredOff:
                         return bytes(out)
+                    except Exception as exc:  # noqa: BLE001 -- garbage must never kill the emulator
+                        self.core._log("emulator error", f"{type(exc).__name__}: {exc}")
             return bytes(out)
 
     def _on_item(self, item: Any) -> bytes:
@@ -645,6 +650,19 @@ class AtolFrontEnd:
             )
         if sub == FnQuery.VERSION:
             return _u(encode_text("fn-emulator 1.0", 16, fill=0x20) + b"\x01")
+        if sub == FnQuery.REGISTRATION:
+            registration = [d for d in core.fn.archive if d.kind in (1, 11)][-1]
+            return _u(
+                RegistrationTotals(
+                    at=registration.at.replace(second=0),
+                    inn=core.fn.inn[:12],
+                    rnm=core.fn.rnm[:20],
+                    tax_systems=(registration.tax_systems or core.fn.tax_systems) & 0xFF,
+                    work_mode=core.fn.work_mode & 0xFF,
+                    fd_number=registration.number,
+                    fiscal_sign=int(registration.fiscal_sign) if registration.fiscal_sign.isdigit() else 0,
+                ).encode()
+            )
         if sub == FnQuery.UNCONFIRMED_COUNT:
             return _u(to_le(min(len(core.unsent()), 0xFFFF), 2))
         raise AtolError(122, f"A4h sub-command {sub:02X}h is not emulated")

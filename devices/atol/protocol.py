@@ -40,7 +40,13 @@ Layers, bottom up
    :class:`ShiftParams` (A4h/10h), :class:`OfdExchangeStatus` (A4h/20h), :class:`FnStatus`
    (A4h/30h), :class:`FnValidity` (A4h/32h), plus the request parameters of the sale path
    (:class:`EnterMode`, :class:`OpenReceipt`, :class:`Position`, :class:`Payment`,
-   :class:`CloseReceipt`).
+   :class:`CloseReceipt`).  Layouts the reference leaves open and this project fixed for its
+   driver and emulator alike, all **[inferred]**: E8h/E9h requisites as FN-style TLVs
+   (:class:`WriteRequisite`, :class:`ReadRequisite`, :func:`encode_tlv`, :class:`Tag`), A6h
+   ``kind [tax mask]`` (:class:`Registration`), A4h/43h registration totals
+   (:class:`RegistrationTotals`), EDh ``DD MM YY hh mm ss`` BCD, the E6h tax byte in libfptr
+   numbering (:class:`TaxType`) and 3Fh flags bit 4 as "printout pending"
+   (:data:`STATUS_PRINT_PENDING`).
 
 5. **errors and trace** -- :data:`ATOL_ERRORS` (§3.7) and :func:`describe`, a one-line,
    never-raising rendering of any chunk of wire bytes for the trace.
@@ -98,7 +104,7 @@ __all__ = [
     "AnswerForm", "Answer", "parse_answer", "NO_ERROR_BYTE_COMMANDS",
     "StatusFlags", "STATUS_BLOCK_SIZE", "StatusBlock", "PrinterFlags", "StateAnswer", "DeviceType",
     "FirmwareVersion", "ShiftParams", "OfdFlags", "OfdExchangeStatus", "FnWarnings",
-    "FnStatus", "FnValidity",
+    "FnStatus", "FnValidity", "RegistrationTotals",
     "EnterMode", "OpenReceipt", "POSITION_PARAMS_SIZE", "Position", "Payment", "PaymentResult", "CloseReceipt",
     "Tag", "FFD_CODES", "FFD_NAMES", "encode_tlv", "decode_tlvs", "WriteRequisite", "ReadRequisite",
     "TaxType", "RegistrationKind", "Registration", "encode_date_params", "decode_date_params",
@@ -811,6 +817,8 @@ class FnQuery(IntEnum):
     VALIDITY = 0x32
     VERSION = 0x33
     ERRORS = 0x35
+    REGISTRATION = 0x43
+    """[inferred] registration totals, see :class:`RegistrationTotals`."""
     UNCONFIRMED_COUNT = 0x42
 
 
@@ -1415,6 +1423,44 @@ class FnValidity:
         data = bytes(data)
         _need(data, 5, "A4h/32h FN validity")
         return cls(_bin_date(data[0:3]), data[3], data[4])
+
+
+@dataclass(frozen=True)
+class RegistrationTotals:
+    """A4h/43h answer data [inferred]: the last (re-)registration.
+
+    A4h/30h..33h pass the ФН's own 30h..33h answers through (§3.5.4); by the same analogy 43h is
+    the ФН's "registration totals": date-time (5, binary), INN (12 ASCII), RNM (20 ASCII), tax
+    systems (1, tag 1062 bits), work mode (1), FD number (4 LE), fiscal sign (4 LE).
+    """
+
+    at: _dt.datetime | None = None
+    inn: str = ""
+    rnm: str = ""
+    tax_systems: int = 0
+    work_mode: int = 0
+    fd_number: int = 0
+    fiscal_sign: int = 0
+
+    def encode(self) -> bytes:
+        try:
+            inn = self.inn.encode("ascii")
+            rnm = self.rnm.encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise CodecError(f"INN/RNM must be ASCII: {self.inn!r} {self.rnm!r}") from exc
+        if len(inn) > 12 or len(rnm) > 20:
+            raise CodecError(f"INN (12) or RNM (20) too long: {self.inn!r} {self.rnm!r}")
+        return (_encode_bin_datetime(self.at) + inn.ljust(12, b" ") + rnm.ljust(20, b" ")
+                + bytes([_byte(self.tax_systems, "tax systems"), _byte(self.work_mode, "work mode")])
+                + to_le(self.fd_number, 4) + to_le(self.fiscal_sign, 4))
+
+    @classmethod
+    def decode(cls, data: bytes) -> RegistrationTotals:
+        data = bytes(data)
+        _need(data, 47, "A4h/43h registration totals")
+        return cls(_bin_datetime(data[0:5]), data[5:17].decode("ascii", "replace").strip(),
+                   data[17:37].decode("ascii", "replace").strip(), data[37], data[38],
+                   from_le(data[39:43]), from_le(data[43:47]))
 
 
 # --- request parameters of the sale path ---------------------------------------------------------
