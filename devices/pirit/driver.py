@@ -159,6 +159,8 @@ class PiritDriver:
             try:
                 chunk = self._transport.read(deadline)
             except LinkTimeout:
+                if self._reader.pending():  # a frame started but never ended: the device did answer
+                    garbage += b"(unterminated frame)"
                 if garbage:
                     raise LinkCorrupted(
                         f"{self._transport.url} answered garbage, not a Pirit frame: {bytes(garbage[:32]).hex(' ')}"
