@@ -305,9 +305,9 @@ class AtolFrontEnd:
 
     def _boot_if_needed(self) -> None:
         """After power-up an АТОЛ is ready at once (no "start of work"): fresh mode and buffer."""
-        if not self.core.initialised:
+        if self.core.wire_memory.get("atol_boot") != self.core.boot_count:
             self.core.wire_memory["atol"] = AtolState()
-            self.core.initialised = True
+            self.core.wire_memory["atol_boot"] = self.core.boot_count
 
     def _sync_mode(self) -> str:
         value = self.core.wire_memory.get(SYNC_SETTING) or self.core.profile.extra.get(SYNC_SETTING)
@@ -348,7 +348,7 @@ class AtolFrontEnd:
                     except PoweredOff:
                         return bytes(out)
                     except Exception as exc:  # noqa: BLE001 -- garbage must never kill the emulator
-                        self.core._log("emulator error", f"{type(exc).__name__}: {exc}")
+                        self.core.log("emulator error", f"{type(exc).__name__}: {exc}")
             return bytes(out)
 
     def _on_item(self, item: Any) -> bytes:
@@ -492,7 +492,7 @@ class AtolFrontEnd:
             text = str(exc)
             code = 20 if any(word in text for word in ("need", "truncated", "claims")) else 19
         except Exception as exc:  # noqa: BLE001 -- a front-end bug must not kill the link
-            self.core._log("emulator error", f"{type(exc).__name__}: {exc}")
+            self.core.log("emulator error", f"{type(exc).__name__}: {exc}")
             code = 122
         if command == Cmd.DEVICE_TYPE:
             return False, bytes([code])
@@ -528,7 +528,7 @@ class AtolFrontEnd:
 
     def _status(self, _: CommandRequest) -> bytes:
         core = self.core
-        core._require_power()
+        core.require_power()
         flags = StatusFlags.NONE
         if core.fn.phase == CoreFnPhase.FISCAL:
             flags |= StatusFlags.FISCAL
@@ -749,7 +749,7 @@ class AtolFrontEnd:
         if params.discount and params.discount_type not in (0, 1):
             raise AtolError(19, "discount type is 0 (percent) or 1 (sum)")
         if params.flags & 0x01:  # check only
-            self.core._open_document()
+            self.core.current_document()
             return _u()
         self.core.add_item(params.name, params.quantity, params.price, vat)
         return _u()

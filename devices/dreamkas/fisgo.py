@@ -95,7 +95,7 @@ class FisGo:
                     self._results = []
                 except (HubRequestError, OSError, ValueError) as exc:
                     self.last_error = f"hub unreachable: {exc}"
-                    core._log("hub", self.last_error)
+                    core.log("hub", self.last_error)
                     return []
                 received = [self._receive(t) for t in tasks if t.get("type") == "registration"]
                 new = [task_id for task_id in received if task_id is not None]
@@ -114,13 +114,13 @@ class FisGo:
             target = TaxSystem(int(data["tax_mask"]))
             scheduled = date.fromisoformat(str(data["scheduled_date"]))
         except (KeyError, TypeError, ValueError):
-            self.core._log("hub", f"malformed task ignored: {task!r}")
+            self.core.log("hub", f"malformed task ignored: {task!r}")
             return None
         if task_id in self.tasks and self.tasks[task_id].state == "done":
             return None
         if task_id not in self.tasks:
             self.tasks[task_id] = ReceivedTask(task_id, target, scheduled)
-            self.core._log("hub task received", f"#{task_id}: {target.title} from {scheduled:%d.%m.%Y}")
+            self.core.log("hub task received", f"#{task_id}: {target.title} from {scheduled:%d.%m.%Y}")
             self._results.append(task_result(task_id, result="OK", message="accepted"))
         return task_id
 
@@ -170,14 +170,14 @@ class FisGo:
         core = self.core
         if TaxSystem(core.fn.tax_systems) == task.target and "retry_burns_registration" not in core.defects:
             task.state = "done"
-            core._log("deferred re-registration", f"task #{task.task_id}: {task.target.title} already in force, no-op")
+            core.log("deferred re-registration", f"task #{task.task_id}: {task.target.title} already in force, no-op")
             self._report(task_id=task.task_id, reason=0, tax_modes=task.target.names)
             return
         term_end = core.fn_kind.valid_until(core.fn.activated_at.date(), task.target)
         if term_end < core.now().date():  # R6.3 rule 3: the ФН would be expired at once
             task.state = "failed"
             task.last_error = f"fn_incompatible: the ФН term for {task.target.title} ended on {term_end:%d.%m.%Y}"
-            core._log("deferred re-registration refused", f"task #{task.task_id}: {task.last_error}")
+            core.log("deferred re-registration refused", f"task #{task.task_id}: {task.last_error}")
             self._report(task_id=task.task_id, error={"code": "fn_incompatible", "message": task.last_error})
             return
         before = core.fn.registrations_done
@@ -203,7 +203,7 @@ class FisGo:
                 return
             task.state = "failed"
             task.last_error = f"{exc.kind.value}: {exc.text}"
-            core._log("deferred re-registration failed", f"task #{task.task_id}: {task.last_error}; will retry")
+            core.log("deferred re-registration failed", f"task #{task.task_id}: {task.last_error}; will retry")
             self._report(task_id=task.task_id, error={"code": exc.kind.value, "message": exc.text})
             if not core.profile.rereg_failure_opens_shift:
                 raise
@@ -213,7 +213,7 @@ class FisGo:
     def _done(self, task: ReceivedTask, number: int, fiscal_sign: str) -> None:
         task.state = "done"
         task.document = number
-        self.core._log("deferred re-registration", f"task #{task.task_id}: FD {number}, {task.target.title}")
+        self.core.log("deferred re-registration", f"task #{task.task_id}: FD {number}, {task.target.title}")
         self._report(task_id=task.task_id, reason=REREG_REASON, number_fd=number, fiscal_sign=fiscal_sign, tax_modes=task.target.names)
 
     # ------------------------------------------------------------------------------ control
@@ -224,7 +224,7 @@ class FisGo:
             if not isinstance(request["online"], bool):
                 raise ValueError("hub takes 'online' true or false")
             self.online = request["online"]
-            self.core._log("hub link", "up" if self.online else "down")
+            self.core.log("hub link", "up" if self.online else "down")
         if request.get("poll"):
             self.poll()
         return {

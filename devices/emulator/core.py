@@ -178,7 +178,8 @@ class FiscalCore:
         self.firmware = profile.firmware
         self.serial = serial or (profile.serial_prefix + "123456")[:10]
         self.powered = True
-        self.initialised = False  # "start of work" needed after power-up
+        self.initialised = not profile.needs_start_of_work  # "start of work" needed after power-up
+        self.boot_count = 1  # front-ends reset their per-boot state when it changes
         self.ofd_online = False
         self.printer = Printer()
         self.shift = Shift()
@@ -210,7 +211,7 @@ class FiscalCore:
         reg.delivered = True
         reg.printed = True
         self.fn.archive.append(reg)
-        self._log("power on", f"{profile.title} s/n {self.serial}, firmware {self.firmware}")
+        self.log("power on", f"{profile.title} s/n {self.serial}, firmware {self.firmware}")
 
     # ------------------------------------------------------------------ helpers and derived state
 
@@ -220,7 +221,7 @@ class FiscalCore:
     def has_defect(self, name: str) -> bool:
         return name in self.defects
 
-    def _log(self, event: str, detail: str = "") -> None:
+    def log(self, event: str, detail: str = "") -> None:
         self.journal.append(JournalEntry(self.clock.now(), event, detail))
 
     def _changed(self) -> None:
@@ -304,12 +305,12 @@ class FiscalCore:
 
     # ----------------------------------------------------------------------------- checks
 
-    def _require_power(self) -> None:
+    def require_power(self) -> None:
         if not self.powered:
             raise PoweredOff()
 
     def _require_ready(self) -> None:
-        self._require_power()
+        self.require_power()
         if not self.initialised:
             raise CoreError(ErrorKind.NOT_INITIALISED, "start of work (0x10) not done after power-up")
         if self.fn.phase != FnPhase.FISCAL:
@@ -358,7 +359,7 @@ class FiscalCore:
             if self.printer.cover_open:
                 raise CoreError(ErrorKind.COVER_OPEN, "cover opened while printing")
             if self.printer.paper == PaperState.OUT.value:
-                self._log("printing interrupted", f"document {pending.document}: paper out")
+                self.log("printing interrupted", f"document {pending.document}: paper out")
                 raise CoreError(ErrorKind.NO_PAPER, f"paper ran out printing document {pending.document}")
             self.tape.append(pending.lines[pending.printed_lines])
             pending.printed_lines += 1
@@ -367,7 +368,7 @@ class FiscalCore:
                 if self.printer.lines_left <= 0:
                     self.printer.lines_left = None
                     self.printer.paper = PaperState.OUT.value
-                    self._log("paper out", "paper ran out while printing")
+                    self.log("paper out", "paper ran out while printing")
         self.tape.append("-" * 32 + " ✂")
         for doc in self.fn.archive:
             if doc.number == pending.document:
@@ -389,11 +390,11 @@ class FiscalCore:
     @locked
     def start_work(self, host_time: datetime) -> None:
         """Pirit 0x10 semantics (R3.4): sync within 8 min, refuse a date before the last FD."""
-        self._require_power()
+        self.require_power()
         if host_time < self.last_fd().at:
             raise CoreError(ErrorKind.CLOCK_BEHIND_LAST_DOCUMENT, "host date earlier than the last fiscal document")
         self.initialised = True
-        self._log("start of work", f"host {host_time:%d.%m.%Y %H:%M:%S}")
+        self.log("start of work", f"host {host_time:%d.%m.%Y %H:%M:%S}")
         diff = abs(host_time - self.clock.now())
         if diff <= CLOCK_SYNC_WINDOW:
             if not self.shift.is_open:
@@ -408,16 +409,17 @@ class FiscalCore:
         if not on:
             self.powered = False
             if self.document is not None:
-                self._log("document lost", "open document discarded at power-off (not committed in the ФН)")
+                self.log("document lost", "open document discarded at power-off (not committed in the ФН)")
                 self.document = None
             self._clock_confirm = None
-            self._log("power off")
+            self.log("power off")
             return
         self.powered = True
-        self.initialised = False
+        self.initialised = not self.profile.needs_start_of_work
+        self.boot_count += 1
         if self.pending is not None and self.has_defect("lose_pending_print_on_power_cycle"):
             self.pending = None
-        self._log("power on", f"firmware {self.firmware}")
+        self.log("power on", f"firmware {self.firmware}")
         self._changed()
 
     # ----------------------------------------------------------------------------- clock
@@ -426,7 +428,7 @@ class FiscalCore:
     def set_rtc(self, value: datetime) -> None:
         """The register's own clock setting (Pirit 0x14): shift closed, not before the last FD,
         a jump of more than 24 h ahead must be repeated to confirm (R3.4)."""
-        self._require_power()
+        self.require_power()
         if self.shift.is_open:
             raise CoreError(ErrorKind.SHIFT_OPEN, "the clock can be set only with the shift closed")
         if value < self.last_fd().at:
@@ -436,7 +438,7 @@ class FiscalCore:
             raise CoreError(ErrorKind.CLOCK_CONFIRM_REQUIRED, "more than 24 h ahead: repeat to confirm")
         self._clock_confirm = None
         self.clock.set(value, rtc_only=True)
-        self._log("clock set", f"{value:%d.%m.%Y %H:%M:%S}")
+        self.log("clock set", f"{value:%d.%m.%Y %H:%M:%S}")
         self._changed()
 
     # ----------------------------------------------------------------------------- shift
@@ -463,7 +465,7 @@ class FiscalCore:
         self.shift.receipts = 0
         doc = self._commit(DocumentKind.SHIFT_OPEN)
         doc.shift_number = self.shift.number
-        self._log("shift opened", f"shift {self.shift.number}, FD {doc.number}, cashier {cashier}")
+        self.log("shift opened", f"shift {self.shift.number}, FD {doc.number}, cashier {cashier}")
         lines = self._document_lines(doc, f"ОТЧЁТ ОБ ОТКРЫТИИ СМЕНЫ {self.shift.number}", [f"Кассир {cashier}"])
         self._print_or_raise(PendingPrint(doc.number, "shift_open", lines))
         return doc
@@ -473,7 +475,7 @@ class FiscalCore:
         self._require_ready()
         if self.shift.close_interrupted:  # repeat of an interrupted Z: print only (R8.3)
             assert self.pending is not None
-            doc = self._document(self.pending.document)
+            doc = self.document_by_number(self.pending.document)
             self._print_or_raise(self.pending)
             self.shift.close_interrupted = False
             return doc
@@ -488,7 +490,7 @@ class FiscalCore:
         doc.shift_number = self.shift.number
         unsent = len(self.unsent())
         self.shift.is_open = False
-        self._log("shift closed", f"shift {self.shift.number}, FD {doc.number}, unsent {unsent}")
+        self.log("shift closed", f"shift {self.shift.number}, FD {doc.number}, unsent {unsent}")
         lines = self._document_lines(
             doc,
             f"ОТЧЁТ О ЗАКРЫТИИ СМЕНЫ {self.shift.number}",
@@ -513,7 +515,7 @@ class FiscalCore:
         if self.printer.paper == PaperState.OUT.value:
             raise CoreError(ErrorKind.NO_PAPER, "no paper")
         self.tape.extend([f"X-ОТЧЁТ  смена {self.shift.number}", f"Кассир {cashier}", "-" * 32 + " ✂"])
-        self._log("X report", f"shift {self.shift.number}")
+        self.log("X report", f"shift {self.shift.number}")
 
     # ----------------------------------------------------------------------------- receipts
 
@@ -541,9 +543,9 @@ class FiscalCore:
             )
         self._require_paper()
         self.document = OpenDocument(kind=int(kind), tax_system=int(chosen), cashier=cashier)
-        self._log("receipt opened", f"{ReceiptKind(kind).name.lower()}, {chosen.title}")
+        self.log("receipt opened", f"{ReceiptKind(kind).name.lower()}, {chosen.title}")
 
-    def _open_document(self) -> OpenDocument:
+    def current_document(self) -> OpenDocument:
         if self.document is None:
             raise CoreError(ErrorKind.DOCUMENT_NOT_OPEN, "no document open")
         return self.document
@@ -551,7 +553,7 @@ class FiscalCore:
     @locked
     def add_item(self, name: str, quantity: Decimal, price: Decimal, vat: Vat = Vat.NONE) -> Decimal:
         self._require_ready()
-        doc = self._open_document()
+        doc = self.current_document()
         if doc.state not in (1, 2):
             raise CoreError(ErrorKind.DOCUMENT_STATE, f"cannot add an item in document state {doc.state}")
         if quantity <= 0:
@@ -569,7 +571,7 @@ class FiscalCore:
     @locked
     def subtotal(self) -> Decimal:
         self._require_ready()
-        doc = self._open_document()
+        doc = self.current_document()
         if doc.state == 1:
             doc.state = 2
         elif doc.state == 2:
@@ -580,7 +582,7 @@ class FiscalCore:
     def pay(self, kind: PaymentKind, amount: Decimal) -> Decimal:
         """Returns the change due."""
         self._require_ready()
-        doc = self._open_document()
+        doc = self.current_document()
         if doc.state == 4:
             raise CoreError(ErrorKind.DOCUMENT_STATE, "already fully paid")
         if amount <= 0:
@@ -599,12 +601,12 @@ class FiscalCore:
         self._require_ready()
         if self.pending is not None and self.pending.kind == "receipt":
             # repeat of the close after a paper fault: print only, no new document (R8.2)
-            doc = self._document(self.pending.document)
+            doc = self.document_by_number(self.pending.document)
             self._print_or_raise(self.pending)
             if self.has_defect("reprint_creates_new_document"):
                 return self._duplicate_receipt(doc)
             return doc
-        doc_state = self._open_document()
+        doc_state = self.current_document()
         if doc_state.state != 4 and doc_state.total > 0:
             raise CoreError(ErrorKind.DOCUMENT_STATE, "receipt not fully paid")
         if self.shift_expired():
@@ -620,7 +622,7 @@ class FiscalCore:
         doc.receipt_kind = doc_state.kind
         self.cash += doc_state.cash_paid - max(Decimal(0), change)
         self.document = None
-        self._log("receipt closed", f"FD {doc.number}, total {doc_state.total}, {TaxSystem(doc_state.tax_system).title}")
+        self.log("receipt closed", f"FD {doc.number}, total {doc_state.total}, {TaxSystem(doc_state.tax_system).title}")
         body = [f"Кассир {doc_state.cashier}"]
         body += [f"{i['name']}  {i['quantity']} x {i['price']}" for i in doc_state.items]
         body += [f"ИТОГ ={doc_state.total}", f"СНО {TaxSystem(doc_state.tax_system).title}"]
@@ -642,11 +644,11 @@ class FiscalCore:
         self._require_ready()
         if self.pending is not None and self.pending.kind == "receipt":
             raise CoreError(ErrorKind.PENDING_PRINT, "document closed in the ФН: cannot cancel, repeat the close")
-        self._open_document()
+        self.current_document()
         self.document = None
         if self.printer.paper != PaperState.OUT.value and not self.printer.cover_open:
             self.tape.extend(["ЧЕК АННУЛИРОВАН", "-" * 32 + " ✂"])
-        self._log("receipt cancelled")
+        self.log("receipt cancelled")
 
     # ----------------------------------------------------------------------------- registration
 
@@ -678,7 +680,7 @@ class FiscalCore:
         doc = self._commit(DocumentKind.REREGISTRATION)
         doc.tax_systems = int(tax_systems)
         doc.reason = REREG_REASON_TAX_SYSTEMS
-        self._log(
+        self.log(
             "re-registered",
             f"FD {doc.number}: {old.title} → {tax_systems.title}; valid until {self.fn_valid_until():%d.%m.%Y}; "
             f"registrations left {self.registrations_left()}",
@@ -706,7 +708,7 @@ class FiscalCore:
         self._require_ready()
         if self.pending is None:
             return None
-        doc = self._document(self.pending.document)
+        doc = self.document_by_number(self.pending.document)
         self._print_or_raise(self.pending)
         if doc.kind == DocumentKind.SHIFT_CLOSE:
             self.shift.close_interrupted = False
@@ -716,7 +718,7 @@ class FiscalCore:
     def print_document(self, number: int) -> Document:
         """Print a copy of a document from the ФН archive (completes its pending printout)."""
         self._require_ready()
-        doc = self._document(number)
+        doc = self.document_by_number(number)
         if self.pending is not None and self.pending.document == number:
             self.continue_print()
             return doc
@@ -728,7 +730,7 @@ class FiscalCore:
         self.tape.extend(["КОПИЯ", *doc.lines, "-" * 32 + " ✂"])
         return doc
 
-    def _document(self, number: int) -> Document:
+    def document_by_number(self, number: int) -> Document:
         for doc in self.fn.archive:
             if doc.number == number:
                 return doc
@@ -745,7 +747,7 @@ class FiscalCore:
         return doc
 
     def _print_or_raise(self, pending: PendingPrint) -> None:
-        doc = self._document(pending.document)
+        doc = self.document_by_number(pending.document)
         if not doc.lines:
             doc.lines = list(pending.lines)
         self._print(pending)
@@ -757,7 +759,7 @@ class FiscalCore:
             return
         for doc in self.unsent():
             doc.delivered = True
-            self._log("OFD receipt", f"FD {doc.number} delivered")
+            self.log("OFD receipt", f"FD {doc.number} delivered")
 
     # ----------------------------------------------------------------------------- lab side
 
@@ -768,11 +770,11 @@ class FiscalCore:
                 raise ValueError("after_lines must be >= 0")
             self.printer.paper = PaperState.OK.value if after_lines else PaperState.OUT.value
             self.printer.lines_left = after_lines or None
-            self._log("paper", f"runs out after {after_lines} lines")
+            self.log("paper", f"runs out after {after_lines} lines")
             return
         self.printer.paper = state.value
         self.printer.lines_left = None
-        self._log("paper", state.value)
+        self.log("paper", state.value)
         self._resume_report_printing()
 
     def _resume_report_printing(self) -> None:
@@ -790,19 +792,19 @@ class FiscalCore:
     @locked
     def set_cover(self, open_: bool) -> None:
         self.printer.cover_open = open_
-        self._log("cover", "open" if open_ else "closed")
+        self.log("cover", "open" if open_ else "closed")
         self._resume_report_printing()
 
     @locked
     def set_ofd(self, online: bool) -> None:
         self.ofd_online = online
-        self._log("OFD link", "up" if online else "down")
+        self.log("OFD link", "up" if online else "down")
         self._changed()
 
     @locked
     def lab_clock_set(self, value: datetime, *, rtc_only: bool = False) -> None:
         self.clock.set(value, rtc_only=rtc_only)
-        self._log("lab clock set", f"{value:%d.%m.%Y %H:%M:%S}" + (" (RTC only)" if rtc_only else ""))
+        self.log("lab clock set", f"{value:%d.%m.%Y %H:%M:%S}" + (" (RTC only)" if rtc_only else ""))
         self._changed()
 
     @locked
@@ -816,25 +818,25 @@ class FiscalCore:
             if activated > self.clock.now():
                 raise ValueError("the ФН cannot be activated in the future")
             self.fn.activated_at = activated
-            self._log("lab ФН", f"activated {activated:%d.%m.%Y}, valid until {self.fn_valid_until():%d.%m.%Y}")
+            self.log("lab ФН", f"activated {activated:%d.%m.%Y}, valid until {self.fn_valid_until():%d.%m.%Y}")
         if registrations_done is not None:
             if registrations_done > self.fn_kind.max_registrations:
                 raise ValueError(f"this ФН allows {self.fn_kind.max_registrations} registrations")
             self.fn.registrations_done = registrations_done
-            self._log("lab ФН", f"registrations done {registrations_done}")
+            self.log("lab ФН", f"registrations done {registrations_done}")
 
     @locked
     def set_firmware(self, version: str) -> None:
         parse_version(version)
         self.firmware = version
-        self._log("firmware", version)
+        self.log("firmware", version)
         self._changed()
 
     @locked
     def set_defects(self, enable: set[str] | frozenset[str] = frozenset(), disable: set[str] | frozenset[str] = frozenset()) -> None:
         self.defects |= set(check_defects(enable))
         self.defects -= set(check_defects(disable))
-        self._log("defects", ",".join(sorted(self.defects)) or "none")
+        self.log("defects", ",".join(sorted(self.defects)) or "none")
 
     @locked
     def snapshot(self) -> dict[str, Any]:

@@ -70,6 +70,7 @@ class ModelProfile:
     utc_offset_hours: int = 3  # device time zone (МСК)
     baudrate: int = 57600
     tcp_port: int = 50003
+    needs_start_of_work: bool = True  # Pirit 0x10 after every power-up; АТОЛ is ready at once
     # --- model-specific choices (domain-rules.md leaves them open; record per model) ---
     shift_limit_inclusive: bool = False  # True: exactly 24:00:00 already counts as expired (R3.6)
     rereg_requires_empty_queue: bool = False  # R4.6 for a pure СНО change
@@ -175,41 +176,21 @@ PROFILES: dict[str, ModelProfile] = {
             rereg_min_firmware=None,  # no Dreamkas cloud: re-registration only over the wire
             baudrate=115200,
             tcp_port=5555,
+            needs_start_of_work=False,
             rereg_requires_empty_queue=True,  # ATOL 237 / libfptr 139 "unsent FDs in the FN"
             auto_open_shift=True,  # ATOL FPrint: the first receipt opens the shift (§3.5.5)
         ),
-        ModelProfile(
-            id="atol55",
-            title="АТОЛ 55Ф",
-            protocol="atol",
-            model_code=62,
-            model_name="АТОЛ 55Ф",
-            serial_prefix="0010",
-            firmware="3.0.8000",
-            firmware_id=0,
-            rereg_min_firmware=None,
-            baudrate=115200,
-            tcp_port=5555,
-            rereg_requires_empty_queue=True,
-            auto_open_shift=True,
-        ),
-        ModelProfile(
-            id="atol90",
-            title="АТОЛ 90Ф",
-            protocol="atol",
-            model_code=72,
-            model_name="АТОЛ 90Ф",
-            serial_prefix="0010",
-            firmware="3.0.8000",
-            firmware_id=0,
-            rereg_min_firmware=None,
-            baudrate=115200,
-            tcp_port=5555,
-            rereg_requires_empty_queue=True,
-            auto_open_shift=True,
-        ),
     )
 }
+
+
+def _atol_variant(model_id: str, name: str, model_code: int) -> ModelProfile:
+    """Other АТОЛ platform-2.5 models: same protocol and choices as the 30Ф, own model byte."""
+    return dataclasses.replace(PROFILES["atol"], id=model_id, title=name, model_code=model_code, model_name=name)
+
+
+for _variant in (_atol_variant("atol55", "АТОЛ 55Ф", 62), _atol_variant("atol90", "АТОЛ 90Ф", 72)):
+    PROFILES[_variant.id] = _variant
 
 
 def profile(model: str) -> ModelProfile:

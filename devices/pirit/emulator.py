@@ -147,7 +147,7 @@ class PiritFrontEnd:
             return 0x01, []
         try:
             if not self.core.initialised and request.command not in UNINITIALISED_OK:
-                self.core._require_power()
+                self.core.require_power()
                 raise CoreError(ErrorKind.NOT_INITIALISED, "start of work (0x10) not done after power-up")
             return 0, handler(request)
         except ParamError as exc:
@@ -219,14 +219,14 @@ class PiritFrontEnd:
     def _document_status(self) -> int:
         core = self.core
         if core.pending is not None and core.pending.kind == "receipt":
-            doc = core._document(core.pending.document)
+            doc = core.document_by_number(core.pending.document)
             return (8 << 4) | TYPE_BY_RECEIPT.get(ReceiptKind(doc.receipt_kind or 1), 2)
         if core.document is not None:
             return (core.document.state << 4) | TYPE_BY_RECEIPT.get(ReceiptKind(core.document.kind), 2)
         return 0
 
     def _status(self, _: Request) -> list[Field]:
-        self.core._require_power()
+        self.core.require_power()
         return [0, self._current_flags(), self._document_status()]
 
     def _printer_state(self, _: Request) -> list[Field]:
@@ -360,7 +360,7 @@ class PiritFrontEnd:
         return []
 
     def _get_clock(self, _: Request) -> list[Field]:
-        self.core._require_power()
+        self.core.require_power()
         return self._date_time(self.core.now())
 
     def _set_clock(self, request: Request) -> list[Field]:
