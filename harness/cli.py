@@ -18,7 +18,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
@@ -112,22 +111,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ------------------------------------------------------------------------------------ emulate
 
 
-def _wait_for_signal() -> None:
-    stop = threading.Event()
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    while not stop.wait(0.5):
-        pass
+def _block_stop_signals() -> None:
+    """Block SIGINT/SIGTERM in this thread *before* any server thread starts (threads inherit
+    the mask), so a stop request that arrives right after the banner is never lost and no
+    handler can run inside a lock."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def _wait_for_stop_signal() -> None:
+    signal.sigwait(STOP_SIGNALS)
+
+
+def _unblock_stop_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def cmd_emulate(args: argparse.Namespace, _: list[str]) -> int:
     from devices.emulator.build import build_emulator
     from devices.emulator.control import ControlServer
-    from devices.emulator.serve import serve
+    from devices.emulator.serve import check_loopback, parse_tcp_url, serve
     from devices.registry import load_family
 
     settings: dict[str, str] = {}
@@ -148,13 +153,25 @@ def cmd_emulate(args: argparse.Namespace, _: list[str]) -> int:
         emulator = build_emulator(args.model, settings, flowing_clock=not args.frozen_clock)
         family = load_family(emulator.profile.protocol)
         listen = "pty" + (f":{args.pty}" if args.pty else "") if args.pty is not None else (args.listen or "tcp://127.0.0.1:0")
-        server = serve(lambda: family.make_frontend(emulator.core), listen)
+        if args.control:
+            host, _ = parse_tcp_url(args.control)
+            check_loopback(host)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {args.listen}: {exc}") from None
-    control = None
+    _block_stop_signals()
+    server = control = None
     try:
+        try:
+            server = serve(lambda: family.make_frontend(emulator.core), listen)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {listen}: {exc}") from None
+        if args.control:
+            try:
+                control = ControlServer(emulator.control, args.control)
+            except (ValueError, OSError) as exc:
+                raise UsageError(f"--control: {exc}") from None
         if args.hub:
             from devices.dreamkas.fisgo import attach_fisgo
 
@@ -163,19 +180,17 @@ def cmd_emulate(args: argparse.Namespace, _: list[str]) -> int:
             except ValueError as exc:
                 raise UsageError(f"--hub: {exc}") from None
         print(f"listening {server.url}", flush=True)
-        if args.control:
-            try:
-                control = ControlServer(emulator.control, args.control)
-            except (ValueError, OSError) as exc:
-                raise UsageError(f"--control: {exc}") from None
+        if control:
             print(f"control {control.url}", flush=True)
-        _wait_for_signal()
+        _wait_for_stop_signal()
     finally:
         if control:
             control.close()
-        server.close()
+        if server:
+            server.close()
         if args.state:
             _write_state(Path(args.state), emulator.core.snapshot())
+        _unblock_stop_signals()
     return EXIT_OK
 
 
@@ -191,16 +206,23 @@ def cmd_hub(args: argparse.Namespace, _: list[str]) -> int:
 
     try:
         host, port = parse_tcp_url(args.listen)
-        server = serve(Hub(), host=host, port=port)
     except ValueError as exc:
         raise UsageError(f"--listen: {exc}") from None
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {args.listen}: {exc}") from None
+    _block_stop_signals()
     try:
-        print(f"listening {server.url}", flush=True)
-        _wait_for_signal()
+        try:
+            server = serve(Hub(), host=host, port=port)
+        except ValueError as exc:
+            raise UsageError(f"--listen: {exc}") from None
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {args.listen}: {exc}") from None
+        try:
+            print(f"listening {server.url}", flush=True)
+            _wait_for_stop_signal()
+        finally:
+            server.close()
     finally:
-        server.close()
+        _unblock_stop_signals()
     return EXIT_OK
 
 

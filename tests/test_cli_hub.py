@@ -5,6 +5,7 @@ with raw Pirit frames, the new tax-system mask read back (0x02/23) and the hub s
 from __future__ import annotations
 
 import json
+import os
 import selectors
 import signal
 import socket
@@ -18,28 +19,29 @@ import pytest
 TIMEOUT = 10.0
 
 
-def start(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
+def start(*args: str) -> tuple[subprocess.Popen[bytes], list[str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
     )
-    lines: list[str] = []
+    assert proc.stdout is not None
     sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
+    sel.register(proc.stdout, selectors.EVENT_READ)
     wanted = 2 if "--control" in args else 1
-    while len(lines) < wanted:
+    buffer = b""
+    while buffer.count(b"\n") < wanted:
         if not sel.select(TIMEOUT):
             proc.kill()
-            raise AssertionError(f"no banner from kkt-hil {' '.join(args)}: {proc.stderr.read() if proc.stderr else ''}")
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        if not line:
-            raise AssertionError(f"kkt-hil {' '.join(args)} exited: {proc.stderr.read() if proc.stderr else ''}")
-        lines.append(line.strip())
-    return proc, lines
+            raise AssertionError(f"no banner from kkt-hil {' '.join(args)}")
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        if not chunk:
+            raise AssertionError(f"kkt-hil {' '.join(args)} exited: {proc.stderr.read() if proc.stderr else b''!r}")
+        buffer += chunk
+    return proc, buffer.decode().splitlines()[:wanted]
 
 
 @pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    procs: list[subprocess.Popen[str]] = []
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
     yield procs
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
@@ -78,7 +80,7 @@ def http(method: str, url: str, body: dict | None = None) -> dict:
         return json.loads(resp.read())
 
 
-def test_black_box_deferred_reregistration(processes: list[subprocess.Popen[str]]) -> None:
+def test_black_box_deferred_reregistration(processes: list[subprocess.Popen[bytes]]) -> None:
     hub, (hub_banner,) = start("hub", "--listen", "tcp://127.0.0.1:0")
     processes.append(hub)
     assert hub_banner.startswith("listening http://127.0.0.1:")

@@ -159,12 +159,10 @@ class PiritDriver:
             try:
                 chunk = self._transport.read(deadline)
             except LinkTimeout:
-                if self._reader.pending():  # a frame started but never ended: the device did answer
-                    garbage += b"(unterminated frame)"
+                garbage += self._reader.partial()  # an unterminated frame: the device did answer
                 if garbage:
-                    raise LinkCorrupted(
-                        f"{self._transport.url} answered garbage, not a Pirit frame: {bytes(garbage[:32]).hex(' ')}"
-                    ) from None
+                    what = bytes(garbage[:32]).hex(" ")
+                    raise LinkCorrupted(f"{self._transport.url} answered garbage, not a Pirit frame: {what}") from None
                 raise LinkTimeout(
                     f"no answer from {self._transport.url} to command {command:#04x} within {limit:g} s"
                 ) from None

@@ -510,6 +510,10 @@ class FrameReader:
         """True while an unfinished frame is buffered."""
         return bool(self._frame)
 
+    def partial(self) -> bytes:
+        """The bytes of the unfinished frame (for error messages and traces)."""
+        return bytes(self._frame)
+
     def reset(self) -> None:
         """Drop the unfinished frame, if any (nothing is reported)."""
         self._frame.clear()
