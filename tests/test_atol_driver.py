@@ -755,3 +755,74 @@ def test_driver_survives_resend_requests_and_a_lost_async_result() -> None:
 def test_trace_decoder_and_family() -> None:
     assert (FAMILY.name, FAMILY.baudrate, FAMILY.inter_byte_timeout) == ("atol", 115200, 0.5)
     assert "ADD tid=0x01" in FAMILY.describe(p.encode_frame(2, p.encode_add(1, p.encode_command(p.Cmd.STATUS))))
+
+
+def test_raw_frame_client_against_kkt_hil_emulate_atol() -> None:
+    """Issue acceptance: the reference-only client against `kkt-hil emulate atol` over TCP, with
+    paper pulled through the control channel."""
+    import json
+    import selectors
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "emulate", "atol", "--listen", "tcp://127.0.0.1:0",
+         "--control", "tcp://127.0.0.1:0", "--frozen-clock", "--clock", START.isoformat()],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+    )
+    try:
+        assert proc.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        banner = b""
+        while banner.count(b"\n") < 2:
+            assert sel.select(10), "no banner from kkt-hil emulate atol"
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            assert chunk, proc.stderr.read() if proc.stderr else b""
+            banner += chunk
+        listening, control = banner.decode().splitlines()[:2]
+        host, port = listening.split("//")[1].split(":")
+        chost, cport = control.split("//")[1].split(":")
+        sock = socket.create_connection((host, int(port)), timeout=5)
+        ctl = socket.create_connection((chost, int(cport)), timeout=5).makefile("rw")
+
+        def lab(request: dict) -> dict:
+            ctl.write(json.dumps(request) + "\n")
+            ctl.flush()
+            reply = json.loads(ctl.readline())
+            assert reply["ok"], reply
+            return reply
+
+        client = RawClient(sock.fileno())
+        assert client.exchange(b"\xc4", expect=1)[0][1] == b"\xa3"
+        status, block = client.task(b"\x3f")
+        assert status == 0xA6 and block[0] == 0x44 and len(block) == 30 and block[14] == 61
+        assert client.task(b"\x56\x01" + _bcd(30, 4)) == (0xA6, b"\x55\x00\x00")
+        assert client.task(b"\x92\x00\x01") == (0xA6, b"\x55\x00\x00")
+        name = "Сахар".encode("cp866").ljust(64, b"\x00")
+        position = b"\x00" + name + _bcd(10000, 6) + _bcd(1000, 5) + b"\x01\x00" + bytes(6) + b"\x06\x00" + bytes(16) + b"\x00"
+        assert client.task(b"\xe6" + position) == (0xA6, b"\x55\x00\x00")
+        assert client.task(b"\x99\x00\x01" + _bcd(10000, 5))[0] == 0xA6
+        assert client.task(b"\x4a\x00\x01" + bytes(5)) == (0xA6, b"\x55\x00\x00")
+        lab({"op": "paper", "state": "out"})
+        assert client.task(b"\x92\x00\x01") == (0xA7, b"\x55\x67\x00")  # 103: no paper
+        lab({"op": "paper", "state": "ok"})
+        assert client.task(b"\x48") == (0xA6, b"\x55\x00\x00")
+        assert client.task(b"\x56\x03" + _bcd(30, 4)) == (0xA6, b"\x55\x00\x00")
+        assert client.task(b"\x5a") == (0xA6, b"\x55\x00\x00")  # Z in mode 3
+        assert lab({"op": "state"})["state"]["shift"]["is_open"] is False
+        status, fn = client.task(b"\xa4\x30")
+        assert fn[:2] == b"\x55\x00" and fn[2] == 0x03
+        status, ofd = client.task(b"\xa4\x20")
+        assert int.from_bytes(ofd[2:][2:4], "little") == lab({"op": "state"})["state"]["ofd_queue"]["count"] > 0
+        sock.close()
+        ctl.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
