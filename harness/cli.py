@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("--fn", metavar="KIND", help="ФН kind: fn15 | fn36")
     emulate.add_argument("--defect", action="append", default=[], metavar="NAME", help="seeded firmware defect (repeatable)")
     emulate.add_argument("--hub", metavar="URL", help="Dreamkas hub (Кабинет) to poll")
-    emulate.add_argument("--state", metavar="FILE", help="write the register's full state (JSON) here on exit")
+    emulate.add_argument("--state", metavar="FILE", help="keep the register's state in FILE: loaded at start if it exists, written on exit")
     emulate.add_argument("--clock", metavar="ISO", help="device local time at start (default: now)")
     emulate.add_argument("--frozen-clock", action="store_true", help="virtual time moves only through the control channel")
     emulate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="profile setting (repeatable)")
@@ -156,6 +156,13 @@ def cmd_emulate(args: argparse.Namespace, _: list[str]) -> int:
         if args.control:
             host, _ = parse_tcp_url(args.control)
             check_loopback(host)
+        if args.state and Path(args.state).exists():
+            from devices.emulator.core import restore_core
+
+            try:
+                restore_core(emulator.core, json.loads(Path(args.state).read_text(encoding="utf-8")))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise UsageError(f"--state {args.state}: cannot read it: {exc}") from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _block_stop_signals()

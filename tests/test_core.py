@@ -286,3 +286,25 @@ def test_profiles_know_the_dreamkas_thresholds() -> None:
     assert profile("start").rereg_min_firmware == "10.50.1"
     with pytest.raises(ValueError, match="unknown model"):
         profile("nosuch")
+
+
+def test_snapshot_restores_into_a_fresh_core() -> None:
+    import json
+
+    from devices.emulator.core import restore_core
+
+    core = make()
+    core.open_shift("x")
+    sale(core)
+    core.set_paper(PaperState.OK, after_lines=1)
+    with pytest.raises(CoreError):
+        sale(core)
+    snap = json.loads(json.dumps(core.snapshot()))
+    fresh = build_emulator("kf").core
+    restore_core(fresh, snap)
+    assert fresh.snapshot() | {"initialised": None} == snap | {"initialised": None}
+    fresh.start_work(fresh.now())
+    fresh.set_paper(PaperState.OK)
+    assert fresh.close_receipt().number == core.last_fd().number  # the pending print survived the restart
+    with pytest.raises(ValueError, match="model"):
+        restore_core(build_emulator("dkf").core, snap)

@@ -879,6 +879,52 @@ class FiscalCore:
         )
 
 
+def restore_core(core: FiscalCore, snapshot: dict[str, Any]) -> None:
+    """Load a :meth:`FiscalCore.snapshot` into a core built for the same model (``--state FILE``)."""
+    if snapshot.get("model") != core.profile.id:
+        raise ValueError(f"state file is for model {snapshot.get('model')!r}, not {core.profile.id!r}")
+    try:
+        with core.lock:
+            core.serial = snapshot["serial"]
+            core.firmware = snapshot["firmware"]
+            core.clock = VirtualClock.restore(snapshot["clock"])
+            core.ofd_online = bool(snapshot["ofd_online"])
+            core.defects = set(check_defects(snapshot.get("defects", [])))
+            core.printer = Printer(**snapshot["printer"])
+            shift = {k: v for k, v in snapshot["shift"].items() if k in Shift.__dataclass_fields__}
+            for key in ("opened_at",):
+                shift[key] = _dt(shift.get(key))
+            core.shift = Shift(**shift)
+            doc = snapshot.get("document")
+            if doc:
+                doc = dict(doc)
+                for key in ("total", "paid", "cash_paid"):
+                    doc[key] = Decimal(doc[key])
+                core.document = OpenDocument(**doc)
+            else:
+                core.document = None
+            core.pending = PendingPrint(**snapshot["pending_print"]) if snapshot.get("pending_print") else None
+            fn = snapshot["fn"]
+            fields = {k: fn[k] for k in Fn.__dataclass_fields__ if k not in ("archive", "activated_at")}
+            archive = []
+            for raw in fn["documents"]:
+                entry = dict(raw)
+                entry["at"] = _dt(entry["at"])
+                entry["kind"] = DocumentKind(entry["kind"])
+                archive.append(Document(**entry))
+            core.fn = Fn(**fields, activated_at=_dt(fn["activated_at"]), archive=archive)  # type: ignore[arg-type]
+            core.cash = Decimal(snapshot.get("cash", "0"))
+            core.powered = True
+            core.initialised = not core.profile.needs_start_of_work
+            core.log("state restored", f"{len(archive)} documents, last FD {core.last_fd().number}")
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"state file is incomplete or from another version: {exc}") from None
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
 def _receipt_title(kind: int) -> str:
     return {1: "ПРИХОД", 2: "ВОЗВРАТ ПРИХОДА", 3: "РАСХОД", 4: "ВОЗВРАТ РАСХОДА"}.get(kind, str(kind))
 
