@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import allure
@@ -50,3 +50,13 @@ def check_regime(kkt: Kkt, expected: TaxSystem) -> None:
 
 def attach_note(title: str, text: str) -> None:
     allure.attach(text, title, allure.attachment_type.TEXT)
+
+
+def task_delivered(kkt: Kkt, lab, hub, *, now: str, target: TaxSystem, day: date) -> None:  # type: ignore[no-untyped-def]
+    """Device local time ``now``, OFD online, shift closed, and a Кабинет task to ``target`` from
+    ``day`` delivered to the register."""
+    at(lab, now)
+    lab.ofd(True)
+    ensure_shift_closed(kkt)
+    hub.schedule(target, day)
+    hub.poll_now()

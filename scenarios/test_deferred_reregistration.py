@@ -10,7 +10,14 @@ import pytest
 
 from harness.device import Kkt, TaxSystem
 
-from .conftest import SUGAR, at, check_regime, ensure_shift_closed, reregistered_right_before
+from .conftest import (
+    SUGAR,
+    at,
+    check_regime,
+    ensure_shift_closed,
+    reregistered_right_before,
+    task_delivered,
+)
 
 pytestmark = [
     allure.epic("Отложенная перерегистрация"),
@@ -58,11 +65,7 @@ def test_example_1(kkt: Kkt, lab, hub) -> None:
 @allure.title("Задание на 01.01: перерегистрация 01.01 перед открытием, не раньше")
 @allure.severity(allure.severity_level.BLOCKER)
 def test_example_2(kkt: Kkt, lab, hub) -> None:
-    at(lab, "2020-12-31T07:00:00")
-    lab.ofd(True)
-    ensure_shift_closed(kkt)
-    hub.schedule(NEW, date(2021, 1, 1))
-    hub.poll_now()
+    task_delivered(kkt, lab, hub, now="2020-12-31T07:00:00", target=NEW, day=date(2021, 1, 1))
     day_with_shift(kkt, lab, "2020-12-31T08:00:00", "2020-12-31T20:00:00")
     with allure.step("Проверить: 31.12 перерегистрации не было"):
         check_regime(kkt, OLD)
@@ -79,11 +82,7 @@ def test_example_2(kkt: Kkt, lab, hub) -> None:
 @allure.title("Задание на 01.01: перерегистрация перед открытием в 00:10")
 @allure.severity(allure.severity_level.BLOCKER)
 def test_example_3_round_the_clock(kkt: Kkt, lab, hub) -> None:
-    at(lab, "2020-12-31T00:05:00")
-    lab.ofd(True)
-    ensure_shift_closed(kkt)
-    hub.schedule(NEW, date(2021, 1, 1))
-    hub.poll_now()
+    task_delivered(kkt, lab, hub, now="2020-12-31T00:05:00", target=NEW, day=date(2021, 1, 1))
     day_with_shift(kkt, lab, "2020-12-31T00:10:00", "2020-12-31T23:50:00")
     at(lab, "2021-01-01T00:10:00")
     registration = kkt.fn().last_registration_fd

@@ -10,7 +10,13 @@ import pytest
 from harness.device import FnWarning, Kkt, TaxSystem
 from harness.errors import BadParameter, FnExpired, RegistrationLimit
 
-from .conftest import SUGAR, at, check_regime, ensure_shift_closed, reregistered_right_before
+from .conftest import (
+    SUGAR,
+    at,
+    check_regime,
+    ensure_shift_closed,
+    reregistered_right_before,
+)
 
 pytestmark = [
     allure.epic("Отложенная перерегистрация"),

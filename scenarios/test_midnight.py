@@ -11,7 +11,14 @@ import pytest
 from harness.device import Kkt, ShiftState, TaxSystem
 from harness.errors import ShiftExpired
 
-from .conftest import SUGAR, at, check_regime, ensure_shift_closed, reregistered_right_before
+from .conftest import (
+    SUGAR,
+    at,
+    check_regime,
+    ensure_shift_closed,
+    reregistered_right_before,
+    task_delivered,
+)
 
 pytestmark = [
     allure.epic("Отложенная перерегистрация"),
@@ -30,11 +37,7 @@ OLD, NEW = TaxSystem.USN_INCOME, TaxSystem.OSN
 @allure.title("Открыта 23:50, продажа после полуночи, закрыта 00:10 — одна смена; перерегистрация только перед следующим открытием")
 @allure.severity(allure.severity_level.BLOCKER)
 def test_shift_across_midnight_with_due_task(kkt: Kkt, lab, hub) -> None:
-    at(lab, "2020-12-31T23:40:00")
-    lab.ofd(True)
-    ensure_shift_closed(kkt)
-    hub.schedule(NEW, date(2021, 1, 1))
-    hub.poll_now()
+    task_delivered(kkt, lab, hub, now="2020-12-31T23:40:00", target=NEW, day=date(2021, 1, 1))
     at(lab, "2020-12-31T23:50:00")
     opened = kkt.open_shift()
     lab.clock_advance(minutes=15)  # 00:05 on 01.01: the task is due now, but the shift is open
@@ -79,11 +82,7 @@ def test_24_hour_boundary(kkt: Kkt, lab) -> None:
 @allure.title("Задание на 01.01.2021 не срабатывает 31.12.2020 (даты сравниваются хронологически, не как текст)")
 @allure.severity(allure.severity_level.BLOCKER)
 def test_year_boundary_is_chronological(kkt: Kkt, lab, hub) -> None:
-    at(lab, "2020-12-31T09:00:00")
-    lab.ofd(True)
-    ensure_shift_closed(kkt)
-    hub.schedule(NEW, date(2021, 1, 1))
-    hub.poll_now()
+    task_delivered(kkt, lab, hub, now="2020-12-31T09:00:00", target=NEW, day=date(2021, 1, 1))
     registration = kkt.fn().last_registration_fd
     opened = kkt.open_shift()
     with allure.step("Проверить: 31.12 смена открыта без перерегистрации"):
@@ -101,11 +100,7 @@ def test_year_boundary_is_chronological(kkt: Kkt, lab, hub) -> None:
 @allure.title("Решает местная дата ККТ: в 01:00 по местному (МСК+7), когда в Москве ещё 31.12, задание на 01.01 срабатывает")
 @allure.severity(allure.severity_level.CRITICAL)
 def test_device_local_date_decides(kkt: Kkt, lab, hub) -> None:
-    at(lab, "2020-12-31T20:00:00")
-    lab.ofd(True)
-    ensure_shift_closed(kkt)
-    hub.schedule(NEW, date(2021, 1, 1))
-    hub.poll_now()
+    task_delivered(kkt, lab, hub, now="2020-12-31T20:00:00", target=NEW, day=date(2021, 1, 1))
     at(lab, "2021-01-01T01:00:00")  # device local time; for a МСК+7 register Moscow is at 18:00 on 31.12
     registration = kkt.fn().last_registration_fd
     second = kkt.open_shift()

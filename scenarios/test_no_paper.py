@@ -10,7 +10,7 @@ import pytest
 from harness.device import Kkt, PaperState, ShiftState, TaxSystem
 from harness.errors import NoPaper
 
-from .conftest import SUGAR, at, ensure_shift_closed, ensure_shift_open, reregistered_right_before
+from .conftest import SUGAR, ensure_shift_closed, ensure_shift_open, task_delivered
 
 pytestmark = [
     allure.epic("Отказы в работе ККТ"),
@@ -123,11 +123,7 @@ def test_paper_out_mid_reregistration_report(kkt: Kkt, lab) -> None:
 @allure.severity(allure.severity_level.BLOCKER)
 @pytest.mark.destructive
 def test_paper_out_mid_deferred_reregistration(kkt: Kkt, lab, hub) -> None:
-    at(lab, "2021-01-01T09:00:00")
-    lab.ofd(True)
-    ensure_shift_closed(kkt)
-    hub.schedule(TaxSystem.OSN, date(2021, 1, 1))
-    hub.poll_now()
+    task_delivered(kkt, lab, hub, now="2021-01-01T09:00:00", target=TaxSystem.OSN, day=date(2021, 1, 1))
     registration_before = kkt.fn().last_registration_fd
     lab.paper(PaperState.OK, after_lines=2)
     with allure.step("Открыть смену: ККТ перерегистрируется, печать отчёта обрывается"), pytest.raises(NoPaper):

@@ -10,7 +10,14 @@ import pytest
 from harness.device import Kkt, TaxSystem
 from harness.errors import TaxSystemNotRegistered
 
-from .conftest import SUGAR, at, attach_note, check_regime, ensure_shift_closed, reregistered_right_before
+from .conftest import (
+    SUGAR,
+    at,
+    attach_note,
+    check_regime,
+    ensure_shift_closed,
+    reregistered_right_before,
+)
 
 pytestmark = [
     allure.epic("Отложенная перерегистрация"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -246,4 +246,3 @@ def test_hub_fixture_skips_for_models_without_the_cloud(pytester: pytest.Pyteste
 
 
 pytest_plugins = ["pytester"]
-_ = timedelta
