@@ -163,6 +163,15 @@ def cmd_emulate(args: argparse.Namespace, _: list[str]) -> int:
                 restore_core(emulator.core, json.loads(Path(args.state).read_text(encoding="utf-8")))
             except (OSError, json.JSONDecodeError) as exc:
                 raise UsageError(f"--state {args.state}: cannot read it: {exc}") from None
+            except ValueError as exc:
+                raise UsageError(f"--state {args.state}: {exc}") from None
+            # what the command line says explicitly wins over the saved state
+            if args.firmware:
+                emulator.core.set_firmware(args.firmware)
+            if args.defect:
+                emulator.core.set_defects(set(args.defect))
+            if args.clock:
+                emulator.core.lab_clock_set(datetime.fromisoformat(args.clock))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _block_stop_signals()
@@ -318,11 +327,12 @@ def scenarios_dir() -> Path:
 
 
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
+    paths = [a for a in extra if not a.startswith("-") and Path(a.split("::")[0]).exists()]
     command = [
         sys.executable,
         "-m",
         "pytest",
-        str(scenarios_dir()),
+        *([] if paths else [str(scenarios_dir())]),
         "--rootdir",
         str(scenarios_dir().parent),
         f"--alluredir={args.results}",

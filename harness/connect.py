@@ -105,8 +105,11 @@ def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) ->
             description="real device, no instruments",
         )
     trace = Trace(family.describe)
+    baud = spec.params.get("baud", str(family.baudrate))
+    if not baud.isdigit():
+        raise UsageError(f"{spec.text}: baud must be a number like 57600, not {baud!r}")
     try:
-        transport = open_transport(spec.url, baudrate=int(spec.params.get("baud", family.baudrate)), timeout=link_timeout, trace=trace)
+        transport = open_transport(spec.url, baudrate=int(baud), timeout=link_timeout, trace=trace)
         closers.append(transport.close)
         kkt = make_driver(family, transport, model=spec.model, timeout_scale=timeout_scale)
         kkt.connect()

@@ -13,7 +13,7 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import pytest
 
 from .connect import DeviceHandle, open_device
 from .device import Capability, Kkt
-from .errors import HarnessError, KktError, LabUnavailable, UsageError
+from .errors import HarnessError, KktError, LabUnavailable, SafetyRefusal, UsageError
 from .spec import ALL_EMULATORS, DeviceSpec, parse_spec
 
 STEP_TITLES: dict[str, str] = {
@@ -150,10 +150,41 @@ def kkt_device(request: pytest.FixtureRequest) -> Iterator[DeviceHandle]:
             handle.close()
 
 
+DESTRUCTIVE_OPERATIONS = frozenset({"reregister", "set_clock"})
+
+
 @pytest.fixture
 def kkt(kkt_device: DeviceHandle) -> Kkt:
     """The register under test; every call is an Allure step."""
-    return StepProxy(kkt_device.kkt, STEP_TITLES)  # type: ignore[return-value]
+    device: Any = kkt_device.kkt
+    if kkt_device.spec.kind != "emulator":
+        device = SafetyGuard(device, kkt_device.spec.text)
+    return StepProxy(device, STEP_TITLES)  # type: ignore[return-value]
+
+
+class SafetyGuard:
+    """On a real register, destructive operations are refused before anything is sent.
+
+    DESIGN.md "Safety": they need the ``destructive`` marker, ``--allow-destructive``, an inventory
+    entry marked sacrificial and a matching serial.  ``url:`` specs cannot prove the last two, so
+    this build refuses them there (the marker check skips marked scenarios before connecting).
+    """
+
+    def __init__(self, target: Any, spec_text: str) -> None:
+        self._target = target
+        self._spec = spec_text
+
+    def __getattr__(self, name: str) -> Any:
+        if name in DESTRUCTIVE_OPERATIONS:
+
+            def refuse(*args: Any, **kwargs: Any) -> Any:
+                raise SafetyRefusal(
+                    f"{name} refused on {self._spec}: destructive operations on a real register need a "
+                    "sacrificial inventory entry (nothing was sent)"
+                )
+
+            return refuse
+        return getattr(self._target, name)
 
 
 @pytest.fixture

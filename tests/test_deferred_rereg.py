@@ -246,3 +246,25 @@ def test_hub_fixture_skips_for_models_without_the_cloud(pytester: pytest.Pyteste
 
 
 pytest_plugins = ["pytester"]
+
+
+def test_a_refused_report_never_blocks_polling() -> None:
+    for rig in make_rig("kf", "2021-01-01T09:00:00"):
+        rig.schedule(TaxSystem.OSN, date(2021, 1, 1))
+        rig.admin.reset()  # the hub forgets the task: the coming report will be refused (4xx)
+        rig.kkt.open_shift()  # re-registers, report refused
+        rig.kkt.close_shift()
+        rig.schedule(TaxSystem.PATENT, date(2021, 1, 1))  # the reset hub reuses id 1: the register ignores a done id
+        second = rig.schedule(TaxSystem.PATENT, date(2021, 1, 1))
+        assert second in rig.fisgo.tasks  # the link still works
+        assert_reregistered_before_open(rig, rig.kkt.open_shift().number, TaxSystem.PATENT)
+
+
+def test_printout_of_a_deferred_reregistration_is_never_lost() -> None:
+    for rig in make_rig("kf", "2021-01-01T09:00:00", paper_check_before_commit="0"):
+        rig.schedule(TaxSystem.OSN, date(2021, 1, 1))
+        rig.handle.lab.paper(PaperState.OK, after_lines=3)
+        with pytest.raises(NoPaper):
+            rig.kkt.open_shift()  # form 11 committed, its printout pending: the shift must not open
+        assert rig.core.pending is not None and rig.core.pending.kind == "reregistration"
+        assert not rig.core.shift.is_open

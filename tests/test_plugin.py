@@ -725,3 +725,28 @@ def test_seeded_defect_is_caught_by_the_no_paper_scenario(pytester: pytest.Pytes
     assert labels["kkt_spec"] == "emulator:kf?defects=reprint_creates_new_document"
     failed_steps = [step["name"] for step in failed["steps"] if step["status"] == "failed"]
     assert failed_steps and "второго ФД нет" in failed_steps[-1], failed_steps
+
+
+def test_destructive_operation_on_a_real_device_is_refused_before_sending(pytester: pytest.Pytester, run) -> None:  # type: ignore[no-untyped-def]
+    """DESIGN "Safety": an unmarked scenario that re-registers a url: device gets a clear refusal, nothing sent."""
+    from devices.emulator.build import build_emulator
+    from devices.emulator.serve import serve
+    from devices.pirit.emulator import PiritFrontEnd
+
+    emulator = build_emulator("kf")
+    server = serve(lambda: PiritFrontEnd(emulator.core), "tcp://127.0.0.1:0")
+    try:
+        pytester.makepyfile(
+            test_scenario="""
+from harness.device import TaxSystem
+
+def test_device(kkt):
+    kkt.reregister(TaxSystem.OSN)
+"""
+        )
+        result = run("--kkt", f"url:{server.url}#model=kf")
+        assert result.allure.status("test_device[url-kf]") == "broken"
+        assert "SafetyRefusal" in result.allure.message("test_device[url-kf]")
+        assert emulator.core.fn.registrations_done == 1  # nothing reached the register
+    finally:
+        server.close()

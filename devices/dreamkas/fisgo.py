@@ -27,7 +27,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from harness.device import TaxSystem
-from harness.errors import ErrorKind
 
 from ..emulator.core import CoreError, FiscalCore
 from ..emulator.profiles import parse_version
@@ -49,7 +48,7 @@ class ReceivedTask:
 
 
 class FisGo:
-    def __init__(self, core: FiscalCore, hub_url: str, *, poll_interval: float = DEFAULT_POLL_INTERVAL, timeout: float = 5.0) -> None:
+    def __init__(self, core: FiscalCore, hub_url: str, *, poll_interval: float = DEFAULT_POLL_INTERVAL, timeout: float = 2.0) -> None:
         self.core = core
         self.client = HubClient(hub_url, core.serial, timeout=timeout)
         self.hub_url = hub_url
@@ -84,7 +83,10 @@ class FisGo:
             with core.lock:
                 self._last_poll = core.clock.fn_seconds()
                 try:
-                    self._flush_outbox()
+                    try:
+                        self._flush_outbox()
+                    except (HubRequestError, OSError, ValueError) as exc:
+                        self.last_error = f"reports not delivered yet: {exc}"
                     self.client.cash_info_report(
                         firmware=core.firmware,
                         local_time=self._local_time_iso(),
@@ -126,7 +128,13 @@ class FisGo:
 
     def _flush_outbox(self) -> None:
         while self._outbox:
-            self.client.registration_report(**self._outbox[0])
+            try:
+                self.client.registration_report(**self._outbox[0])
+            except HubRequestError as exc:
+                if exc.status is None or exc.status >= 500:
+                    raise  # the hub is unreachable or failing: keep the report for the next contact
+                # the hub refused this report for good (4xx): drop it, never block the link on it
+                self.core.log("hub", f"report refused and dropped: {exc}")
             self._outbox.pop(0)
 
     def _report(self, **report: Any) -> None:
@@ -173,7 +181,7 @@ class FisGo:
             core.log("deferred re-registration", f"task #{task.task_id}: {task.target.title} already in force, no-op")
             self._report(task_id=task.task_id, reason=0, tax_modes=task.target.names)
             return
-        term_end = core.fn_kind.valid_until(core.fn.activated_at.date(), task.target)
+        term_end = core.valid_until_for(task.target, core.fn.work_mode)
         if term_end < core.now().date():  # R6.3 rule 3: the ФН would be expired at once
             task.state = "failed"
             task.last_error = f"fn_incompatible: the ФН term for {task.target.title} ended on {term_end:%d.%m.%Y}"
@@ -220,6 +228,10 @@ class FisGo:
 
     def control(self, request: dict[str, Any]) -> dict[str, Any]:
         """The ``hub`` control op: ``{"op": "hub", "online": bool}``, ``{"op": "hub", "poll": true}``."""
+        with self.core.lock:
+            return self._control(request)
+
+    def _control(self, request: dict[str, Any]) -> dict[str, Any]:
         if "online" in request:
             if not isinstance(request["online"], bool):
                 raise ValueError("hub takes 'online' true or false")

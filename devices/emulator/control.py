@@ -23,6 +23,7 @@ from .defects import DEFECTS
 from .serve import check_loopback, parse_tcp_url
 
 Reply = dict[str, Any]
+MAX_ADVANCE = 100 * 365.25 * 86400
 
 
 class ControlError(ValueError):
@@ -60,8 +61,10 @@ class ControlHandler:
                 raise ControlError(f"unknown op {op!r} (known: {known})")
             reply = handler(request)
             return {"ok": True, **reply}
-        except (ControlError, ValueError, TypeError, KeyError) as exc:
+        except (ControlError, ValueError, TypeError, KeyError, ArithmeticError) as exc:
             return {"ok": False, "error": str(exc) or type(exc).__name__}
+        except Exception as exc:  # never drop the connection, whatever the request did
+            return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
 
     def handle_line(self, line: bytes) -> bytes:
         try:
@@ -104,11 +107,14 @@ class ControlHandler:
                 raise ControlError(f"clock set takes ISO local time like 2020-12-31T23:50:00, not {value!r}") from None
             if when.tzinfo is not None:
                 raise ControlError("clock set takes device local time without a zone")
-            self.core.lab_clock_set(when, rtc_only=bool(req.get("rtc_only", False)))
+            rtc_only = req.get("rtc_only", False)
+            if not isinstance(rtc_only, bool):
+                raise ControlError("clock rtc_only takes true or false")
+            self.core.lab_clock_set(when, rtc_only=rtc_only)
         elif "advance" in req:
             seconds = req["advance"]
-            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
-                raise ControlError("clock advance takes a non-negative number of seconds")
+            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds <= MAX_ADVANCE:
+                raise ControlError("clock advance takes a non-negative number of seconds, at most 100 years")
             self.core.lab_clock_advance(float(seconds))
         elif len(req) > 1:
             raise ControlError("clock takes 'set' (ISO local time) or 'advance' (seconds)")
@@ -132,8 +138,8 @@ class ControlHandler:
     def _defects(self, req: dict[str, Any]) -> Reply:
         enable = req.get("enable", [])
         disable = req.get("disable", [])
-        if not isinstance(enable, list) or not isinstance(disable, list):
-            raise ControlError("defects takes lists 'enable' and/or 'disable'")
+        if not all(isinstance(x, list) and all(isinstance(n, str) for n in x) for x in (enable, disable)):
+            raise ControlError("defects takes lists of names 'enable' and/or 'disable'")
         self.core.set_defects(set(enable), set(disable))
         return {"defects": sorted(self.core.defects), "known": DEFECTS}
 

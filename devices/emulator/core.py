@@ -234,11 +234,11 @@ class FiscalCore:
         return fn_kind(self.fn.kind)
 
     def fn_valid_until(self) -> date:
-        return self.fn_kind.valid_until(
-            self.fn.activated_at.date(),
-            TaxSystem(self.fn.tax_systems),
-            autonomous=bool(self.fn.work_mode & 0b10),
-        )
+        return self.valid_until_for(TaxSystem(self.fn.tax_systems), self.fn.work_mode)
+
+    def valid_until_for(self, tax_systems: TaxSystem, work_mode: int) -> date:
+        """The ФН key end date a registration with these parameters would give (R2.4)."""
+        return self.fn_kind.valid_until(self.fn.activated_at.date(), tax_systems, autonomous=bool(work_mode & 0b10))
 
     def fn_expired(self) -> bool:
         return self.clock.now().date() > self.fn_valid_until()
@@ -419,6 +419,7 @@ class FiscalCore:
         self.boot_count += 1
         if self.pending is not None and self.has_defect("lose_pending_print_on_power_cycle"):
             self.pending = None
+            self.shift.close_interrupted = False
         self.log("power on", f"firmware {self.firmware}")
         self._changed()
 
@@ -453,6 +454,10 @@ class FiscalCore:
         self._require_no_pending()
         for hook in list(self.before_shift_open):  # deferred re-registration fires here (R6.3)
             hook(self)
+        if self.pending is not None:  # a hook's printout (form 11) must finish before the shift opens
+            if self.printer.paper == PaperState.OUT.value:
+                raise CoreError(ErrorKind.NO_PAPER, f"paper ran out printing document {self.pending.document}")
+            self._require_no_pending()
         self._require_fn_usable(for_shift_open=True)
         self._require_paper()
         self.shift.number += 1
@@ -474,7 +479,8 @@ class FiscalCore:
     def close_shift(self, cashier: str = "") -> Document:
         self._require_ready()
         if self.shift.close_interrupted:  # repeat of an interrupted Z: print only (R8.3)
-            assert self.pending is not None
+            if self.pending is None:
+                raise CoreError(ErrorKind.FATAL, "interrupted Z report lost its printout")
             doc = self.document_by_number(self.pending.document)
             self._print_or_raise(self.pending)
             self.shift.close_interrupted = False
@@ -881,6 +887,8 @@ class FiscalCore:
 
 def restore_core(core: FiscalCore, snapshot: dict[str, Any]) -> None:
     """Load a :meth:`FiscalCore.snapshot` into a core built for the same model (``--state FILE``)."""
+    if not isinstance(snapshot, dict):
+        raise ValueError("state file does not hold a register snapshot (a JSON object)")
     if snapshot.get("model") != core.profile.id:
         raise ValueError(f"state file is for model {snapshot.get('model')!r}, not {core.profile.id!r}")
     try:
@@ -917,7 +925,7 @@ def restore_core(core: FiscalCore, snapshot: dict[str, Any]) -> None:
             core.powered = True
             core.initialised = not core.profile.needs_start_of_work
             core.log("state restored", f"{len(archive)} documents, last FD {core.last_fd().number}")
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError, ArithmeticError, ValueError) as exc:
         raise ValueError(f"state file is incomplete or from another version: {exc}") from None
 
 

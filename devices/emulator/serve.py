@@ -112,7 +112,7 @@ class TcpServer:
                     continue
                 if not data:
                     return
-                out = frontend.feed(data)
+                out = _safe_feed(frontend, data)
                 if out:
                     conn.sendall(out)
         except OSError:
@@ -141,6 +141,7 @@ class PtyServer:
     def __init__(self, factory: FrontEndFactory, *, link: str | None = None, inter_byte_timeout: float = 0.2) -> None:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # before any byte can arrive (reference §8.5)
+        os.set_blocking(self._master, False)  # a host that stops reading must not block the loop
         self.path = os.ttyname(self._slave)
         self._link = link
         if link:
@@ -174,7 +175,7 @@ class PtyServer:
                 return
             if not data:
                 return
-            out = self._frontend.feed(data)
+            out = _safe_feed(self._frontend, data)
             view = memoryview(out)
             while view and not self._stop.is_set():
                 try:
@@ -197,6 +198,19 @@ class PtyServer:
                 pass
         if self._link and os.path.islink(self._link):
             os.unlink(self._link)
+
+
+def _safe_feed(frontend: FrontEnd, data: bytes) -> bytes:
+    """A front-end bug must not kill the link: drop the input, keep serving (like a device that
+    resets its receiver), and leave a trace on stderr for whoever debugs the emulator."""
+    try:
+        return frontend.feed(data)
+    except Exception as exc:  # noqa: BLE001 - the serving loop outlives any one request
+        import sys
+
+        print(f"kkt-hil emulator: request dropped after an internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        frontend.reset()
+        return b""
 
 
 def serve(factory: FrontEndFactory, listen: str) -> Server:
