@@ -196,6 +196,8 @@ def lab(kkt_device: DeviceHandle) -> Any:
 @pytest.fixture
 def hub(kkt_device: DeviceHandle) -> Iterator[Any]:
     """The Dreamkas Кабинет for the register under test (skips where there is none)."""
+    from devices.dreamkas.hub_client import AdminClient
+
     from .lab import EmulatorLab, HubLab
 
     spec = kkt_device.spec
@@ -204,7 +206,6 @@ def hub(kkt_device: DeviceHandle) -> Iterator[Any]:
             pytest.skip(f"{kkt_device.emulator.profile.title} has no Dreamkas cloud (Кабинет) re-registration task")
         from devices.dreamkas.fisgo import attach_fisgo
         from devices.dreamkas.hub import Hub, serve
-        from devices.dreamkas.hub_client import AdminClient
 
         server = serve(Hub())
         try:
@@ -219,7 +220,6 @@ def hub(kkt_device: DeviceHandle) -> Iterator[Any]:
     hub_url = spec.params.get("hub")
     if not hub_url:
         pytest.skip("no Dreamkas hub for this device: add &hub=http://127.0.0.1:PORT (kkt-hil hub) to its url: spec")
-    from devices.dreamkas.hub_client import AdminClient
 
     lab = kkt_device.lab
     device_control = lab.raw if isinstance(lab, EmulatorLab) else None

@@ -9,8 +9,6 @@ carrying its reason (the plugin turns that into a skip with the reason).
 from __future__ import annotations
 
 import inspect
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -339,33 +337,6 @@ def test_lab_over_tcp_control(tcp_lab: EmulatorLab, core: FiscalCore) -> None:
         tcp_lab.power("explode")
     tcp_lab.power("cycle")  # the channel survives a refused request
     assert core.powered is True
-
-
-@pytest.fixture
-def dead_control_url() -> Iterator[str]:
-    """A loopback listener that accepts and immediately hangs up: an emulator that died."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)  # poll the stop flag: close() does not wake a blocked accept()
-    stop = threading.Event()
-
-    def accept_and_close() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.close()
-
-    thread = threading.Thread(target=accept_and_close, daemon=True)
-    thread.start()
-    try:
-        yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        listener.close()
-        thread.join(timeout=IO_TIMEOUT)
 
 
 def test_dead_control_channel_is_a_stand_error(dead_control_url: str) -> None:

@@ -419,36 +419,6 @@ def test_lab_over_a_control_channel(pytester: pytest.Pytester, run, served_kf: S
     assert result.allure.labels(name)["transport"] == [served_kf.url]
 
 
-@pytest.fixture
-def dead_control_url() -> Iterator[str]:
-    """A loopback listener that accepts and hangs up at once: a control channel whose emulator died."""
-    import socket
-    import threading
-
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)
-    stop = threading.Event()
-
-    def accept_and_close() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.close()
-
-    thread = threading.Thread(target=accept_and_close, daemon=True)
-    thread.start()
-    try:
-        yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        listener.close()
-        thread.join(timeout=5)
-
-
 def test_dead_control_channel_does_not_break_a_passed_test(pytester: pytest.Pytester, run, served_kf: ServedDevice, dead_control_url: str) -> None:  # type: ignore[no-untyped-def]
     pytester.makepyfile(test_x="def test_status(kkt):\n    assert kkt.status().shift.value\n")
     result = run("--kkt", f"url:{served_kf.url}#model=kf&control={dead_control_url}")

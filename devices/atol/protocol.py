@@ -77,7 +77,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum, IntFlag, StrEnum
-from typing import Final
+from typing import Final, Self
 
 __all__ = [
     # errors
@@ -1551,22 +1551,30 @@ class Position:
 
 
 @dataclass(frozen=True)
-class Payment:
-    """99h parameters: flags(1), payment type(1), sum (5 bytes BCD)."""
+class _TypedSum:
+    """flags(1), payment type(1), sum (5 bytes BCD): the layout 99h and 4Ah share."""
 
     payment_type: int = PaymentType.CASH
     amount: Decimal = Decimal(0)
     flags: int = 0
+    _what = ""
 
     def encode(self) -> bytes:
         return (bytes([_byte(self.flags, "flags"), _byte(self.payment_type, "payment type")])
                 + money_to_bcd(self.amount, 5))
 
     @classmethod
-    def decode(cls, params: bytes) -> Payment:
+    def decode(cls, params: bytes) -> Self:
         params = bytes(params)
-        _need(params, 7, "99h payment")
+        _need(params, 7, cls._what)
         return cls(params[1], money_from_bcd(params[2:7]), params[0])
+
+
+@dataclass(frozen=True)
+class Payment(_TypedSum):
+    """99h parameters: flags(1), payment type(1), sum (5 bytes BCD)."""
+
+    _what = "99h payment"
 
 
 @dataclass(frozen=True)
@@ -1587,22 +1595,10 @@ class PaymentResult:
 
 
 @dataclass(frozen=True)
-class CloseReceipt:
+class CloseReceipt(_TypedSum):
     """4Ah parameters: flags(1), payment type(1), sum (5 bytes BCD)."""
 
-    payment_type: int = PaymentType.CASH
-    amount: Decimal = Decimal(0)
-    flags: int = 0
-
-    def encode(self) -> bytes:
-        return (bytes([_byte(self.flags, "flags"), _byte(self.payment_type, "payment type")])
-                + money_to_bcd(self.amount, 5))
-
-    @classmethod
-    def decode(cls, params: bytes) -> CloseReceipt:
-        params = bytes(params)
-        _need(params, 7, "4Ah close receipt")
-        return cls(params[1], money_from_bcd(params[2:7]), params[0])
+    _what = "4Ah close receipt"
 
 
 # --- requisites (E8h / E9h), re-registration (A6h), date and time (64h / 4Bh / EDh) ----------------
