@@ -16,76 +16,30 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
+from .fiscal import TaxSystem
 
-class TaxSystem(enum.IntFlag):
-    """СНО bits shared by tags 1055/1062, Pirit 0x60 field 4 and fisGo config."""
-
-    OSN = 1  # общая
-    USN_INCOME = 2  # УСН доход
-    USN_INCOME_EXPENSE = 4  # УСН доход − расход
-    ENVD = 8  # ЕНВД (abolished 2021-01-01)
-    ESN = 16  # ЕСХН
-    PATENT = 32  # ПСН
-
-    @classmethod
-    def from_names(cls, names: Sequence[str] | str) -> TaxSystem:
-        """Parse ``osn``, ``usn_income`` … (the hub/admin vocabulary); a str may be ``a+b``."""
-        if isinstance(names, str):
-            names = [n for n in names.replace(";", "+").replace(",", "+").split("+") if n.strip()]
-        result = cls(0)
-        for raw in names:
-            key = raw.strip().lower()
-            if key not in _TAX_NAMES:
-                known = ", ".join(_TAX_NAMES)
-                raise ValueError(f"unknown tax system {raw!r} (known: {known})")
-            result |= _TAX_NAMES[key]
-        return result
-
-    @property
-    def names(self) -> list[str]:
-        return [name for name, bit in _TAX_NAMES.items() if bit in self and bit.value]
-
-    @property
-    def index(self) -> int:
-        """Driver-level index 0..5 (Pirit 0x30 field 5) of a single-bit value."""
-        if self.value == 0 or self.value & (self.value - 1):
-            raise ValueError(f"{self!r} is not a single tax system")
-        return self.value.bit_length() - 1
-
-    @classmethod
-    def from_index(cls, index: int) -> TaxSystem:
-        if not 0 <= index <= 5:
-            raise ValueError(f"tax system index {index} out of range 0..5")
-        return cls(1 << index)
-
-    @property
-    def lowest(self) -> TaxSystem:
-        """The first registered system: what a register uses when none is given (R1.3)."""
-        if not self.value:
-            raise ValueError("no tax system registered")
-        return TaxSystem(self.value & -self.value)
-
-    @property
-    def title(self) -> str:
-        return " + ".join(_TAX_TITLES[bit] for bit in TaxSystem if bit in self and bit.value) or "—"
-
-
-_TAX_NAMES: dict[str, TaxSystem] = {
-    "osn": TaxSystem.OSN,
-    "usn_income": TaxSystem.USN_INCOME,
-    "usn_income_expense": TaxSystem.USN_INCOME_EXPENSE,
-    "envd": TaxSystem.ENVD,
-    "esn": TaxSystem.ESN,
-    "patent": TaxSystem.PATENT,
-}
-_TAX_TITLES: dict[TaxSystem, str] = {
-    TaxSystem.OSN: "ОСН",
-    TaxSystem.USN_INCOME: "УСН доход",
-    TaxSystem.USN_INCOME_EXPENSE: "УСН доход−расход",
-    TaxSystem.ENVD: "ЕНВД",
-    TaxSystem.ESN: "ЕСХН",
-    TaxSystem.PATENT: "ПСН",
-}
+__all__ = [
+    "DEFAULT_CASHIER",
+    "Capability",
+    "DeviceInfo",
+    "DocumentKind",
+    "FiscalDocument",
+    "FnPhase",
+    "FnStatus",
+    "FnWarning",
+    "Item",
+    "JournalEntry",
+    "Kkt",
+    "OfdQueue",
+    "PaperState",
+    "Payment",
+    "PaymentKind",
+    "ReceiptKind",
+    "ShiftState",
+    "Status",
+    "TaxSystem",
+    "Vat",
+]
 
 
 class ShiftState(enum.Enum):
