@@ -22,6 +22,7 @@ from devices.emulator.serve import serve  # noqa: E402
 from devices.pirit import protocol as p  # noqa: E402
 from devices.pirit.driver import PiritDriver  # noqa: E402
 from devices.pirit.emulator import PiritFrontEnd  # noqa: E402
+from harness.link import Link  # noqa: E402
 from harness.trace import Trace  # noqa: E402
 from harness.transport import open_transport  # noqa: E402
 
@@ -61,7 +62,7 @@ def measure_driver(rounds: int) -> list[float]:
     core = build_emulator("kf").core
     server = serve(lambda: PiritFrontEnd(core), "pty")
     transport = open_transport(server.url, timeout=2, trace=Trace(p.describe, limit=100))
-    driver = PiritDriver(transport, model="kf", host_clock=core.now)
+    driver = PiritDriver(Link(transport), model="kf", host_clock=core.now)
     driver.connect()
     samples = []
     try:

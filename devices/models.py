@@ -177,6 +177,7 @@ class Identified:
     model_code: int
     firmware: str = ""
     candidates: tuple[str, ...] = field(default=())
+    note: str = ""  # why the identity is incomplete, when it is
 
 
 def identify(family: str, serial: str, model_code: int, firmware: str = "", *,

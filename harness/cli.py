@@ -23,9 +23,16 @@ from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import families
 from .errors import HarnessError, KktError, LinkError, UsageError
+from .net import check_loopback, parse_tcp_url
+
+if TYPE_CHECKING:
+    from devices.models import Model
+
+    from .families import Emulated
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_RESULTS = Path("reports/allure-results")
@@ -42,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     emulate = sub.add_parser("emulate", help="serve an emulated register on loopback TCP or a pty")
-    emulate.add_argument("model", help="kf, dkf, start, atol …")
+    emulate.add_argument("model", help="model id from the catalogue: " + ", ".join(families.model_ids()))
     where = emulate.add_mutually_exclusive_group()
     where.add_argument("--listen", metavar="URL", help="tcp://127.0.0.1:PORT (PORT 0 picks a free one)")
     where.add_argument("--pty", nargs="?", const="", metavar="LINK", help="serve on a pseudo-terminal (optional symlink path)")
@@ -61,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     probe = sub.add_parser("probe", help="read info, status, ФН and OFD queue of a device")
     probe.add_argument("url", help="pyserial URL: /dev/ttyUSB0, socket://127.0.0.1:50003, rfc2217://…")
-    probe.add_argument("--model", required=True, help="kf, dkf, start, atol …")
+    probe.add_argument("--model", required=True, help="model id: " + ", ".join(families.model_ids()))
     probe.add_argument("--json", action="store_true", help="machine-readable output")
     probe.add_argument("--timeout", type=float, default=5.0, help="link timeout in seconds (default 5)")
 
@@ -130,11 +137,6 @@ def _unblock_stop_signals() -> None:
 
 
 def cmd_emulate(args: argparse.Namespace, _: list[str]) -> int:
-    from devices.emulator.build import build_emulator
-    from devices.emulator.control import ControlServer
-    from devices.emulator.serve import check_loopback, parse_tcp_url, serve
-    from devices.registry import load_family
-
     settings: dict[str, str] = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -149,65 +151,67 @@ def cmd_emulate(args: argparse.Namespace, _: list[str]) -> int:
         settings["defects"] = ",".join(args.defect)
     if args.clock:
         settings["clock"] = args.clock
+    model = families.model(args.model)
     try:
-        emulator = build_emulator(args.model, settings, flowing_clock=not args.frozen_clock)
-        family = load_family(emulator.profile.protocol)
+        emulated = families.family(model.family).start_emulator(model.id, settings, flowing_clock=not args.frozen_clock)
         listen = "pty" + (f":{args.pty}" if args.pty else "") if args.pty is not None else (args.listen or "tcp://127.0.0.1:0")
         if args.control:
             host, _ = parse_tcp_url(args.control)
             check_loopback(host)
         if args.state and Path(args.state).exists():
-            from devices.emulator.core import restore_core
-
-            try:
-                restore_core(emulator.core, json.loads(Path(args.state).read_text(encoding="utf-8")))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise UsageError(f"--state {args.state}: cannot read it: {exc}") from None
-            except ValueError as exc:
-                raise UsageError(f"--state {args.state}: {exc}") from None
-            # what the command line says explicitly wins over the saved state
-            if args.firmware:
-                emulator.core.set_firmware(args.firmware)
-            if args.defect:
-                emulator.core.set_defects(set(args.defect))
-            if args.clock:
-                emulator.core.lab_clock_set(datetime.fromisoformat(args.clock))
+            _restore_state(emulated, args)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _block_stop_signals()
-    server = control = None
     try:
         try:
-            server = serve(lambda: family.make_frontend(emulator.core), listen)
+            url = emulated.serve(listen)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         except OSError as exc:
             raise UsageError(f"cannot listen on {listen}: {exc}") from None
+        control = None
         if args.control:
             try:
-                control = ControlServer(emulator.control, args.control)
+                control = emulated.serve_control(args.control)
             except (ValueError, OSError) as exc:
                 raise UsageError(f"--control: {exc}") from None
         if args.hub:
-            from devices.dreamkas.fisgo import attach_fisgo
-
             try:
-                attach_fisgo(emulator, args.hub)
+                emulated.attach_cloud(args.hub)
             except ValueError as exc:
                 raise UsageError(f"--hub: {exc}") from None
-        print(f"listening {server.url}", flush=True)
+        print(f"listening {url}", flush=True)
         if control:
-            print(f"control {control.url}", flush=True)
+            print(f"control {control}", flush=True)
         _wait_for_stop_signal()
     finally:
-        if control:
-            control.close()
-        if server:
-            server.close()
+        emulated.close()
         if args.state:
-            _write_state(Path(args.state), emulator.core.snapshot())
+            _write_state(Path(args.state), emulated.snapshot())
         _unblock_stop_signals()
     return EXIT_OK
+
+
+def _restore_state(emulated: Emulated, args: argparse.Namespace) -> None:
+    """Load ``--state FILE``; what the command line says explicitly wins over the saved state."""
+    try:
+        emulated.restore(json.loads(Path(args.state).read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"--state {args.state}: cannot read it: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"--state {args.state}: {exc}") from None
+    explicit: list[dict[str, Any]] = []
+    if args.firmware:
+        explicit.append({"op": "firmware", "version": args.firmware})
+    if args.defect:
+        explicit.append({"op": "defects", "enable": list(args.defect)})
+    if args.clock:
+        explicit.append({"op": "clock", "set": args.clock})
+    for request in explicit:
+        reply = emulated.control(request)
+        if not reply.get("ok"):
+            raise UsageError(f"--{request['op']}: {reply.get('error')}")
 
 
 def _write_state(path: Path, snapshot: dict[str, Any]) -> None:
@@ -217,17 +221,15 @@ def _write_state(path: Path, snapshot: dict[str, Any]) -> None:
 
 
 def cmd_hub(args: argparse.Namespace, _: list[str]) -> int:
-    from devices.dreamkas.hub import Hub, serve
-    from devices.emulator.serve import parse_tcp_url
-
     try:
         host, port = parse_tcp_url(args.listen)
     except ValueError as exc:
         raise UsageError(f"--listen: {exc}") from None
+    cloud = families.cloud("dreamkas")
     _block_stop_signals()
     try:
         try:
-            server = serve(Hub(), host=host, port=port)
+            server = cloud.serve_hub(host, port)
         except ValueError as exc:
             raise UsageError(f"--listen: {exc}") from None
         except OSError as exc:
@@ -246,22 +248,16 @@ def cmd_hub(args: argparse.Namespace, _: list[str]) -> int:
 
 
 def cmd_probe(args: argparse.Namespace, _: list[str]) -> int:
-    from .connect import open_device
+    from .connect import open_kkt
     from .spec import parse_spec
 
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    from .plugin import _known_models
-
-    if args.model not in _known_models():
-        raise UsageError(f"unknown model {args.model!r} (known: {', '.join(_known_models())})")
-    (spec,) = parse_spec(f"url:{args.url}#model={args.model}", known_models=_known_models())
-    handle = open_device(spec, link_timeout=args.timeout, timeout_scale=min(1.0, args.timeout / 5.0))
-    try:
+    families.model(args.model)  # unknown model: one line naming the known ones
+    (spec,) = parse_spec(f"url:{args.url}#model={args.model}")
+    with open_kkt(spec, link_timeout=args.timeout, timeout_scale=min(1.0, args.timeout / 5.0)) as handle:
         kkt = handle.kkt
         result = {"info": kkt.info(), "status": kkt.status(), "fn": kkt.fn(), "ofd_queue": kkt.ofd_queue(), "clock": kkt.clock()}
-    finally:
-        handle.close()
     plain = _plain(result)
     if args.json:
         print(json.dumps(plain, ensure_ascii=False, indent=2))
@@ -304,17 +300,24 @@ def cmd_devices(args: argparse.Namespace, _: list[str]) -> int:
         print("serial ports: none found")
     for port in ports:
         vid = f"{port.vid:04x}:{port.pid:04x}" if port.vid is not None else "-"
-        hint = "  (АТОЛ: try --model atol)" if port.vid == 0x2912 else ""
+        models = _usb_models(port.vid, port.pid)
+        hint = f"  ({models[0].title}: try --model {models[0].id})" if models else ""
         print(f"{port.device}  usb {vid}  {port.description}{hint}")
+    vendors = sorted({usb_id.vendor for m in families.catalogue().values() for usb_id in m.usb_ids})
     try:
         import usb.core
 
-        found = list(usb.core.find(find_all=True, idVendor=0x2912) or [])
-        for dev in found:
-            print(f"usb {dev.idVendor:04x}:{dev.idProduct:04x} bus {dev.bus} address {dev.address}  АТОЛ")
+        for vendor in vendors:
+            for dev in list(usb.core.find(find_all=True, idVendor=vendor) or []):
+                titles = ", ".join(m.title for m in _usb_models(dev.idVendor, dev.idProduct))
+                print(f"usb {dev.idVendor:04x}:{dev.idProduct:04x} bus {dev.bus} address {dev.address}  {titles}")
     except Exception as exc:  # no libusb backend on this machine
         print(f"usb: not scanned ({type(exc).__name__}: {exc})")
     return EXIT_OK
+
+
+def _usb_models(vendor: int | None, product: int | None) -> list[Model]:
+    return [m for m in families.catalogue().values() if any(u.matches(vendor, product) for u in m.usb_ids)]
 
 
 # ------------------------------------------------------------------------------------ run, report

@@ -1,36 +1,49 @@
 """Open a device from a spec: the register (a :class:`~harness.device.Kkt` driver) and its lab.
 
 Emulators are reached exactly like hardware: the emulator serves its wire protocol on a pty (or
-loopback TCP) and the real driver talks to it.  Shared by the pytest plugin, ``kkt-hil probe``
-and the benchmarks.
+loopback TCP) and the real driver talks to it.  Everything vendor-specific comes from the family
+registry (:mod:`harness.families`); this module imports no driver and no emulator.
+
+:func:`open_kkt` is the public entry point for lab scripts and benchmarks (``harness.open_kkt``);
+the pytest plugin and ``kkt-hil probe`` use :func:`open_device` underneath.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING
 
-from devices.registry import Family, load_family, make_driver
-
+from . import families
+from .control import ControlClient
 from .device import Kkt
 from .errors import HarnessError, KktError, UsageError
 from .lab import EmulatorLab, Lab, UnavailableLab
-from .spec import DeviceSpec
+from .link import Link
+from .spec import DeviceSpec, parse_spec
 from .trace import Trace
 from .transport import check_url, open_transport
+
+if TYPE_CHECKING:
+    from devices.models import Model
+
+DEFAULT_LINK_TIMEOUT = 5.0  # opening the port and each write, seconds
 
 
 @dataclass
 class DeviceHandle:
+    """An open device: ``.kkt`` (the register), ``.lab`` (faults and time), the trace and the link."""
+
     spec: DeviceSpec
     kkt: Kkt
     lab: Lab
     trace: Trace
-    family: Family
-    emulator: Any = None  # devices.emulator.build.Emulator for emulator specs
-    _closers: list[Callable[[], None]] = field(default_factory=list)
+    family: families.Family
+    model: Model
+    emulator: families.Emulated | None = None  # the emulated register, for emulator specs
+    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def close(self) -> None:
         for closer in reversed(self._closers):
@@ -38,18 +51,39 @@ class DeviceHandle:
                 closer()
         self._closers.clear()
 
+    def __enter__(self) -> DeviceHandle:
+        return self
 
-def _family_for(model: str) -> Family:
-    from devices.emulator.profiles import profile
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
 
+
+@contextlib.contextmanager
+def open_kkt(
+    spec: str | DeviceSpec, *, timeout_scale: float = 1.0, link_timeout: float = DEFAULT_LINK_TIMEOUT
+) -> Iterator[DeviceHandle]:
+    """Open one device from a ``--kkt`` spec string; close it (and its emulator) on exit.
+
+    ``with open_kkt("emulator:kf") as h: h.kkt.status()``.  A spec naming several devices
+    (``emulator:all``) or a malformed one is a :class:`~harness.errors.UsageError`.
+    """
+    if isinstance(spec, str):
+        specs = parse_spec(spec)
+        if len(specs) != 1:
+            names = ", ".join(s.text for s in specs)
+            raise UsageError(f"open_kkt opens one device; {spec!r} names {len(specs)}: {names}")
+        spec = specs[0]
+    handle = open_device(spec, timeout_scale=timeout_scale, link_timeout=link_timeout)
     try:
-        return load_family(profile(model).protocol)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        yield handle
+    finally:
+        handle.close()
 
 
-def open_device(spec: DeviceSpec, *, timeout_scale: float = 1.0, link_timeout: float = 5.0) -> DeviceHandle:
+def open_device(spec: DeviceSpec, *, timeout_scale: float = 1.0, link_timeout: float = DEFAULT_LINK_TIMEOUT) -> DeviceHandle:
     """Connect (incl. "start of work"); raise UsageError/HarnessError/LinkError with one line."""
+    if timeout_scale <= 0:
+        raise UsageError(f"timeout scale must be positive, not {timeout_scale!r}")
     if spec.kind == "emulator":
         return _open_emulator(spec, timeout_scale=timeout_scale, link_timeout=link_timeout)
     if spec.kind == "url":
@@ -57,42 +91,42 @@ def open_device(spec: DeviceSpec, *, timeout_scale: float = 1.0, link_timeout: f
     raise UsageError(f"{spec.text}: lab inventory specs need --inventory FILE (not available in this version)")
 
 
-def _open_emulator(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) -> DeviceHandle:
-    from devices.emulator.build import build_emulator
-    from devices.emulator.serve import serve
+def _close_all(closers: list[Callable[[], None]]) -> None:
+    for closer in reversed(closers):
+        with contextlib.suppress(Exception):
+            closer()
 
+
+def _open_emulator(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) -> DeviceHandle:
+    model = families.model(spec.model)
+    family = families.family(model.family)
     try:
-        emulator = build_emulator(spec.model, spec.params)
+        emulated = family.start_emulator(model.id, spec.params)
     except ValueError as exc:
         raise UsageError(f"{spec.text}: {exc}") from None
-    family = _family_for(spec.model)
-    core = emulator.core
-    listen = "pty" if spec.params.get("transport", "pty") == "pty" else "tcp://127.0.0.1:0"
-    server = serve(lambda: family.make_frontend(core), listen)
-    closers: list[Callable[[], None]] = [server.close]
+    closers: list[Callable[[], None]] = [emulated.close]
     try:
-        trace = Trace(family.describe)
-        transport = open_transport(server.url, baudrate=family.baudrate, timeout=link_timeout, trace=trace)
+        url = emulated.serve("pty" if spec.params.get("transport", "pty") == "pty" else "tcp://127.0.0.1:0")
+        trace = Trace(family.describe_bytes)
+        transport = open_transport(url, baudrate=model.baudrate, timeout=link_timeout, trace=trace)
         closers.append(transport.close)
-        kkt = make_driver(family, transport, model=spec.model, timeout_scale=timeout_scale, host_clock=core.now)
+        kkt = family.make_driver(Link(transport, timeout_scale=timeout_scale), model=model.id, host_clock=emulated.now)
         kkt.connect()
     except BaseException:
-        for closer in reversed(closers):
-            closer()
+        _close_all(closers)
         raise
-    lab = EmulatorLab(emulator.control.handle, description=f"emulator {spec.model}")
-    return DeviceHandle(spec, kkt, lab, trace, family, emulator, closers)
+    lab = EmulatorLab(emulated.control, description=f"emulator {model.id}")
+    return DeviceHandle(spec, kkt, lab, trace, family, model, emulated, closers)
 
 
 def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) -> DeviceHandle:
-    family = _family_for(spec.model)
+    model = families.model(spec.model)
+    family = families.family(model.family)
     check_url(spec.url)
     closers: list[Callable[[], None]] = []
     lab: Lab
     control_url = spec.params.get("control")
     if control_url:
-        from devices.emulator.control import ControlClient
-
         try:
             client = ControlClient(control_url, timeout=link_timeout)
         except (OSError, ValueError) as exc:
@@ -104,17 +138,17 @@ def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) ->
             "this device has no lab control (no bench power supply, paper or clock control configured)",
             description="real device, no instruments",
         )
-    trace = Trace(family.describe)
-    baud = spec.params.get("baud", str(family.baudrate))
+    trace = Trace(family.describe_bytes)
+    baud = spec.params.get("baud", str(model.baudrate))
     if not baud.isdigit():
+        _close_all(closers)
         raise UsageError(f"{spec.text}: baud must be a number like 57600, not {baud!r}")
     try:
         transport = open_transport(spec.url, baudrate=int(baud), timeout=link_timeout, trace=trace)
         closers.append(transport.close)
-        kkt = make_driver(family, transport, model=spec.model, timeout_scale=timeout_scale)
+        kkt = family.make_driver(Link(transport, timeout_scale=timeout_scale), model=model.id)
         kkt.connect()
     except (KktError, ValueError):
-        for closer in reversed(closers):
-            closer()
+        _close_all(closers)
         raise
-    return DeviceHandle(spec, kkt, lab, trace, family, None, closers)
+    return DeviceHandle(spec, kkt, lab, trace, family, model, None, closers)

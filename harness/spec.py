@@ -14,15 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+from . import families
 from .errors import UsageError
-
-ALL_EMULATORS = ("kf", "dkf", "start", "atol")
 
 
 @dataclass(frozen=True)
 class DeviceSpec:
     kind: str  # "emulator" | "url" | "lab"
-    model: str  # profile id; "" for lab specs until the inventory is read
+    model: str  # catalogue model id; "" for lab specs until the inventory is read
     text: str  # as the user wrote it
     url: str = ""
     target: str = ""  # inventory id for lab specs
@@ -45,9 +44,9 @@ def parse_spec(text: str, *, known_models: tuple[str, ...] | None = None) -> lis
     if kind == "emulator":
         model, _, query = rest.partition("?")
         params = _params(text, query)
-        models = known_models or ALL_EMULATORS
-        if model == "all":  # the four emulated families; other known models by name only
-            chosen = [m for m in ALL_EMULATORS if m in models] or list(models)
+        models = known_models or families.model_ids()
+        if model == "all":  # the catalogue's default set; other known models by name only
+            chosen = [m for m in families.default_models() if m in models] or list(models)
             return [DeviceSpec("emulator", m, f"emulator:{m}" + (f"?{query}" if query else ""), params=params) for m in chosen]
         if model not in models:
             raise UsageError(f"bad --kkt spec {text!r}: unknown model {model!r} (known: {', '.join(models)}, all)")
@@ -60,7 +59,7 @@ def parse_spec(text: str, *, known_models: tuple[str, ...] | None = None) -> lis
             raise UsageError(f"bad --kkt spec {text!r}: no URL")
         if not model:
             raise UsageError(f"bad --kkt spec {text!r}: name the model, e.g. url:{url}#model=kf")
-        models = known_models or ALL_EMULATORS
+        models = known_models or families.model_ids()
         if model not in models:
             raise UsageError(f"bad --kkt spec {text!r}: unknown model {model!r} (known: {', '.join(models)})")
         return [DeviceSpec("url", model, text, url=url, params=params)]

@@ -38,7 +38,8 @@ class Trace:
                 self._dropped += 1
             self._records.append(TraceRecord(time.monotonic() - self._t0, direction, raw, decoded))
 
-    def _decode(self, raw: bytes) -> str:
+    def decode(self, raw: bytes) -> str:
+        """The decoder's one-line rendering of ``raw`` ("" without a decoder); never raises."""
         if self._decoder is None:
             return ""
         try:
@@ -47,10 +48,10 @@ class Trace:
             return f"undecodable: {exc}"
 
     def tx(self, raw: bytes) -> None:
-        self._add("TX", raw, self._decode(raw))
+        self._add("TX", raw, self.decode(raw))
 
     def rx(self, raw: bytes, decoded: str | None = None) -> None:
-        self._add("RX", raw, self._decode(raw) if decoded is None else decoded)
+        self._add("RX", raw, self.decode(raw) if decoded is None else decoded)
 
     def note(self, text: str) -> None:
         self._add("--", b"", text)

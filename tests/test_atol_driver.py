@@ -51,6 +51,8 @@ from harness.errors import (
     UnsentDocuments,
     UsageError,
 )
+from devices.models import MODELS
+from harness.link import Link
 from harness.trace import Trace
 from harness.transport import open_transport
 
@@ -62,8 +64,8 @@ SUGAR = Item("Сахар", Decimal("100.00"))
 def rig(request: pytest.FixtureRequest) -> Iterator[tuple[AtolDriver, FiscalCore]]:
     core = build_emulator("atol", {"clock": START.isoformat()}).core
     server = serve(lambda: FAMILY.make_frontend(core), "pty" if request.param == "pty" else "tcp://127.0.0.1:0")
-    transport = open_transport(server.url, baudrate=FAMILY.baudrate, timeout=2.0, trace=Trace(FAMILY.describe))
-    driver = AtolDriver(transport, model="atol", host_clock=core.now, timeout_scale=0.3)
+    transport = open_transport(server.url, baudrate=MODELS["atol"].baudrate, timeout=2.0, trace=Trace(FAMILY.describe_bytes))
+    driver = AtolDriver(Link(transport, timeout_scale=0.3), model="atol", host_clock=core.now)
     try:
         driver.connect()
         yield driver, core
@@ -98,7 +100,7 @@ def test_shift_sale_z_and_ofd_queue(rig) -> None:  # type: ignore[no-untyped-def
     assert kkt.status().shift is ShiftState.OPEN
     receipt = kkt.sell([SUGAR, Item("Соль", Decimal("25.50"), Decimal("2"))])
     assert (receipt.number, receipt.number_in_shift, receipt.total) == (3, 1, Decimal("151.00"))
-    assert receipt.datetime == START and core.last_fd().total == "151.00"
+    assert receipt.datetime == START and core.last_fd().total == Decimal("151.00")
     card = kkt.sell([SUGAR], [Payment(Decimal("100.00"), PaymentKind.ELECTRONIC)])
     assert (card.number, card.number_in_shift) == (4, 2)
     queue = kkt.ofd_queue()
@@ -280,11 +282,11 @@ def test_other_models_and_wrong_model() -> None:
     server = serve(lambda: AtolFrontEnd(core), "tcp://127.0.0.1:0")
     transport = open_transport(server.url, timeout=2.0)
     try:
-        driver = AtolDriver(transport, model="atol55", timeout_scale=0.3)
+        driver = AtolDriver(Link(transport, timeout_scale=0.3), model="atol55")
         driver.connect()
         assert driver.info().model_code == 62
-        with pytest.raises(UsageError, match="is not a atol90"):
-            AtolDriver(transport, model="atol90", timeout_scale=0.3).connect()
+        with pytest.raises(UsageError, match=r"is not a АТОЛ 90Ф \(atol90\)"):
+            AtolDriver(Link(transport, timeout_scale=0.3), model="atol90").connect()
     finally:
         transport.close()
         server.close()
@@ -308,7 +310,7 @@ def test_garbage_answers_are_a_link_error() -> None:
     transport = open_transport(f"socket://127.0.0.1:{port}", timeout=1.0)
     try:
         with pytest.raises(LinkCorrupted, match="garbage"):
-            AtolDriver(transport, model="atol", timeout_scale=0.1).connect()
+            AtolDriver(Link(transport, timeout_scale=0.1), model="atol").connect()
     finally:
         transport.close()
         listener.close()
@@ -417,7 +419,7 @@ def test_raw_frame_client_from_the_reference() -> None:
         assert client.task(b"\xe6" + position) == (0xA6, b"\x55\x00\x00")
         assert client.task(b"\x99\x00\x01" + _bcd(15000, 5)) == (0xA6, b"\x55\x00" + _bcd(0, 5) + _bcd(5000, 5))
         assert client.task(b"\x4a\x00\x01" + bytes(5)) == (0xA6, b"\x55\x00\x00")
-        assert core.last_fd().kind == DocumentKind.RECEIPT and core.last_fd().total == "100.00"
+        assert core.last_fd().kind == DocumentKind.RECEIPT and core.last_fd().total == Decimal("100.00")
         # no paper: the next receipt is refused with 103, asynchronously as an error
         core.set_paper(PaperState.OUT)
         assert client.task(b"\x92\x00\x01") == (0xA7, b"\x55\x67\x00")
@@ -679,7 +681,7 @@ def test_random_tasks_never_kill_the_emulator(command: int, params: bytes, mode_
 
 def test_garbage_then_a_good_frame_over_the_wire(rig) -> None:  # type: ignore[no-untyped-def]
     kkt, core = rig
-    kkt._transport.write(b"\x00\x13\xfe\x05\x00\x70\xc1\x01\x02" + bytes(range(0x20, 0x40)))
+    kkt.link.write(b"\x00\x13\xfe\x05\x00\x70\xc1\x01\x02" + bytes(range(0x20, 0x40)))
     assert kkt.status().shift is ShiftState.CLOSED  # the stray bytes cost nothing but a resend request
     kkt.open_shift()
 
@@ -687,10 +689,10 @@ def test_garbage_then_a_good_frame_over_the_wire(rig) -> None:  # type: ignore[n
 def test_driver_recovers_from_a_stopped_task_buffer(rig) -> None:  # type: ignore[no-untyped-def]
     kkt, core = rig
     # another client left a failed, unacknowledged task: the buffer is stopped (A5 for new tasks)
-    kkt._transport.write(p.encode_frame(0x70, p.encode_add(0xDE, p.encode_command(p.Cmd.Z_REPORT))))
+    kkt.link.write(p.encode_frame(0x70, p.encode_add(0xDE, p.encode_command(p.Cmd.Z_REPORT))))
     reader, seen = p.V3Reader(), []
     while p.ASYNC_ID not in seen:
-        seen += [f.packet_id for f in reader.feed(kkt._transport.read(time.monotonic() + 2)) if isinstance(f, p.V3Frame)]
+        seen += [f.packet_id for f in reader.feed(kkt.link.read(kkt.link.deadline(2))) if isinstance(f, p.V3Frame)]
     assert describe_state(core)["stopped_by"] == 0xDE
     assert kkt.status().shift is ShiftState.CLOSED  # A5 → ACK, ABORT, retry
     assert "ABORT and retry" in kkt.trace.render() and describe_state(core)["stopped_by"] is None
@@ -739,9 +741,9 @@ def test_driver_survives_resend_requests_and_a_lost_async_result() -> None:
         return links[-1]
 
     server = serve(factory, "tcp://127.0.0.1:0")
-    transport = open_transport(server.url, timeout=2.0, trace=Trace(FAMILY.describe))
+    transport = open_transport(server.url, timeout=2.0, trace=Trace(FAMILY.describe_bytes))
     try:
-        driver = AtolDriver(transport, model="atol", timeout_scale=0.3)
+        driver = AtolDriver(Link(transport, timeout_scale=0.3), model="atol")
         driver.connect()
         assert driver.status().shift is ShiftState.CLOSED
         assert links[0].asked_resend and links[0].corrupted_async
@@ -753,8 +755,8 @@ def test_driver_survives_resend_requests_and_a_lost_async_result() -> None:
 
 
 def test_trace_decoder_and_family() -> None:
-    assert (FAMILY.name, FAMILY.baudrate, FAMILY.inter_byte_timeout) == ("atol", 115200, 0.5)
-    assert "ADD tid=0x01" in FAMILY.describe(p.encode_frame(2, p.encode_add(1, p.encode_command(p.Cmd.STATUS))))
+    assert (FAMILY.name, MODELS["atol"].baudrate, FAMILY.inter_byte_timeout) == ("atol", 115200, 0.5)
+    assert "ADD tid=0x01" in FAMILY.describe_bytes(p.encode_frame(2, p.encode_add(1, p.encode_command(p.Cmd.STATUS))))
 
 
 def test_raw_frame_client_against_kkt_hil_emulate_atol() -> None:

@@ -323,7 +323,7 @@ def test_lose_pending_print_defect_after_interrupted_z_does_not_wedge_the_regist
 
 
 def test_control_channel_never_raises() -> None:
-    handler = build_emulator("kf").control
+    handler = build_emulator("kf").handler
     for request in (
         {"op": "clock", "advance": float("inf")},
         {"op": "clock", "advance": 1e300},

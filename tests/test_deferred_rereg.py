@@ -236,9 +236,9 @@ def test_hub_fixture_skips_for_models_without_the_cloud(pytester: pytest.Pyteste
             hub.schedule(["osn"], "2021-01-01")
         """
     )
-    from harness.plugin import _known_models
+    from harness.families import model_ids
 
-    if "atol" not in _known_models():
+    if "atol" not in model_ids():
         pytest.skip("АТОЛ emulator not available in this build")
     result = pytester.runpytest("--kkt", "emulator:atol", "-rs")
     result.assert_outcomes(skipped=1)
@@ -266,5 +266,5 @@ def test_printout_of_a_deferred_reregistration_is_never_lost() -> None:
         rig.handle.lab.paper(PaperState.OK, after_lines=3)
         with pytest.raises(NoPaper):
             rig.kkt.open_shift()  # form 11 committed, its printout pending: the shift must not open
-        assert rig.core.pending is not None and rig.core.pending.kind == "reregistration"
+        assert rig.core.pending is not None and rig.core.pending.kind == DocumentKind.REREGISTRATION
         assert not rig.core.shift.is_open

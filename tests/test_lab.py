@@ -37,7 +37,7 @@ def core(emulator: Emulator) -> FiscalCore:
 
 @pytest.fixture
 def lab(emulator: Emulator) -> EmulatorLab:
-    return EmulatorLab(emulator.control.handle, description="emulator kf")
+    return EmulatorLab(emulator.control, description="emulator kf")
 
 
 def ready(core: FiscalCore) -> None:
@@ -62,29 +62,29 @@ def test_description(lab: EmulatorLab) -> None:
 @pytest.mark.parametrize("state", [PaperState.OUT, PaperState.NEAR_END, "out", "near_end"])
 def test_paper_state(lab: EmulatorLab, core: FiscalCore, state: PaperState | str) -> None:
     expected = state.value if isinstance(state, PaperState) else state
-    assert core.printer.paper == "ok"
+    assert core.printer.paper is PaperState.OK
     lab.paper(state)
-    assert core.printer.paper == expected
+    assert core.printer.paper.value == expected
     assert core.printer.lines_left is None
     lab.paper(PaperState.OK)
-    assert core.printer.paper == "ok"
+    assert core.printer.paper is PaperState.OK
 
 
 def test_paper_runs_out_after_lines(lab: EmulatorLab, core: FiscalCore) -> None:
     lab.paper(PaperState.OK, after_lines=3)
-    assert core.printer.paper == "ok"
+    assert core.printer.paper is PaperState.OK
     assert core.printer.lines_left == 3
     ready(core)
     with pytest.raises(CoreError, match="paper ran out"):
         core.open_shift("Иванов")  # the shift-open report is longer than 3 lines
-    assert core.printer.paper == "out"
+    assert core.printer.paper is PaperState.OUT
     assert core.pending is not None
     assert len(core.tape) == 3
 
 
 def test_paper_after_zero_lines_is_out_now(lab: EmulatorLab, core: FiscalCore) -> None:
     lab.paper("ok", after_lines=0)
-    assert core.printer.paper == "out"
+    assert core.printer.paper is PaperState.OUT
 
 
 def test_paper_back_resumes_an_interrupted_shift_report(lab: EmulatorLab, core: FiscalCore) -> None:
@@ -312,7 +312,7 @@ def test_requests_sent_to_the_control_channel() -> None:
 
 @pytest.fixture
 def tcp_lab(emulator: Emulator) -> Iterator[EmulatorLab]:
-    server = ControlServer(emulator.control, "tcp://127.0.0.1:0")
+    server = ControlServer(emulator.handler, "tcp://127.0.0.1:0")
     client = ControlClient(server.url, timeout=IO_TIMEOUT)
     try:
         yield EmulatorLab(client.request, description=f"emulator control {server.url}")
@@ -327,7 +327,7 @@ def test_lab_over_tcp_control(tcp_lab: EmulatorLab, core: FiscalCore) -> None:
     tcp_lab.cover(True)
     tcp_lab.clock_advance(hours=1)
     tcp_lab.firmware("2.25.0")
-    assert core.printer.paper == "out" and core.printer.cover_open is True
+    assert core.printer.paper is PaperState.OUT and core.printer.cover_open is True
     assert core.now() == DEFAULT_START + timedelta(hours=1)
     assert tcp_lab.now() == core.now()
     assert core.firmware == "2.25.0"

@@ -30,6 +30,7 @@ from harness.errors import (
     TaxSystemNotRegistered,
     UsageError,
 )
+from harness.link import Link
 from harness.trace import Trace
 from harness.transport import open_transport
 
@@ -43,7 +44,7 @@ def rig(request: pytest.FixtureRequest) -> Iterator[tuple[PiritDriver, object]]:
     core = emulator.core
     server = serve(lambda: PiritFrontEnd(core), "pty" if request.param == "pty" else "tcp://127.0.0.1:0")
     transport = open_transport(server.url, timeout=2.0, trace=Trace(p.describe))
-    driver = PiritDriver(transport, model="kf", host_clock=core.now, timeout_scale=0.5)
+    driver = PiritDriver(Link(transport, timeout_scale=0.5), model="kf", host_clock=core.now)
     try:
         driver.connect()
         yield driver, core
@@ -157,8 +158,8 @@ def test_wrong_model_is_a_usage_error() -> None:
     server = serve(lambda: PiritFrontEnd(core), "tcp://127.0.0.1:0")
     transport = open_transport(server.url, timeout=2.0)
     try:
-        with pytest.raises(UsageError, match="is not a dkf"):
-            PiritDriver(transport, model="dkf", host_clock=core.now).connect()
+        with pytest.raises(UsageError, match=r"is not a Дримкас-Ф \(dkf\)"):
+            PiritDriver(Link(transport), model="dkf", host_clock=core.now).connect()
     finally:
         transport.close()
         server.close()
@@ -184,7 +185,7 @@ def test_garbage_answers_are_a_link_error() -> None:
     transport = open_transport(f"socket://127.0.0.1:{port}", timeout=1.0)
     try:
         with pytest.raises(LinkCorrupted, match="garbage"):
-            PiritDriver(transport, model="kf", timeout_scale=0.3).connect()
+            PiritDriver(Link(transport, timeout_scale=0.3), model="kf").connect()
     finally:
         transport.close()
         listener.close()

@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from harness.spec import ALL_EMULATORS
 
 from devices.emulator.build import Emulator, build_emulator
 from devices.emulator.control import ControlServer
 from devices.emulator.profiles import PROFILES
 from devices.emulator.serve import TcpServer
 from devices.pirit.emulator import PiritFrontEnd
-from harness.plugin import _known_models
+from harness.device import PaperState
+from harness.families import default_models, model_ids
 
 pytest_plugins = ["pytester"]
 
@@ -195,7 +195,7 @@ def served_kf() -> Iterator[ServedDevice]:
     """A Касса Ф emulator on loopback TCP (the wire protocol) plus its control channel."""
     emulator = build_emulator("kf")
     wire = TcpServer(lambda: PiritFrontEnd(emulator.core), "tcp://127.0.0.1:0")
-    control = ControlServer(emulator.control, "tcp://127.0.0.1:0")
+    control = ControlServer(emulator.handler, "tcp://127.0.0.1:0")
     try:
         yield ServedDevice(emulator, wire.url, control.url)
     finally:
@@ -281,11 +281,11 @@ def test_plugin_is_loaded_through_the_entry_point(pytester: pytest.Pytester) -> 
 
 
 def test_runs_once_per_known_emulator_by_default(pytester: pytest.Pytester, run) -> None:  # type: ignore[no-untyped-def]
-    known = _known_models()
+    known = model_ids()
     assert set(PIRIT_MODELS) <= set(known)
     pytester.makepyfile(test_scenario=DEVICE_SCENARIO)
     result = run("-v")
-    expected = [f"test_device[emulator-{m}]" for m in ALL_EMULATORS if m in known]
+    expected = [f"test_device[emulator-{m}]" for m in default_models() if m in known]
     assert result.allure.names == sorted([*expected, "test_without_device"])
     collected = [
         m.group(1) for line in result.result.outlines if (m := re.match(r"^test_scenario\.py::(\S+) ", line))
@@ -302,11 +302,11 @@ def test_every_known_emulator_passes_a_plain_scenario(pytester: pytest.Pytester,
     pytester.makepyfile(test_scenario=DEVICE_SCENARIO)
     result = run("-k", "test_device")
     statuses = {name: result.allure.status(name) for name in result.allure.names}
-    specs = [a for m in _known_models() for a in ("--kkt", f"emulator:{m}")]
+    specs = [a for m in model_ids() for a in ("--kkt", f"emulator:{m}")]
     result = run("-k", "test_device", *specs)
     statuses = {name: result.allure.status(name) for name in result.allure.names}
-    assert statuses == {f"test_device[emulator-{m}]": "passed" for m in _known_models()}
-    result.result.assert_outcomes(passed=len(_known_models()), deselected=1)
+    assert statuses == {f"test_device[emulator-{m}]": "passed" for m in model_ids()}
+    result.result.assert_outcomes(passed=len(model_ids()), deselected=1)
 
 
 def test_one_spec_runs_once(pytester: pytest.Pytester, run) -> None:  # type: ignore[no-untyped-def]
@@ -390,7 +390,7 @@ def test_unavailable_lab_skips_with_the_reason(pytester: pytest.Pytester, run, s
     assert reason in result.allure.message(name)
     # the scenario really ran on the device up to the lab request
     assert served_kf.emulator.core.shift.is_open is True
-    assert served_kf.emulator.core.printer.paper == "ok"
+    assert served_kf.emulator.core.printer.paper is PaperState.OK
     labels = result.allure.labels(name)
     assert labels["model"] == ["kf"]
     assert labels["serial"] == [served_kf.emulator.core.serial]
@@ -408,7 +408,7 @@ def test_lab_over_a_control_channel(pytester: pytest.Pytester, run, served_kf: S
     name = "test_paper_out[url-kf]"
     assert result.allure.status(name) == "passed"
     core = served_kf.emulator.core  # the inner run changed the emulator in this process
-    assert core.printer.paper == "out"
+    assert core.printer.paper is PaperState.OUT
     assert core.shift.is_open is True
     steps = [s["name"] for s in result.allure.steps(name)]
     assert "Стенд: бумага: out" in steps

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import HarnessError, UsageError
-from harness.spec import ALL_EMULATORS, DeviceSpec, parse_spec
+from harness.families import default_models
+from harness.spec import DeviceSpec, parse_spec
 
 KNOWN = ("kf", "dkf", "start", "atol")
 
@@ -44,7 +45,7 @@ def test_emulator_all_expands_to_the_known_models_in_order(known: tuple[str, ...
 
 
 def test_emulator_all_defaults_to_every_emulator_family() -> None:
-    assert [s.model for s in parse_spec("emulator:all")] == list(ALL_EMULATORS)
+    assert [s.model for s in parse_spec("emulator:all")] == list(default_models())
 
 
 def test_emulator_all_carries_the_parameters_to_every_model() -> None:

@@ -1,35 +1,22 @@
-"""АТОЛ driver: the device interface (:class:`harness.device.Kkt`) over the v3 transport.
+"""АТОЛ driver: the device interface (:class:`harness.device.Kkt`) over a link.
 
-Talks "Протокол ККТ 3.x" to an АТОЛ 30Ф / 55Ф / 90Ф (or its emulator -- same bytes), the way
-atol4j does (reference §3.3): every command is an ADD with NeedResult and a fresh TId; the
-synchronous answer (same packet ID) is only a transport acknowledgement unless it already carries
-the result (A3/A4); the result is the asynchronous ``A6``/``A7`` frame on packet ID 0xF0 carrying
-our TId, after which the driver ACKs the TId.  A lost async frame is recovered with REQ.  An
-empty frame from the register is a retransmission request (the driver resends, at most
-:data:`RESEND_LIMIT` times); a corrupted answer is met with an empty frame of our own.  Buffer
-refusals (B1 overflow, B2 TId exists, A5 stopped) abort the buffer and retry once; anything else
-at the buffer level is a :class:`~harness.errors.LinkCorrupted`.
-
-Per-command timeouts are the T5 values of §3.4 (:func:`~devices.atol.protocol.answer_timeout`),
-scaled by ``timeout_scale``.  Every application error byte becomes a normalized
-:class:`~harness.errors.DeviceError` (:mod:`devices.atol.errors`); after 104/105 the 3Fh cover bit
-decides between "printer not ready" and "cover open".
-
-Modes: each operation enters its mode (56h, mode password 30 = system administrator by default)
-and leaves it (48h) afterwards.  Things the binary protocol does not give (fiscal sign of a
-document, shift opening time) stay empty; see :mod:`devices.atol.emulator` for the [inferred]
-layouts shared with the emulator (E8h/E9h requisites, A6h, 95h continue print, 3Fh bit 4).
-The driver never imports the emulator.
+Talks "Протокол ККТ 3.x" to an АТОЛ 30Ф / 55Ф / 90Ф (or its emulator -- same bytes).  The wire
+half -- v3 frames, the task buffer, timeouts, normalized errors, modes -- is
+:class:`~devices.atol.wire.AtolWire`; this class gives the commands their fiscal meaning (§3.5).
+Things the binary protocol does not give (fiscal sign of a document, shift opening time) stay
+empty; see :mod:`devices.atol.emulator` for the [inferred] layouts shared with the emulator
+(E8h/E9h requisites, A6h, 95h continue print, 3Fh bit 4).  The identity check reads the model
+catalogue (:mod:`devices.models`).  The driver never imports the emulator.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from devices.models import MODELS, Model
 from harness.device import (
     DEFAULT_CASHIER,
     Capability,
@@ -50,34 +37,16 @@ from harness.device import (
     TaxSystem,
     Vat,
 )
-from harness.errors import (
-    ClockConfirmRequired,
-    DeviceError,
-    ErrorKind,
-    HarnessError,
-    LinkCorrupted,
-    LinkError,
-    LinkTimeout,
-    UsageError,
-    device_error,
-)
-from harness.transport import Transport
+from harness.errors import ClockConfirmRequired, DeviceError, HarnessError, LinkCorrupted, LinkError, UsageError
+from harness.fiscal import FFD_NAMES, REREG_REASON_SETTINGS_105, REREG_REASON_TAX_SYSTEMS
+from harness.link import Link
+from harness.trace import Trace
 
-from . import errors as atol_errors
 from .protocol import (
-    ASYNC_ID,
-    FFD_NAMES,
-    MAX_HOST_ID,
     STATUS_PRINT_PENDING,
-    AddFlags,
-    Answer,
-    BufferAnswer,
-    BufferStatus,
-    CloseReceipt,
     Cmd,
+    CloseReceipt,
     CodecError,
-    DeviceType,
-    EnterMode,
     FirmwareVersion,
     FnQuery,
     FnValidity,
@@ -99,81 +68,44 @@ from .protocol import (
     StatusFlags,
     Tag,
     TaxType,
-    V3Corrupt,
-    V3Frame,
-    V3Reader,
     WriteRequisite,
-    answer_timeout,
-    decode_buffer_answer,
     decode_tlvs,
-    describe,
-    encode_abort,
-    encode_ack,
-    encode_add,
-    encode_command,
     encode_datetime_params,
-    encode_frame,
-    encode_req,
     encode_tlv,
-    parse_answer,
 )
 from .protocol import FnStatus as AtolFnStatus
 from .protocol import Payment as AtolPayment
+from .wire import SYSADMIN_PASSWORD, AtolWire
 
-MODEL_CODES: dict[str, int] = {"atol": 61, "atol55": 62, "atol90": 72}  # libfptr LIBFPTR_MODEL_* (§3.1)
 VAT_TAX = {Vat.VAT20: TaxType.VAT20, Vat.VAT10: TaxType.VAT10, Vat.VAT0: TaxType.VAT0, Vat.NONE: TaxType.NONE}
 PAYMENT_TYPE = {PaymentKind.CASH: PaymentType.CASH, PaymentKind.ELECTRONIC: PaymentType.ELECTRONIC}
-SYSADMIN_PASSWORD = 30
 FN_WARNING_BITS = 0x8F  # the A4h/30h warning bits harness.device.FnWarning knows
-ABORT_TIMEOUT = 3.0  # seconds, unscaled
-ACK_TIMEOUT = 2.0
-RESEND_LIMIT = 3
-REREG_REASON_TAX_SYSTEMS = 1 << 7  # tag 1205 bit 7 (§4.1)
-REREG_REASON_SETTINGS_105 = 4  # tag 1101 "change of ККТ settings" (FFD 1.05)
-BUFFER_REFUSALS = frozenset({BufferStatus.OVERFLOW, BufferStatus.ALREADY_EXISTS, BufferStatus.STOPPED})
-_FINAL = frozenset({BufferStatus.RESULT, BufferStatus.ERROR, BufferStatus.STOPPED,
-                    BufferStatus.OVERFLOW, BufferStatus.ALREADY_EXISTS, BufferStatus.NOT_FOUND,
-                    BufferStatus.ILLEGAL_VALUE})
 
-
-class _BufferRefused(Exception):
-    def __init__(self, status: BufferStatus) -> None:
-        super().__init__(status.name)
-        self.status = status
-
-
-class AtolDriver:
+class AtolDriver(AtolWire):
     protocol = "atol-v3"
 
     def __init__(
         self,
-        transport: Transport,
+        link: Link,
         *,
         model: str,
-        timeout_scale: float = 1.0,
         host_clock: Callable[[], datetime] = datetime.now,
         access_password: int = 0,
         mode_password: int = SYSADMIN_PASSWORD,
     ) -> None:
-        if model not in MODEL_CODES:
-            raise HarnessError(f"the АТОЛ driver does not know model {model!r} (known: {', '.join(MODEL_CODES)})")
-        self._transport = transport
-        self._model = model
-        self._scale = timeout_scale
+        record = MODELS.get(model)
+        if record is None or record.family != "atol":
+            known = ", ".join(m.id for m in MODELS.values() if m.family == "atol")
+            raise HarnessError(f"the АТОЛ driver does not know model {model!r} (known: {known})")
+        super().__init__(link, access_password=access_password, mode_password=mode_password)
+        self._model: Model = record
         self._host_clock = host_clock  # kept for interface symmetry: ATOL has no "start of work"
-        self._access_password = access_password
-        self._mode_password = mode_password
-        self._reader = V3Reader(max_payload=4096)
-        self._rx = bytearray()  # received bytes not yet written to the trace
-        self._pid = MAX_HOST_ID  # the first packet gets id 0
-        self._tid = 0
-        self._mode: int | None = None  # cached device mode; None = read it (45h)
 
     # ------------------------------------------------------------------------------ properties
 
     @property
     def model(self) -> str:
-        return self._model
+        return self._model.id
 
     @property
     def capabilities(self) -> frozenset[Capability]:
@@ -182,186 +114,8 @@ class AtolDriver:
         )
 
     @property
-    def trace(self):  # type: ignore[no-untyped-def]
-        return self._transport.trace
-
-    # ------------------------------------------------------------------------------ transport v3
-
-    def _next_pid(self) -> int:
-        self._pid = 0 if self._pid >= MAX_HOST_ID else self._pid + 1
-        return self._pid
-
-    def _next_tid(self) -> int:
-        self._tid = 1 if self._tid >= MAX_HOST_ID else self._tid + 1
-        return self._tid
-
-    def _read_items(self, deadline: float, what: str, garbage: list[int]) -> list[V3Frame | V3Corrupt]:
-        """Read one chunk, trace it, split it into frames (also counts garbage bytes)."""
-        try:
-            chunk = self._transport.read(deadline)
-        except LinkTimeout:
-            if garbage[0]:
-                raise LinkCorrupted(f"{self._transport.url} answered garbage, not ATOL v3 frames ({what})") from None
-            raise LinkTimeout(f"no answer from {self._transport.url} to {what}") from None
-        skipped = self._reader.skipped
-        items = self._reader.feed(chunk)
-        garbage[0] += self._reader.skipped - skipped
-        self._rx += chunk
-        if not self._reader.in_frame or len(self._rx) > 4096:  # one trace record per complete frame(s)
-            self._transport.trace.rx(bytes(self._rx))
-            self._rx.clear()
-        return items
-
-    def _request(self, payload: bytes, limit: float, what: str, *, tid: int | None = None) -> BufferAnswer:
-        """Send one buffer command; return its synchronous answer, or (with ``tid``) the task's result."""
-        pid = self._next_pid()
-        frame = encode_frame(pid, payload)
-        stale = self._transport.drain()
-        if stale:
-            self._transport.trace.rx(stale, "discarded before request: " + describe(stale))
-        self._reader.reset()
-        self._rx.clear()
-        self._transport.write(frame)
-        deadline = time.monotonic() + limit * self._scale
-        garbage = [0]
-        sync: BufferAnswer | None = None
-        resends = 0
-        async_lost = False
-        while True:
-            for item in self._read_items(deadline, what, garbage):
-                if isinstance(item, V3Corrupt):
-                    if item.packet_id == pid:
-                        resends += 1
-                        if resends > RESEND_LIMIT:
-                            raise LinkCorrupted(f"answer to {what} keeps arriving corrupted ({item.reason})")
-                        self._transport.write(encode_frame(pid, b""))  # ask for it again
-                    elif item.packet_id == ASYNC_ID:
-                        async_lost = True
-                    continue
-                if item.packet_id == pid:
-                    if item.is_resend_request:
-                        resends += 1
-                        if resends > RESEND_LIMIT:
-                            raise LinkCorrupted(f"the register keeps asking to resend {what}")
-                        self._transport.write(frame)
-                        continue
-                    sync = self._decode(item.payload, what)
-                    if tid is None or sync.status in _FINAL:
-                        return sync
-                elif item.packet_id == ASYNC_ID and tid is not None and not item.is_resend_request:
-                    answer = self._decode(item.payload, what)
-                    if answer.is_async and answer.tid == tid:
-                        return answer
-                # anything else: a stale answer or someone else's async result
-            if sync is not None and async_lost and tid is not None:  # our A6/A7 was garbled: ask with REQ
-                state = self._request(encode_req(tid), max(0.1, (deadline - time.monotonic()) / self._scale), what)
-                if state.status in _FINAL:
-                    return state
-                async_lost = False  # still running: its asynchronous result is still to come
-
-    @staticmethod
-    def _decode(payload: bytes, what: str) -> BufferAnswer:
-        try:
-            return decode_buffer_answer(payload)
-        except (CodecError, ValueError) as exc:
-            raise LinkCorrupted(f"malformed task-buffer answer to {what}: {exc}") from None
-
-    def abort(self) -> None:
-        """C4: cancel every task in the register's buffer."""
-        self._request(encode_abort(), ABORT_TIMEOUT, "ABORT")
-
-    def _run_task(self, code: int, params: bytes, limit: float, what: str) -> BufferAnswer:
-        tid = self._next_tid()
-        task = encode_command(code, params, self._access_password)
-        result = self._request(encode_add(tid, task, AddFlags.NEED_RESULT), limit, what, tid=tid)
-        if result.status in BUFFER_REFUSALS:
-            if result.status == BufferStatus.STOPPED:
-                self._ack(tid, what)
-            raise _BufferRefused(result.status)
-        if result.status in (BufferStatus.NOT_FOUND, BufferStatus.ILLEGAL_VALUE):
-            raise LinkCorrupted(f"the register's task buffer refused {what}: {result.status.name}")
-        self._ack(tid, what)
-        return result
-
-    def _ack(self, tid: int, what: str) -> None:
-        try:
-            self._request(encode_ack(tid), ACK_TIMEOUT, f"ACK of {what}")
-        except LinkTimeout:
-            self._transport.trace.note(f"no answer to the ACK of TId {tid:#04x}; result already taken")
-
-    def call(self, code: int, params: bytes = b"", *, timeout: float | None = None) -> Answer:
-        """Run one application command; return its answer or raise the normalized DeviceError."""
-        what = f"command {code:02X}h"
-        limit = timeout if timeout is not None else answer_timeout(code)
-        try:
-            try:
-                result = self._run_task(code, params, limit, what)
-            except _BufferRefused as refused:
-                self._transport.trace.note(f"task buffer refused {what} ({refused.status.name}): ABORT and retry")
-                self.abort()
-                try:
-                    result = self._run_task(code, params, limit, what)
-                except _BufferRefused as again:
-                    raise LinkCorrupted(f"the register's task buffer refused {what}: {again.status.name}") from None
-        except LinkError:
-            self._mode = None
-            raise
-        try:
-            answer = parse_answer(result.data, code)
-        except CodecError as exc:
-            raise LinkCorrupted(f"malformed answer to {what}: {exc}") from None
-        if answer.error:
-            self._mode = None
-            raise self._error(code, answer.error)
-        return answer
-
-    def _error(self, command: int, code: int) -> Exception:
-        if code in atol_errors.LINK_CODES:
-            return LinkCorrupted(f"register reported a link error to {command:02X}h: {atol_errors.text_of(code)} ({code})")
-        kind, text = atol_errors.kind_of(command, code)
-        if code in (104, 105) and command != Cmd.STATUS:
-            with contextlib.suppress(DeviceError, LinkError):
-                if self._status_block().flags & StatusFlags.COVER_OPEN:
-                    kind, text = ErrorKind.COVER_OPEN, "cover open"
-        return device_error(kind, text, code=code, vendor="atol", command=f"{command:02X}h")
-
-    # ------------------------------------------------------------------------------ modes
-
-    def _current_mode(self) -> int:
-        if self._mode is None:
-            self._mode = StateAnswer.decode(self.call(Cmd.STATE).data).mode
-        return self._mode
-
-    def _enter(self, mode: int) -> None:
-        current = self._current_mode()
-        if current == mode:
-            return
-        if current != Mode.SELECT:
-            self.call(Cmd.EXIT_MODE)
-            self._mode = Mode.SELECT
-        self.call(Cmd.ENTER_MODE, EnterMode(mode, self._mode_password).encode())
-        self._mode = mode
-
-    def _leave_quietly(self) -> None:
-        try:
-            if self._current_mode() != Mode.SELECT:
-                self.call(Cmd.EXIT_MODE)
-            self._mode = Mode.SELECT
-        except (DeviceError, LinkError):
-            self._mode = None
-
-    @contextlib.contextmanager
-    def _in_mode(self, mode: int) -> Iterator[None]:
-        self._enter(mode)
-        try:
-            yield
-        except LinkError:
-            self._mode = None
-            raise
-        except BaseException:
-            self._leave_quietly()
-            raise
-        self._leave_quietly()
+    def trace(self) -> Trace:
+        return self._link.trace
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -369,7 +123,7 @@ class AtolDriver:
         """ABORT, 3Fh, identity check, cancel an open receipt, back to the select mode (§3.3)."""
         self._reader.reset()
         self.abort()
-        block = self._status_block()
+        block = self.status_block()
         self._check_identity(block)
         self._mode = block.mode
         if block.receipt_state:
@@ -381,31 +135,21 @@ class AtolDriver:
             self._mode = Mode.SELECT
 
     def _check_identity(self, block: StatusBlock) -> None:
-        expected = MODEL_CODES[self._model]
-        device_type = self._device_type()
-        if block.model != expected or device_type.model != expected:
+        device_type = self.device_type()
+        serial = block.serial_text
+        if not (
+            self._model.accepts(serial=serial, model_code=block.model)
+            and self._model.accepts(serial=serial, model_code=device_type.model)
+        ):
             raise UsageError(
-                f"device at {self._transport.url} is not a {self._model}: model byte {device_type.model} "
-                f"(3Fh {block.model}), expected {expected}"
+                f"device at {self._link.url} is not a {self._model.title} ({self._model.id}): model byte "
+                f"{device_type.model} (3Fh {block.model}), expected {self._model.model_code}"
             )
 
     def close(self) -> None:
-        self._transport.close()
+        self._link.close()
 
     # ------------------------------------------------------------------------------ reading
-
-    def _status_block(self) -> StatusBlock:
-        answer = self.call(Cmd.STATUS)
-        try:
-            return StatusBlock.decode(b"D" + answer.data)
-        except CodecError as exc:
-            raise LinkCorrupted(f"malformed 3Fh status block: {exc}") from None
-
-    def _device_type(self) -> DeviceType:
-        try:
-            return DeviceType.decode(self.call(Cmd.DEVICE_TYPE).data)
-        except CodecError as exc:
-            raise LinkCorrupted(f"malformed A5h answer: {exc}") from None
 
     def _fn_query(self, sub: int) -> bytes:
         return self.call(Cmd.FN, bytes([sub])).data
@@ -433,7 +177,7 @@ class AtolDriver:
         try:
             self._write_requisite(Tag.CASHIER, _cp866(cashier, 64))
         except DeviceError as exc:  # a device without E8h 1021 still works with its own operator
-            self._transport.trace.note(f"cashier requisite 1021 not written: {exc}")
+            self._link.trace.note(f"cashier requisite 1021 not written: {exc}")
 
     def _ffd(self) -> str:
         try:
@@ -443,7 +187,7 @@ class AtolDriver:
             return ""
 
     def info(self) -> DeviceInfo:
-        device_type = self._device_type()
+        device_type = self.device_type()
         try:
             version = FirmwareVersion.decode(self.call(Cmd.FIRMWARE, b"\x01").data)
         except CodecError as exc:
@@ -451,10 +195,10 @@ class AtolDriver:
         try:
             serial = self._read_requisite(Tag.KKT_SERIAL).decode("ascii", "replace").strip()
         except DeviceError:
-            serial = self._status_block().serial_text
+            serial = self.status_block().serial_text
         fn_serial = self._fn_query(FnQuery.NUMBER)[:16].decode("ascii", "replace").strip()
         return DeviceInfo(
-            model=self._model,
+            model=self._model.id,
             model_name=device_type.name or f"АТОЛ model {device_type.model}",
             serial=serial,
             firmware=f"{version.version}.{version.subversion}.{version.build}",
@@ -465,7 +209,7 @@ class AtolDriver:
         )
 
     def status(self) -> Status:
-        block = self._status_block()
+        block = self.status_block()
         state = StateAnswer.decode(self.call(Cmd.STATE).data)
         shift_params: ShiftParams = self._decode_fn(ShiftParams.decode, FnQuery.SHIFT)
         if shift_params.state == 2:  # "expired": plausible by analogy with libfptr, not confirmed (§3.5.4)
@@ -533,7 +277,7 @@ class AtolDriver:
         return OfdQueue(exchange.unsent_count, exchange.first_unsent_number, exchange.first_unsent_at, connected=connected)
 
     def clock(self) -> datetime:
-        return self._status_block().datetime
+        return self.status_block().datetime
 
     def set_clock(self, value: datetime) -> None:
         params = encode_datetime_params(value.replace(microsecond=0))
@@ -622,7 +366,7 @@ class AtolDriver:
     def _cancel_if_open(self) -> None:
         """After a refused receipt: cancel it if it is still open (not if it is in the ФН already)."""
         try:
-            if self._status_block().receipt_state:
+            if self.status_block().receipt_state:
                 self.call(Cmd.CANCEL_RECEIPT)
         except (DeviceError, LinkError):
             pass
@@ -633,7 +377,7 @@ class AtolDriver:
 
     def continue_print(self) -> FiscalDocument | None:
         """95h for a printout pending after the ФН commit (3Fh bit 4); never a new document."""
-        block = self._status_block()
+        block = self.status_block()
         if not block.flags & STATUS_PRINT_PENDING:
             return None
         self.call(Cmd.REPRINT_LAST)
@@ -656,7 +400,7 @@ class AtolDriver:
             try:
                 self._write_requisite(Tag.TAX_SYSTEMS, bytes([mask]))
             except DeviceError as exc:
-                self._transport.trace.note(f"1062 not written with E8h ({exc}); passing it in A6h")
+                self._link.trace.note(f"1062 not written with E8h ({exc}); passing it in A6h")
                 direct = mask
             with contextlib.suppress(DeviceError):
                 if ffd == "1.05":

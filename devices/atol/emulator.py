@@ -173,7 +173,6 @@ VAT_BY_TAX = {
     TaxType.NONE: Vat.NONE,
 }
 PAYMENT_KIND = {PaymentType.CASH: PaymentKind.CASH, PaymentType.ELECTRONIC: PaymentKind.ELECTRONIC}
-FN_DOC_TYPE = {"receipt": 0x04, "shift_open": 0x02, "shift_close": 0x08, "reregistration": 0x13}
 
 # the mode each command needs (None: any mode)
 COMMAND_MODE: dict[int, int | None] = {
@@ -519,7 +518,7 @@ class AtolFrontEnd:
 
     def _receipt_state(self) -> int:
         doc = self.core.document
-        return RECEIPT_TYPE.get(ReceiptKind(doc.kind), 1) if doc is not None else 0
+        return RECEIPT_TYPE.get(doc.kind, 1) if doc is not None else 0
 
     def _mode_byte_parts(self) -> tuple[int, int]:
         return self.state.mode, self.state.submode
@@ -534,7 +533,7 @@ class AtolFrontEnd:
             flags |= StatusFlags.FISCAL
         if core.shift.is_open:
             flags |= StatusFlags.SHIFT_OPEN
-        if core.printer.paper != PaperState.OUT.value:
+        if core.printer.paper is not PaperState.OUT:
             flags |= StatusFlags.PAPER_PRESENT
         if core.printer.cover_open:
             flags |= StatusFlags.COVER_OPEN
@@ -570,9 +569,9 @@ class AtolFrontEnd:
     def _state_code(self, _: CommandRequest) -> bytes:
         printer = self.core.printer
         flags = PrinterFlags.NONE
-        if printer.paper == PaperState.OUT.value:
+        if printer.paper is PaperState.OUT:
             flags |= PrinterFlags.NO_PAPER
-        elif printer.paper == PaperState.NEAR_END.value:
+        elif printer.paper is PaperState.NEAR_END:
             flags |= PrinterFlags.PAPER_NEAR_END
         mode, submode = self._mode_byte_parts()
         return b"\x55" + StateAnswer(mode, submode, flags).encode()
@@ -625,15 +624,10 @@ class AtolFrontEnd:
                 ).encode()
             )
         if sub == FnQuery.STATUS:
-            current = 0
-            if core.document is not None:
-                current = 0x04
-            elif core.pending is not None:
-                current = FN_DOC_TYPE.get(core.pending.kind, 0)
             return _u(
                 FnStatus(
                     phase=int(core.fn.phase),
-                    current_document=current,
+                    current_document=core.fn_current_document(),
                     document_data_received=core.document is not None and bool(core.document.items),
                     shift_open=core.shift.is_open,
                     warnings=int(core.fn_warnings()),  # type: ignore[arg-type]
@@ -651,13 +645,13 @@ class AtolFrontEnd:
         if sub == FnQuery.VERSION:
             return _u(encode_text("fn-emulator 1.0", 16, fill=0x20) + b"\x01")
         if sub == FnQuery.REGISTRATION:
-            registration = [d for d in core.fn.archive if d.kind in (1, 11)][-1]
+            registration = core.last_registration()
             return _u(
                 RegistrationTotals(
                     at=registration.at.replace(second=0),
                     inn=core.fn.inn[:12],
                     rnm=core.fn.rnm[:20],
-                    tax_systems=(registration.tax_systems or core.fn.tax_systems) & 0xFF,
+                    tax_systems=int(registration.tax_systems or core.fn.tax_systems) & 0xFF,
                     work_mode=core.fn.work_mode & 0xFF,
                     fd_number=registration.number,
                     fiscal_sign=int(registration.fiscal_sign) if registration.fiscal_sign.isdigit() else 0,
@@ -829,7 +823,7 @@ class AtolFrontEnd:
             Tag.INN: lambda: core.fn.inn.encode("ascii", "replace"),
             Tag.RNM: lambda: core.fn.rnm.encode("ascii", "replace"),
             Tag.FN_SERIAL: lambda: core.fn.serial.encode("ascii", "replace"),
-            Tag.TAX_SYSTEMS: lambda: bytes([core.fn.tax_systems & 0xFF]),
+            Tag.TAX_SYSTEMS: lambda: bytes([int(core.fn.tax_systems) & 0xFF]),
             Tag.FFD_VERSION: lambda: bytes([FFD_CODES.get(core.fn.ffd, 2)]),
             Tag.CASHIER: lambda: self._cashier().encode("cp866", "replace"),
         }
@@ -856,7 +850,7 @@ class AtolFrontEnd:
         elif written:
             mask = written[0]
         else:
-            mask = self.core.fn.tax_systems
+            mask = int(self.core.fn.tax_systems)
         state.requisites.pop(Tag.REREG_REASONS, None)
         state.requisites.pop(Tag.REREG_REASON, None)
         self.core.reregister(TaxSystem(mask & 0xFF), cashier=self._cashier())

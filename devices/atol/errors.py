@@ -1,14 +1,17 @@
-"""ATOL protocol error codes (reference §3.7, §4) ↔ normalized error kinds, both directions.
+"""The one ATOL error table: protocol error codes (reference §3.7, §4) ↔ kinds and texts.
 
 The driver reads the error byte of an answer and raises the matching
-:class:`harness.errors.DeviceError`; the emulator goes the other way.  Codes are decimal, as the
-answer byte carries them (``55 67 00`` is error 103, no paper).
+:class:`harness.errors.DeviceError`; the emulator goes the other way; the codec
+(:mod:`devices.atol.protocol`) takes its texts from here for :func:`error_text`, the trace and
+:data:`ATOL_ERRORS`.  Codes are decimal, as the answer byte carries them (``55 67 00`` is error
+103, no paper).
 
 Sources: the §3.7 table (S6, atol4j ``error-messages.properties``).  A few codes that the
-reference table leaves out but the same S6 file lists are used where the reference has no
-dedicated code: 26 "report with clearing interrupted", 114 "payments less than the receipt
-total", 118 "previous operation not completed", 126 "bad payment type", 152 "no cash for the
-payout", 163 "bad report type".
+reference table leaves out but the same S6 file lists (:data:`NOT_IN_REFERENCE_TABLE`) are used
+where the reference has no dedicated code: 26 "report with clearing interrupted", 114 "payments
+less than the receipt total", 118 "previous operation not completed", 126 "bad payment type",
+152 "no cash for the payout", 163 "bad report type".  Code 0 ("OK") is no error and has no kind,
+so it is not in :data:`CODES`; :func:`error_text` and :data:`ATOL_ERRORS` still name it.
 
 Choices on the reference's open points (all **[inferred]**, recorded here once):
 
@@ -33,6 +36,9 @@ Choices on the reference's open points (all **[inferred]**, recorded here once):
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from harness.errors import ErrorKind as K
 
@@ -109,14 +115,32 @@ COMMAND_OVERRIDES: dict[tuple[int, int], K] = {
 }
 
 
+# codes of CODES that the S6 file lists but the §3.7 reference table leaves out
+NOT_IN_REFERENCE_TABLE: frozenset[int] = frozenset({26, 114, 118, 126, 152, 163})
+
+NO_ERROR_TEXT = "OK"  # code 0 (§3.7)
+
+
+def error_text(code: int) -> str:
+    """English text of an ATOL error code (``'unknown error N'`` if not in the table)."""
+    if code == 0:
+        return NO_ERROR_TEXT
+    entry = CODES.get(code)
+    return entry[1] if entry is not None else f"unknown error {code}"
+
+
+text_of = error_text  # the name the driver and the emulator use
+
+# the §3.7 reference table as code → text (0 "OK" included), derived from CODES
+ATOL_ERRORS: Mapping[int, str] = MappingProxyType(
+    {0: NO_ERROR_TEXT} | {code: text for code, (_, text) in CODES.items() if code not in NOT_IN_REFERENCE_TABLE}
+)
+
+
 def kind_of(command: int, code: int) -> tuple[K, str]:
     """Normalized kind and vendor text for an error answer to ``command``."""
-    kind, text = CODES.get(code, (K.OTHER, f"unknown error {code}"))
-    return COMMAND_OVERRIDES.get((command, code), kind), text
-
-
-def text_of(code: int) -> str:
-    return CODES.get(code, (K.OTHER, f"unknown error {code}"))[1]
+    kind = CODES[code][0] if code in CODES else K.OTHER
+    return COMMAND_OVERRIDES.get((command, code), kind), error_text(code)
 
 
 # ------------------------------------------------------------------------- emulator direction

@@ -1,16 +1,25 @@
-"""The АТОЛ protocol family: 30Ф, 55Ф, 90Ф ("Протокол ККТ 3.x", v3 transport)."""
+"""The АТОЛ protocol family: 30Ф, 55Ф, 90Ф ("Протокол ККТ 3.x"; registered as entry point ``atol``)."""
 
-from devices.registry import Family
-
-from .driver import AtolDriver
-from .emulator import AtolFrontEnd
-from .protocol import describe
+from devices.models import models_of
+from harness.families import Family, Setting
 
 FAMILY = Family(
     name="atol",
-    make_driver=AtolDriver,
-    make_frontend=AtolFrontEnd,
-    describe=describe,
-    baudrate=115200,  # §3.1: 115200 8N1
+    title="АТОЛ",
+    models=models_of("atol"),
+    driver="devices.atol.driver:AtolDriver",
+    describe="devices.atol.protocol:describe",
+    detect="devices.atol.wire:detect",
+    frontend="devices.atol.emulator:AtolFrontEnd",
+    emulator="devices.emulator.build:build_emulator",
     inter_byte_timeout=0.5,  # v2 T6 (§3.4); v3 states none
+    settings=(
+        Setting(
+            "atol_sync_result",
+            default="pending",
+            choices=("pending", "result"),
+            help="the synchronous answer to ADD with NeedResult: pending → A1 then the async result, "
+            "result → A3/A4 with the result at once (§3.3)",
+        ),
+    ),
 )

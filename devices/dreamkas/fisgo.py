@@ -27,13 +27,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from harness.device import TaxSystem
+from harness.fiscal import REREG_REASON_TAX_SYSTEMS
+from harness.versions import parse_version
 
 from ..emulator.core import CoreError, FiscalCore
-from ..emulator.profiles import parse_version
 from .hub_client import HubClient, HubRequestError, task_result
 
 DEFAULT_POLL_INTERVAL = 300.0  # device seconds between polls
-REREG_REASON = 1 << 7  # tag 1205 bit 7: change of the СНО list
 
 
 
@@ -90,7 +90,7 @@ class FisGo:
                     self.client.cash_info_report(
                         firmware=core.firmware,
                         local_time=self._local_time_iso(),
-                        tax_modes=TaxSystem(core.fn.tax_systems).names,
+                        tax_modes=core.fn.tax_systems.names,
                         kkt_info={"kkt_factory_number": core.serial, "fn_number": core.fn.serial},
                     )
                     tasks = self.client.poll(self._results)
@@ -176,7 +176,7 @@ class FisGo:
 
     def _apply(self, task: ReceivedTask, *, inside_shift: bool) -> None:
         core = self.core
-        if TaxSystem(core.fn.tax_systems) == task.target and "retry_burns_registration" not in core.defects:
+        if core.fn.tax_systems == task.target and "retry_burns_registration" not in core.defects:
             task.state = "done"
             core.log("deferred re-registration", f"task #{task.task_id}: {task.target.title} already in force, no-op")
             self._report(task_id=task.task_id, reason=0, tax_modes=task.target.names)
@@ -222,7 +222,7 @@ class FisGo:
         task.state = "done"
         task.document = number
         self.core.log("deferred re-registration", f"task #{task.task_id}: FD {number}, {task.target.title}")
-        self._report(task_id=task.task_id, reason=REREG_REASON, number_fd=number, fiscal_sign=fiscal_sign, tax_modes=task.target.names)
+        self._report(task_id=task.task_id, reason=REREG_REASON_TAX_SYSTEMS, number_fd=number, fiscal_sign=fiscal_sign, tax_modes=task.target.names)
 
     # ------------------------------------------------------------------------------ control
 
@@ -257,7 +257,7 @@ def attach_fisgo(emulator: Any, hub_url: str, *, poll_interval: float = DEFAULT_
     if emulator.profile.rereg_min_firmware is None:
         raise ValueError(f"{emulator.profile.title} has no Dreamkas cloud link")
     fisgo = FisGo(emulator.core, hub_url, poll_interval=poll_interval)
-    emulator.control.extra_ops["hub"] = fisgo.control
+    emulator.handler.extra_ops["hub"] = fisgo.control
     emulator.core.wire_memory["fisgo"] = fisgo
     fisgo.poll()
     return fisgo

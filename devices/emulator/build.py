@@ -1,22 +1,30 @@
 """Build a complete emulated register from a model id and ``key=value`` settings.
 
-Shared by ``kkt-hil emulate`` and the pytest plugin so that a spec like
+Shared by ``kkt-hil emulate``, the pytest plugin and ``harness.open_kkt`` (through the family
+registry, which names :func:`build_emulator` as each family's ``emulator``), so that a spec like
 ``emulator:kf?firmware=2.25.0&defects=ignore_24h_rule&fn=fn15`` means the same everywhere.
+The :class:`Emulator` it returns is what the harness knows as ``harness.families.Emulated``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from harness.device import TaxSystem
+from harness.families import cloud_of, family
+from harness.fiscal import TaxSystem
+from harness.versions import parse_version
 
 from .clock import VirtualClock
-from .control import ControlHandler
+from .control import ControlHandler, ControlServer
 from .core import FiscalCore
 from .defects import check_defects
-from .profiles import ModelProfile, fn_kind, parse_version, profile
+from .profiles import ModelProfile, fn_kind, profile
+from .serve import serve
+from .core import restore_core
 
 DEFAULT_START = datetime(2020, 12, 1, 9, 0, 0)
 
@@ -34,9 +42,58 @@ EMULATOR_SETTINGS = {
 
 @dataclass
 class Emulator:
+    """One emulated register: profile, fiscal core, control channel, and what serves them."""
+
     profile: ModelProfile
     core: FiscalCore
-    control: ControlHandler
+    handler: ControlHandler
+    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def model(self) -> ModelProfile:
+        return self.profile
+
+    @property
+    def serial(self) -> str:
+        return self.core.serial
+
+    @property
+    def fn_kind(self) -> str:
+        return self.core.fn.kind
+
+    def control(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.handler.handle(request)
+
+    def now(self) -> datetime:
+        return self.core.now()
+
+    def serve(self, listen: str) -> str:
+        owner = family(self.profile.family)
+        server = serve(lambda: owner.make_frontend(self.core), listen, inter_byte_timeout=owner.inter_byte_timeout)
+        self._closers.append(server.close)
+        return server.url
+
+    def serve_control(self, listen: str) -> str:
+        server = ControlServer(self.handler, listen)
+        self._closers.append(server.close)
+        return server.url
+
+    def attach_cloud(self, url: str) -> None:
+        cloud = cloud_of(self.profile.id)
+        if cloud is None:
+            raise ValueError(f"{self.profile.title} has no Dreamkas cloud link")
+        cloud.attach(self, url)
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.core.snapshot()
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        restore_core(self.core, snapshot)
+
+    def close(self) -> None:
+        while self._closers:
+            with contextlib.suppress(Exception):
+                self._closers.pop()()
 
 
 def build_emulator(model: str, settings: Mapping[str, str] | None = None, *, flowing_clock: bool = False) -> Emulator:

@@ -20,7 +20,10 @@ from harness.device import PaperState
 
 from .core import FiscalCore
 from .defects import DEFECTS
-from .serve import check_loopback, parse_tcp_url
+
+__all__ = ["ControlClient", "ControlError", "ControlHandler", "ControlServer"]
+from harness.control import ControlClient
+from harness.net import check_loopback, parse_tcp_url
 
 Reply = dict[str, Any]
 MAX_ADVANCE = 100 * 365.25 * 86400
@@ -88,7 +91,7 @@ class ControlHandler:
         if after is not None and state != PaperState.OK.value:
             raise ControlError("after_lines goes with state 'ok' (paper present, runs out later)")
         self.core.set_paper(PaperState(state), after_lines=after)
-        return {"paper": self.core.printer.paper}
+        return {"paper": self.core.printer.paper.value}
 
     def _cover(self, req: dict[str, Any]) -> Reply:
         self.core.set_cover(_bool(req, "open"))
@@ -236,32 +239,3 @@ class ControlServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-class ControlClient:
-    """Talks to a control channel out of process (``tcp://127.0.0.1:PORT``)."""
-
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        host, port = parse_tcp_url(url)
-        check_loopback(host)
-        self._sock = socket.create_connection((host, port), timeout=timeout)
-        self._sock.settimeout(timeout)
-        self._file = self._sock.makefile("rwb")
-        self._lock = threading.Lock()
-
-    def request(self, request: dict[str, Any]) -> Reply:
-        with self._lock:
-            self._file.write((json.dumps(request, ensure_ascii=False) + "\n").encode("utf-8"))
-            self._file.flush()
-            line = self._file.readline()
-        if not line:
-            raise ConnectionError("control channel closed")
-        return json.loads(line.decode("utf-8"))  # type: ignore[no-any-return]
-
-    __call__ = request
-
-    def close(self) -> None:
-        try:
-            self._file.close()
-        finally:
-            self._sock.close()

@@ -1,18 +1,26 @@
-"""Model profiles: what differs between the emulated registers.
+"""Model profiles: a catalogue record (:mod:`devices.models`) extended with emulator choices.
 
-A profile holds identity (serial prefix, model code, firmware), defaults (ФН kind, FFD, time
-zone) and the *model-specific choices* the reference leaves open (domain-rules.md, "record it
-per model").  Every choice is a field, so a spec like ``emulator:kf?rereg_requires_empty_queue=1``
-can flip it without code changes.
+A profile adds to the model's identity what the emulator picks: the firmware it reports, its
+ФН kind, time zone, and the *model-specific choices* the reference leaves open (domain-rules.md,
+"record it per model").  Every choice is a field, so a spec like
+``emulator:kf?rereg_requires_empty_queue=1`` flips it without code changes; a family's wire
+front-end settings (``harness.families.Setting``, e.g. Pirit ``tax_mismatch_code``) live in
+``extra`` and are checked against their allowed values.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from harness.device import TaxSystem
+from devices.models import MODELS, Model
+from harness.families import family
+from harness.fiscal import TaxSystem
+from harness.versions import parse_version
+
+__all__ = ["FN_KINDS", "PROFILES", "FnKind", "ModelProfile", "fn_kind", "parse_version", "profile"]
 
 
 @dataclass(frozen=True)
@@ -55,21 +63,13 @@ def fn_kind(name: str) -> FnKind:
 
 
 @dataclass(frozen=True)
-class ModelProfile:
-    id: str
-    title: str  # Russian name a QA engineer knows
-    protocol: str  # protocol family: "pirit" | "atol"
-    model_code: int  # Pirit 0x02/21, ATOL model byte
-    model_name: str
-    serial_prefix: str
-    firmware: str  # version string reported by the device
-    firmware_id: int  # Pirit 0x02/2 numeric firmware id
-    rereg_min_firmware: str | None  # deferred re-registration needs at least this (None: no cloud task)
+class ModelProfile(Model):
+    """A catalogue record extended with what the emulator chooses for that model."""
+
+    firmware: str = ""  # version string reported by the device ("" → the model's cloud firmware gate)
+    firmware_id: int = 0  # Pirit 0x02/2 numeric firmware id
     fn_kind: str = "fn36"
-    ffd: str = "1.2"
     utc_offset_hours: int = 3  # device time zone (МСК)
-    baudrate: int = 57600
-    tcp_port: int = 50003
     needs_start_of_work: bool = True  # Pirit 0x10 after every power-up; АТОЛ is ready at once
     # --- model-specific choices (domain-rules.md leaves them open; record per model) ---
     shift_limit_inclusive: bool = False  # True: exactly 24:00:00 already counts as expired (R3.6)
@@ -81,21 +81,64 @@ class ModelProfile:
     x_report_needs_open_shift: bool = True
     envd_rejected_from_2021: bool = True  # R1.4
     rereg_failure_opens_shift: bool = True  # deferred task failed at open: open on the old regime
-    tax_mismatch_code: str = "fn"  # Pirit: "fn" → 0x59, "param" → 0x03 + extended 43 (R1.3)
-    extra: dict[str, str] = field(default_factory=dict, compare=False)
+    # wire front-end settings of the model's family (harness.families.Setting), by name
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.firmware:
+            if self.rereg_min_firmware is None:
+                raise ValueError(f"profile {self.id}: no firmware given and no firmware gate to start from")
+            object.__setattr__(self, "firmware", self.rereg_min_firmware)
+
+    @classmethod
+    def of(cls, model: Model, **choices: object) -> ModelProfile:
+        """The profile of a catalogue model with these emulator choices."""
+        identity = {f.name: getattr(model, f.name) for f in dataclasses.fields(Model)}
+        return cls(**identity, **choices)  # type: ignore[arg-type]
+
+    @property
+    def model(self) -> Model:
+        return self
+
+    def setting(self, name: str) -> str:
+        """A family front-end setting's value (``extra``, else the family's default)."""
+        if name in self.extra:
+            return self.extra[name]
+        known = family(self.family).setting(name)
+        if known is None:
+            raise KeyError(f"{self.family} has no setting {name!r}")
+        return known.default
 
     def with_overrides(self, overrides: dict[str, str]) -> ModelProfile:
         """Apply ``key=value`` overrides from a spec; unknown keys or bad values raise ValueError."""
         fields = {f.name: f for f in dataclasses.fields(self)}
         changes: dict[str, object] = {}
+        extra = dict(self.extra)
         for key, raw in overrides.items():
-            if key not in fields or key in ("id", "protocol", "extra"):
+            front_end = family(self.family).setting(key)
+            if front_end is not None:
+                extra[key] = front_end.check(raw.strip())
+                continue
+            if key not in fields or key in IDENTITY_FIELDS:
                 raise ValueError(f"unknown profile setting {key!r} for model {self.id}")
             current = getattr(self, key)
             changes[key] = _coerce(key, raw, current)
         if "fn_kind" in changes:
             fn_kind(str(changes["fn_kind"]))
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **changes, extra=extra)
+
+    def settings_help(self) -> dict[str, str]:
+        """Every ``key=value`` this profile takes, with its current value."""
+        names = {f.name: str(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name not in IDENTITY_FIELDS}
+        names.update({s.name: self.setting(s.name) for s in family(self.family).settings})
+        return names
+
+
+# identity is the catalogue's: a spec cannot make a Касса Ф into another model
+IDENTITY_FIELDS = frozenset(
+    {"id", "family", "model_codes", "serial_prefixes", "serial_checked", "usb_ids", "in_default_set", "extra"}
+)
 
 
 def _coerce(key: str, raw: str, current: object) -> object:
@@ -116,90 +159,28 @@ def _coerce(key: str, raw: str, current: object) -> object:
     return raw
 
 
-def parse_version(text: str) -> tuple[int, ...]:
-    """``"2.26.0"`` → ``(2, 26, 0)``; compares chronologically, never as text."""
-    parts = text.strip().split(".")
-    if not parts or not all(p.isdigit() for p in parts):
-        raise ValueError(f"bad firmware version {text!r} (expected digits like 2.26.0)")
-    return tuple(int(p) for p in parts)
-
-
 PROFILES: dict[str, ModelProfile] = {
     p.id: p
     for p in (
-        ModelProfile(
-            id="kf",
-            title="Касса Ф",
-            protocol="pirit",
-            model_code=9,  # punix answers 0x02/21 with 9 "Пирит 2СФ"
-            model_name="Пирит 2СФ (Касса Ф)",
-            serial_prefix="0497",
-            firmware="2.26.0",
-            firmware_id=570,
-            rereg_min_firmware="2.26.0",
-        ),
-        ModelProfile(
-            id="dkf",
-            title="Дримкас-Ф",
-            protocol="pirit",
-            model_code=9,
-            model_name="Пирит 2СФ (Дримкас-Ф)",
-            serial_prefix="0496",
-            firmware="1.12.0",
-            firmware_id=570,
-            rereg_min_firmware="1.12.0",
-        ),
-        ModelProfile(
-            id="start",
-            title="Дримкас Старт",
-            protocol="pirit",
-            model_code=3,  # built-in Вики Принт 57-class FR (FM16)
-            model_name="Вики Принт 57Ф (Старт)",
-            serial_prefix="0493",
-            firmware="10.50.1",  # the Старт application version, as the hub sees it
-            firmware_id=670,
-            rereg_min_firmware="10.50.1",
-            rereg_requires_empty_queue=True,
-        ),
-        # АТОЛ platform 2.5, "Протокол ККТ 3.x" over the v3 transport (reference §3).  Model bytes
-        # are libfptr's LIBFPTR_MODEL_* (believed equal to the A5h/3Fh model byte, §3.1).  Real
-        # serials have 14 digits; the core keeps 10 (3Fh carries only 8 BCD digits anyway).
-        ModelProfile(
-            id="atol",
-            title="АТОЛ 30Ф",
-            protocol="atol",
-            model_code=61,
-            model_name="АТОЛ 30Ф",
-            serial_prefix="0010",
-            firmware="3.0.8000",
-            firmware_id=0,
-            rereg_min_firmware=None,  # no Dreamkas cloud: re-registration only over the wire
-            baudrate=115200,
-            tcp_port=5555,
-            needs_start_of_work=False,
-            rereg_requires_empty_queue=True,  # ATOL 237 / libfptr 139 "unsent FDs in the FN"
-            auto_open_shift=True,  # ATOL FPrint: the first receipt opens the shift (§3.5.5)
+        ModelProfile.of(MODELS["kf"], firmware_id=570),
+        ModelProfile.of(MODELS["dkf"], firmware_id=570),
+        ModelProfile.of(MODELS["start"], firmware_id=670, rereg_requires_empty_queue=True),
+        *(
+            ModelProfile.of(
+                MODELS[atol],
+                firmware="3.0.8000",
+                needs_start_of_work=False,
+                rereg_requires_empty_queue=True,  # ATOL 237 / libfptr 139 "unsent FDs in the FN"
+                auto_open_shift=True,  # ATOL FPrint: the first receipt opens the shift (§3.5.5)
+            )
+            for atol in ("atol", "atol55", "atol90")
         ),
     )
 }
 
 
-def _atol_variant(model_id: str, name: str, model_code: int) -> ModelProfile:
-    """Other АТОЛ platform-2.5 models: same protocol and choices as the 30Ф, own model byte."""
-    return dataclasses.replace(PROFILES["atol"], id=model_id, title=name, model_code=model_code, model_name=name)
-
-
-for _variant in (_atol_variant("atol55", "АТОЛ 55Ф", 62), _atol_variant("atol90", "АТОЛ 90Ф", 72)):
-    PROFILES[_variant.id] = _variant
-
-
 def profile(model: str) -> ModelProfile:
     key = model.strip().lower()
     if key not in PROFILES:
-        raise ValueError(f"unknown model {model!r} (known: {', '.join(sorted(PROFILES))})")
+        raise ValueError(f"unknown model {model!r} (known: {', '.join(PROFILES)})")
     return PROFILES[key]
-
-
-def register_profile(p: ModelProfile) -> None:
-    """Protocol families add their profiles (e.g. АТОЛ) at import time."""
-    PROFILES[p.id] = p

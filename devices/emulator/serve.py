@@ -12,7 +12,6 @@ An unfinished frame is dropped after the protocol's inter-byte timeout (Pirit: 2
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import select
 import socket
@@ -20,44 +19,16 @@ import threading
 import tty
 from collections.abc import Callable
 from typing import Protocol
-from urllib.parse import urlsplit
+
+from harness.families import FrontEnd
+from harness.net import check_loopback, parse_tcp_url
 
 
-class FrontEnd(Protocol):
-    def feed(self, data: bytes) -> bytes: ...
-
-    def pending(self) -> bool: ...
-
-    def reset(self) -> None: ...
-
+__all__ = ["FrontEnd", "PtyServer", "Server", "TcpServer", "check_loopback", "parse_tcp_url", "serve"]
 
 FrontEndFactory = Callable[[], FrontEnd]
 
 POLL_INTERVAL = 0.05
-
-
-def parse_tcp_url(url: str) -> tuple[str, int]:
-    """``tcp://127.0.0.1:0`` (or ``socket://…``) → (host, port); ValueError for anything else."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("tcp", "socket") or not parts.hostname:
-        raise ValueError(f"expected tcp://127.0.0.1:PORT, got {url!r}")
-    try:
-        port = parts.port if parts.port is not None else 0
-    except ValueError:
-        raise ValueError(f"bad port in {url!r}") from None
-    return parts.hostname, port
-
-
-def check_loopback(host: str) -> None:
-    """The stand binds and connects only to loopback (network safety rule)."""
-    if host == "localhost":
-        return
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return
-    except ValueError:
-        pass
-    raise ValueError(f"only loopback addresses are allowed (127.0.0.1), not {host!r}")
 
 
 class Server(Protocol):
@@ -213,9 +184,9 @@ def _safe_feed(frontend: FrontEnd, data: bytes) -> bytes:
         return b""
 
 
-def serve(factory: FrontEndFactory, listen: str) -> Server:
+def serve(factory: FrontEndFactory, listen: str, *, inter_byte_timeout: float = 0.2) -> Server:
     """``listen`` is ``pty`` (or ``pty:/tmp/link``) or ``tcp://127.0.0.1:PORT``."""
     if listen == "pty" or listen.startswith("pty:"):
         link = listen[4:] or None if listen.startswith("pty:") else None
-        return PtyServer(factory, link=link)
-    return TcpServer(factory, listen)
+        return PtyServer(factory, link=link, inter_byte_timeout=inter_byte_timeout)
+    return TcpServer(factory, listen, inter_byte_timeout=inter_byte_timeout)

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from harness.device import FnPhase, PaperState, PaymentKind, ReceiptKind, TaxSystem, Vat
+from harness.device import DocumentKind, FnPhase, PaperState, PaymentKind, ReceiptKind, TaxSystem, Vat
 from harness.errors import ErrorKind
+from harness.fiscal import FFD_CODES
 
 from ..emulator.core import CoreError, FiscalCore, PoweredOff
+from ..emulator.records import ReceiptStep
 from . import errors as pirit_errors
 from .protocol import (
     ACK,
@@ -46,7 +48,9 @@ RECEIPT_BY_TYPE = {2: ReceiptKind.SALE, 3: ReceiptKind.SALE_RETURN, 6: ReceiptKi
 TYPE_BY_RECEIPT = {v: k for k, v in RECEIPT_BY_TYPE.items()}
 BATCH_COMMANDS = frozenset({0x24, *range(0x40, 0x4A), 0x52})  # silent when successful in batch mode
 UNINITIALISED_OK = frozenset({0x00, 0x04, 0x06, 0x10})  # all else: 0x01 + extended 1 (§2.5.7)
-FN_DOC_TYPE = {"receipt": 0x04, "shift_open": 0x02, "shift_close": 0x08, "reregistration": 0x13}
+# the document state nibble of 0x00 (§2.5.1) for each step of an open receipt
+DOCUMENT_STATE = {ReceiptStep.OPENED: 1, ReceiptStep.SUBTOTAL: 2, ReceiptStep.PAYING: 3, ReceiptStep.PAID: 4}
+PRINT_PENDING_STATE = 8
 
 
 class ParamError(ValueError):
@@ -155,7 +159,10 @@ class PiritFrontEnd:
             self._batch_failed = self._batch
             return 0x03, []
         except CoreError as exc:
-            code, extended = pirit_errors.code_for(exc.kind, source=exc.source)
+            source = exc.source
+            if exc.kind is ErrorKind.TAX_SYSTEM_NOT_REGISTERED and self.core.profile.setting("tax_mismatch_code") == "param":
+                source = "kkt"  # the firmware's own parameter check: 0x03 + extended 43
+            code, extended = pirit_errors.code_for(exc.kind, source=source)
             if exc.kind is ErrorKind.BAD_PARAMETER and extended is None:
                 extended = {0x60: 43, 0x42: 46, 0x47: 55}.get(request.command, 0)
             if code in (0x01, 0x03):
@@ -218,11 +225,11 @@ class PiritFrontEnd:
 
     def _document_status(self) -> int:
         core = self.core
-        if core.pending is not None and core.pending.kind == "receipt":
+        if core.pending is not None and core.pending.kind == DocumentKind.RECEIPT:
             doc = core.document_by_number(core.pending.document)
-            return (8 << 4) | TYPE_BY_RECEIPT.get(ReceiptKind(doc.receipt_kind or 1), 2)
+            return (PRINT_PENDING_STATE << 4) | TYPE_BY_RECEIPT.get(doc.receipt_kind or ReceiptKind.SALE, 2)
         if core.document is not None:
-            return (core.document.state << 4) | TYPE_BY_RECEIPT.get(ReceiptKind(core.document.kind), 2)
+            return (DOCUMENT_STATE[core.document.state] << 4) | TYPE_BY_RECEIPT.get(core.document.kind, 2)
         return 0
 
     def _status(self, _: Request) -> list[Field]:
@@ -232,7 +239,7 @@ class PiritFrontEnd:
     def _printer_state(self, _: Request) -> list[Field]:
         printer = self.core.printer
         mask = 0
-        if printer.paper == PaperState.OUT.value:
+        if printer.paper is PaperState.OUT:
             mask |= 1 << 1
         if printer.cover_open:
             mask |= (1 << 2) | (1 << 0)
@@ -256,7 +263,7 @@ class PiritFrontEnd:
         core = self.core
         n = self._int(request, 0, -1)
         last = core.last_fd()
-        registration = _last_registration(core)
+        registration = core.last_registration()
         answers: dict[int, Callable[[], list[Field]]] = {
             1: lambda: [core.serial],
             2: lambda: [core.profile.firmware_id],
@@ -274,7 +281,7 @@ class PiritFrontEnd:
             16: lambda: [1 if core.profile.model_code in range(1, 5) else 0],
             17: lambda: self._date_time(core.shift.opened_at if core.shift.is_open else None),
             21: lambda: [core.profile.model_code],
-            23: lambda: [core.fn.tax_systems, core.fn.work_mode, 0],
+            23: lambda: [int(core.fn.tax_systems), core.fn.work_mode, 0],
             70: lambda: [core.firmware],
         }
         if n not in answers:
@@ -304,11 +311,11 @@ class PiritFrontEnd:
             d = receipts[-1]
             return [
                 n,
-                TYPE_BY_RECEIPT.get(ReceiptKind(d.receipt_kind or 1), 2),
+                TYPE_BY_RECEIPT.get(d.receipt_kind or ReceiptKind.SALE, 2),
                 d.number,
                 d.number_in_shift or 0,
                 d.number,
-                d.total or "0.00",
+                format_money(d.total) if d.total is not None else "0.00",
                 "0.00",
                 0,
                 d.fiscal_sign,
@@ -320,17 +327,12 @@ class PiritFrontEnd:
         core = self.core
         n = self._int(request, 0, -1)
         last = core.last_fd()
-        registration = _last_registration(core)
+        registration = core.last_registration()
         if n == 1:
             return [n, core.fn.serial]
         if n == 2:
             state = int(core.fn.phase) | ((1 << 5) if core.shift.is_open else 0)
-            current = 0
-            if core.document is not None:
-                current = 0x04
-            elif core.pending is not None:
-                current = FN_DOC_TYPE.get(core.pending.kind, 0)
-            return [n, state, current, int(core.fn_warnings())]
+            return [n, state, core.fn_current_document(), int(core.fn_warnings())]
         if n == 3:
             return [n, last.number]
         if n == 4:
@@ -346,11 +348,11 @@ class PiritFrontEnd:
                 return [n, status, 0, 0, "000000", "000000"]
             return [n, status, len(queue), queue[0].number, *self._date_time(queue[0].at)]
         if n == 14:
-            return [n, "fn-emulator 1.0", 1, _ffd_code(core.fn.ffd), core.firmware, _ffd_code(core.profile.ffd)]
+            return [n, "fn-emulator 1.0", 1, ffd_code(core.fn.ffd), core.firmware, ffd_code(core.profile.ffd)]
         if n == 19:
             return [n, registration.number, registration.fiscal_sign, *self._date_time(registration.at)]
         if n == 22:
-            return [n, _ffd_code(core.fn.ffd), 4]
+            return [n, ffd_code(core.fn.ffd), 4]
         raise ParamError(f"0x78 sub-request {n} not supported")
 
     # -------------------------------------------------------------------------- clock
@@ -382,20 +384,20 @@ class PiritFrontEnd:
         return []
 
     def _reprint_last_z(self, _: Request) -> list[Field]:
-        closes = [d for d in self.core.fn.archive if d.kind == 5]
+        closes = [d for d in self.core.fn.archive if d.kind == DocumentKind.SHIFT_CLOSE]
         if not closes:
             raise CoreError(ErrorKind.OTHER, "no Z report in the ФН")
         self.core.print_document(closes[-1].number)
         return []
 
     def _reprint_registration(self, _: Request) -> list[Field]:
-        self.core.print_document(_last_registration(self.core).number)
+        self.core.print_document(self.core.last_registration().number)
         return []
 
     def _print_document(self, request: Request) -> list[Field]:
         number = self._int(request, 0, 0)
         if number == 0:
-            number = _last_registration(self.core).number
+            number = self.core.last_registration().number
         self.core.print_document(number)
         return []
 
@@ -474,9 +476,6 @@ class PiritFrontEnd:
         return [doc.number, doc.fiscal_sign, *self._date_time(doc.at)]
 
 
-def _last_registration(core: FiscalCore):  # type: ignore[no-untyped-def]
-    return [d for d in core.fn.archive if d.kind in (1, 11)][-1]
-
-
-def _ffd_code(ffd: str) -> int:
-    return {"1.0": 1, "1.05": 2, "1.1": 3, "1.2": 4}.get(ffd, 2)
+def ffd_code(ffd: str) -> int:
+    """Tag 1209 code of an FFD name; an unknown name answers as FFD 1.05, the common default."""
+    return FFD_CODES.get(ffd, FFD_CODES["1.05"])

@@ -1,16 +1,25 @@
-"""The Pirit protocol family: Касса Ф, Дримкас-Ф, Старт."""
+"""The Pirit protocol family: Касса Ф, Дримкас-Ф, Старт (registered as entry point ``pirit``)."""
 
-from devices.registry import Family
-
-from .driver import PiritDriver
-from .emulator import PiritFrontEnd
-from .protocol import describe
+from devices.models import models_of
+from harness.families import Family, Setting
 
 FAMILY = Family(
     name="pirit",
-    make_driver=PiritDriver,
-    make_frontend=PiritFrontEnd,
-    describe=describe,
-    baudrate=57600,
+    title="Pirit",
+    models=models_of("pirit"),
+    driver="devices.pirit.driver:PiritDriver",
+    describe="devices.pirit.protocol:describe",
+    detect="devices.pirit.wire:detect",
+    frontend="devices.pirit.emulator:PiritFrontEnd",
+    emulator="devices.emulator.build:build_emulator",
+    cloud="dreamkas",  # Dreamkas registers take deferred re-registration tasks from the Кабинет
     inter_byte_timeout=0.2,  # §2.3: 200 ms between bytes of one frame
+    settings=(
+        Setting(
+            "tax_mismatch_code",
+            default="fn",
+            choices=("fn", "param"),
+            help="a receipt on an unregistered СНО: fn → 0x59 (the ФН refuses), param → 0x03 + extended 43 (R1.3)",
+        ),
+    ),
 )

@@ -1,0 +1,268 @@
+"""HTTP face of the Dreamkas hub: routing, the request handler, :class:`HubServer` and :func:`serve`.
+
+:func:`route` maps one request to the :class:`~.state.Hub` and returns (status, JSON answer);
+errors are answered as JSON ``{"ok": false, "result": "ERROR", "error": ...}``.  The server runs
+in a background thread on loopback only (the rule is :func:`harness.net.check_loopback`); it is
+an IPv4 server, so ``localhost`` binds 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from harness.net import check_loopback
+
+from .parsing import HubError, check_serial
+from .state import Hub
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1 << 20
+
+_DEVICE_ENDPOINTS = {
+    "/handshake/v2": "handshake",
+    "/poll/v3": "poll",
+    "/kkt_register_info/v1": "kkt_register_info",
+    "/registration_report/v1": "registration_report",
+    "/cash_info_report/v1": "cash_info_report",
+}
+_ADMIN_PATHS = {
+    "/admin/tasks": ("GET", "POST"),
+    "/admin/withhold": ("POST",),
+    "/admin/devices": ("GET",),
+    "/admin/import": ("POST",),
+    "/admin/reset": ("POST",),
+}
+
+
+def _json_object(raw: bytes) -> dict:
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HubError(f"bad JSON: {str(exc).splitlines()[0]}") from None
+    if not isinstance(body, dict):
+        raise HubError("JSON body must be an object")
+    return body
+
+
+def _device_payload(body: dict) -> dict:
+    """Top-level fields merged with the ``data`` object the register wraps reports in."""
+    data = body.get("data")
+    if data is None:
+        return body
+    if not isinstance(data, dict):
+        raise HubError("'data' must be an object")
+    return {**{key: value for key, value in body.items() if key != "data"}, **data}
+
+
+def _device_serial(headers: Mapping[str, str], payload: dict) -> str:
+    kkt_info = payload.get("kkt_info")
+    candidates = [
+        payload.get("serial"),
+        headers.get("X-Kkt-Serial"),
+        kkt_info.get("kkt_factory_number") if isinstance(kkt_info, dict) else None,
+    ]
+    serials = {check_serial(value) for value in candidates if value not in (None, "")}
+    if not serials:
+        raise HubError("device serial missing: send 'serial' in the body or an X-Kkt-Serial header")
+    if len(serials) > 1:
+        raise HubError(f"conflicting serial numbers {sorted(serials)}")
+    return serials.pop()
+
+
+def route(hub: Hub, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> tuple[int, dict]:
+    """Map one HTTP request to the hub; returns (status, JSON answer).  Raises HubError."""
+    split = urlsplit(target)
+    path = split.path.rstrip("/") or "/"
+    if path in _DEVICE_ENDPOINTS:
+        if method != "POST":
+            raise HubError(f"{method} not allowed on {path}", 405)
+        payload = _device_payload(_json_object(raw))
+        serial = _device_serial(headers, payload)
+        name = _DEVICE_ENDPOINTS[path]
+        if name == "poll":
+            data: Any = {"tasks": hub.poll(serial, payload.get("task_results"))}
+        elif name == "kkt_register_info":
+            data = hub.kkt_register_info(serial, payload.get("task_id"))
+        else:
+            data = getattr(hub, name)(serial, payload)
+        return 200, {"result": "OK", "data": data}
+
+    device_path = re.fullmatch(r"/admin/devices/([^/]+)", path)
+    allowed = ("GET",) if device_path else _ADMIN_PATHS.get(path)
+    if allowed is None:
+        raise HubError(f"unknown path {path}", 404)
+    if method not in allowed:
+        raise HubError(f"{method} not allowed on {path}", 405)
+    if device_path:
+        return 200, {"ok": True, **hub.device(device_path.group(1))}
+    if path == "/admin/devices":
+        return 200, {"ok": True, "devices": hub.devices()}
+    if path == "/admin/tasks" and method == "GET":
+        serial = parse_qs(split.query).get("serial", [None])[0]
+        return 200, {"ok": True, "tasks": hub.tasks(serial)}
+    if path == "/admin/import":
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise HubError("CSV body must be UTF-8") from None
+        return 200, {"ok": True, **hub.import_csv(text)}
+    if path == "/admin/reset":
+        hub.reset()
+        return 200, {"ok": True}
+    body = _json_object(raw)
+    if path == "/admin/withhold":
+        if "withhold" not in body:
+            raise HubError("'withhold' (true or false) is required")
+        tasks = hub.withhold(body.get("serial"), body["withhold"], body.get("task_id"))
+        return 200, {"ok": True, "tasks": tasks}
+    for key in ("serial", "tax_systems", "date"):
+        if key not in body:
+            raise HubError(f"'{key}' is required")
+    task_id = hub.schedule(body["serial"], body["tax_systems"], body["date"], cashier=body.get("cashier"))
+    return 200, {"ok": True, "task_id": task_id}
+
+
+def _error_answer(message: str) -> dict:
+    return {"ok": False, "result": "ERROR", "error": message.splitlines()[0] if message else "error"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HubHTTPServer
+    server_version = "kkt-hil-hub/1.0"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch("DELETE")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._dispatch("PATCH")
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base signature)
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length_text = self.headers.get("Content-Length", "0") or "0"
+        if not length_text.isdigit():
+            raise HubError(f"bad Content-Length {length_text!r}")
+        length = int(length_text)
+        if length > MAX_BODY_BYTES:
+            raise HubError(f"body too large ({length} bytes)", 413)
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            size_text = self.rfile.readline(64).split(b";")[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise HubError(f"bad chunk size {size_text!r}") from None
+            if len(body) + size > MAX_BODY_BYTES:
+                raise HubError("body too large", 413)
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers up to the empty line
+                    pass
+                return bytes(body)
+            body += self.rfile.read(size)
+            self.rfile.readline(8)  # CRLF after the chunk
+
+    def _dispatch(self, method: str) -> None:
+        try:
+            raw = self._read_body()
+            status, answer = route(self.server.hub, method, self.path, self.headers, raw)
+        except HubError as exc:
+            status, answer = exc.status, _error_answer(str(exc))
+        except Exception as exc:  # a bug must still produce an answer, never a dropped connection
+            log.exception("hub: %s %s failed", method, self.path)
+            status, answer = 500, _error_answer(f"internal error: {type(exc).__name__}: {exc}")
+        payload = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class _HubHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], hub: Hub) -> None:
+        self.hub = hub
+        super().__init__(address, _Handler)
+
+
+def _bind_address(host: str) -> str:
+    """The IPv4 address to bind for a loopback ``host``; ValueError for anything else."""
+    check_loopback(host)
+    address = "127.0.0.1" if host == "localhost" else host
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        raise ValueError(f"the hub listens on IPv4 loopback only (127.0.0.1), not {host!r}") from None
+    return address
+
+
+class HubServer:
+    """A running hub HTTP server (background thread); use as a context manager or close()."""
+
+    def __init__(self, hub: Hub, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.hub = hub
+        self._httpd = _HubHTTPServer((_bind_address(host), port), hub)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"dreamkas-hub:{self.port}",
+            daemon=True,
+        )
+        self._closed = False
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        host = self._httpd.server_address[0]
+        return f"http://{host}:{self.port}"
+
+    def close(self) -> None:
+        """Stop serving and release the port (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> HubServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def serve(hub: Hub, host: str = "127.0.0.1", port: int = 0) -> HubServer:
+    """Serve ``hub`` over HTTP on a loopback address; non-loopback hosts raise ValueError."""
+    return HubServer(hub, host, port)

@@ -1,0 +1,159 @@
+"""The core's state as plain JSON, and back: the control channel's ``state`` op and ``--state FILE``.
+
+The one place where typed state (enums, decimals, datetimes) becomes strings and numbers.  The
+JSON layout is a contract (users keep state files across versions): enum values are written as
+they always were (paper ``"ok"``, document kinds as form numbers, tax systems as 1062 bits, a
+pending printout's kind as ``"receipt"`` / ``"shift_close"`` / ``"shift_open"`` /
+``"reregistration"``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from harness.device import DocumentKind, FnPhase, PaperState, ReceiptKind, TaxSystem
+
+from .clock import VirtualClock
+from .defects import check_defects
+from .records import Document, Fn, OpenDocument, PendingPrint, Printer, ReceiptStep, Shift
+
+if TYPE_CHECKING:
+    from .core import FiscalCore
+
+PENDING_KINDS = {
+    DocumentKind.RECEIPT: "receipt",
+    DocumentKind.SHIFT_CLOSE: "shift_close",
+    DocumentKind.SHIFT_OPEN: "shift_open",
+    DocumentKind.REREGISTRATION: "reregistration",
+}
+PENDING_BY_NAME = {name: kind for kind, name in PENDING_KINDS.items()}
+
+
+def snapshot(core: FiscalCore) -> dict[str, Any]:
+    """Everything, JSON-ready (call with the core's lock held)."""
+    unsent = core.unsent()
+    pending = asdict(core.pending) if core.pending else None
+    if pending is not None:
+        pending["kind"] = PENDING_KINDS[core.pending.kind]  # type: ignore[union-attr]
+    return jsonable(
+        {
+            "model": core.profile.id,
+            "serial": core.serial,
+            "firmware": core.firmware,
+            "powered": core.powered,
+            "initialised": core.initialised,
+            "clock": core.clock.snapshot(),
+            "ofd_online": core.ofd_online,
+            "defects": sorted(core.defects),
+            "printer": asdict(core.printer),
+            "shift": {
+                **asdict(core.shift),
+                "expired": core.shift_expired(),
+                "elapsed_seconds": (core.shift_elapsed() or timedelta()).total_seconds(),
+            },
+            "document": asdict(core.document) if core.document else None,
+            "pending_print": pending,
+            "fn": {
+                **{k: v for k, v in asdict(core.fn).items() if k != "archive"},
+                "valid_until": core.fn_valid_until(),
+                "expired": core.fn_expired(),
+                "registrations_left": core.registrations_left(),
+                "warnings": int(core.fn_warnings()),
+                "last_fd": core.last_fd().number,
+                "documents": [asdict(d) for d in core.fn.archive],
+            },
+            "ofd_queue": {
+                "count": len(unsent),
+                "first_number": unsent[0].number if unsent else None,
+                "first_datetime": unsent[0].at if unsent else None,
+                "blocked": core.ofd_blocked(),
+            },
+            "cash": core.cash,
+        }
+    )
+
+
+def restore_core(core: FiscalCore, data: dict[str, Any]) -> None:
+    """Load a :func:`snapshot` into a core built for the same model (``--state FILE``)."""
+    if not isinstance(data, dict):
+        raise ValueError("state file does not hold a register snapshot (a JSON object)")
+    if data.get("model") != core.profile.id:
+        raise ValueError(f"state file is for model {data.get('model')!r}, not {core.profile.id!r}")
+    try:
+        with core.lock:
+            core.serial = data["serial"]
+            core.firmware = data["firmware"]
+            core.clock = VirtualClock.restore(data["clock"])
+            core.ofd_online = bool(data["ofd_online"])
+            core.defects = set(check_defects(data.get("defects", [])))
+            printer = dict(data["printer"])
+            core.printer = Printer(**{**printer, "paper": PaperState(printer["paper"])})
+            shift = {k: v for k, v in data["shift"].items() if k in Shift.__dataclass_fields__}
+            core.shift = Shift(**{**shift, "opened_at": _dt(shift.get("opened_at"))})
+            core.document = _open_document(data["document"]) if data.get("document") else None
+            core.pending = _pending(data["pending_print"]) if data.get("pending_print") else None
+            core.fn = _fn(data["fn"])
+            core.cash = Decimal(data.get("cash", "0"))
+            core.powered = True
+            core.initialised = not core.profile.needs_start_of_work
+            core.log("state restored", f"{len(core.fn.archive)} documents, last FD {core.last_fd().number}")
+    except (KeyError, TypeError, AttributeError, ArithmeticError, ValueError) as exc:
+        raise ValueError(f"state file is incomplete or from another version: {exc}") from None
+
+
+def _open_document(raw: dict[str, Any]) -> OpenDocument:
+    fields = dict(raw)
+    for key in ("total", "paid", "cash_paid"):
+        fields[key] = Decimal(fields[key])
+    fields["kind"] = ReceiptKind(fields["kind"])
+    fields["tax_system"] = TaxSystem(fields["tax_system"])
+    fields["state"] = ReceiptStep(fields["state"])
+    return OpenDocument(**fields)
+
+
+def _pending(raw: dict[str, Any]) -> PendingPrint:
+    return PendingPrint(**{**raw, "kind": PENDING_BY_NAME[raw["kind"]]})
+
+
+def _document(raw: dict[str, Any]) -> Document:
+    fields = dict(raw)
+    fields["at"] = _dt(fields["at"])
+    fields["kind"] = DocumentKind(fields["kind"])
+    for key in ("tax_system", "tax_systems"):
+        fields[key] = None if fields.get(key) is None else TaxSystem(fields[key])
+    fields["total"] = None if fields.get("total") is None else Decimal(fields["total"])
+    fields["receipt_kind"] = None if fields.get("receipt_kind") is None else ReceiptKind(fields["receipt_kind"])
+    return Document(**fields)
+
+
+def _fn(raw: dict[str, Any]) -> Fn:
+    fields = {k: raw[k] for k in Fn.__dataclass_fields__ if k not in ("archive", "activated_at")}
+    fields["phase"] = FnPhase(fields["phase"])
+    fields["tax_systems"] = TaxSystem(fields["tax_systems"])
+    activated = _dt(raw["activated_at"])
+    if activated is None:
+        raise ValueError("the ФН has no activation date")
+    return Fn(**fields, activated_at=activated, archive=[_document(d) for d in raw["documents"]])
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: enums as their values, decimals as strings, dates in ISO form."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return int(value) if isinstance(value, int) else value.value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value

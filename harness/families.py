@@ -1,0 +1,258 @@
+"""Protocol families and the model catalogue, found through entry points (python-can style).
+
+A *family* is a wire protocol with everything the stand needs to reach its registers: the
+models that speak it (records of the catalogue, :mod:`devices.models`), a driver, a ``describe``
+for the wire trace, a ``detect`` for discovery, an emulator (the fiscal core and a wire
+front-end), and optionally the vendor cloud its registers talk to.  Families register under the
+entry-point group ``kkt_hil.families``; a third party adds one (say, Штрих-М) by shipping a
+package with an entry point that names a :class:`Family` record::
+
+    [project.entry-points."kkt_hil.families"]
+    shtrih = "kkt_shtrih.family:FAMILY"
+
+The ``harness`` package never imports a vendor or emulator module by path: it asks here.  Every
+heavy part of a family is named by an import string (``"module:attribute"``) and imported on
+first use, so a run on a real Касса Ф imports neither the АТОЛ code nor the emulator.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from devices.models import Identified, Model
+
+    from .device import Kkt
+    from .link import Link
+
+FAMILY_GROUP = "kkt_hil.families"
+CLOUD_GROUP = "kkt_hil.clouds"
+# used when the package is run from a source tree without `pip install` (no entry points)
+BUILTIN_FAMILIES = {"pirit": "devices.pirit.family:FAMILY", "atol": "devices.atol.family:FAMILY"}
+BUILTIN_CLOUDS = {"dreamkas": "devices.dreamkas.cloud:CLOUD"}
+
+
+def resolve(ref: str) -> Any:
+    """``"package.module:attribute"`` → the attribute (imported now)."""
+    module_name, _, attribute = ref.partition(":")
+    value: Any = importlib.import_module(module_name)
+    for part in attribute.split(".") if attribute else ():
+        value = getattr(value, part)
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A wire front-end choice a family adds to its emulator profiles (``--set name=value``)."""
+
+    name: str
+    default: str
+    choices: tuple[str, ...]
+    help: str
+
+    def check(self, value: str) -> str:
+        if value not in self.choices:
+            raise ValueError(f"{self.name} takes one of {', '.join(self.choices)}, not {value!r} ({self.help})")
+        return value
+
+
+class FrontEnd(Protocol):
+    """A wire front-end: bytes from the host in, bytes to the host out, over a fiscal core."""
+
+    def feed(self, data: bytes) -> bytes: ...
+
+    def pending(self) -> bool: ...
+
+    def reset(self) -> None: ...
+
+
+class Emulated(Protocol):
+    """An emulated register as the harness sees it (built by a family's ``emulator``)."""
+
+    @property
+    def model(self) -> Model: ...
+
+    @property
+    def serial(self) -> str: ...
+
+    @property
+    def fn_kind(self) -> str: ...
+
+    def control(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One control-channel request (the JSON-lines contract), answered in process."""
+
+    def now(self) -> datetime: ...
+
+    def serve(self, listen: str) -> str:
+        """Serve the wire protocol on ``pty`` / ``pty:LINK`` / ``tcp://127.0.0.1:PORT``; the pyserial URL."""
+
+    def serve_control(self, listen: str) -> str:
+        """Serve the control channel on ``tcp://127.0.0.1:PORT``; its URL."""
+
+    def attach_cloud(self, url: str) -> None:
+        """Link the register to its vendor cloud (the Dreamkas hub) at ``url``."""
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def restore(self, snapshot: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Family:
+    """One protocol family; the callables are import strings resolved on first use."""
+
+    name: str
+    title: str
+    models: tuple[Model, ...]
+    driver: str  # (link, *, model, host_clock=...) -> Kkt
+    describe: str  # (raw bytes) -> one-line decoding for the wire trace
+    detect: str  # (link) -> Identified | None: is a register of this family on the link?
+    frontend: str | None = None  # (core) -> FrontEnd: the emulator's wire side
+    emulator: str | None = None  # (model id, settings, *, flowing_clock) -> Emulated
+    cloud: str | None = None  # name of the vendor cloud its models' tasks come from (kkt_hil.clouds)
+    baudrate: int = 57600
+    inter_byte_timeout: float = 0.2  # an unfinished frame is dropped after this silence
+    settings: tuple[Setting, ...] = field(default=())
+
+    def make_driver(self, link: Link, *, model: str, host_clock: Callable[[], datetime] | None = None) -> Kkt:
+        kwargs: dict[str, Any] = {"model": model}
+        if host_clock is not None:
+            kwargs["host_clock"] = host_clock
+        driver: Kkt = resolve(self.driver)(link, **kwargs)
+        return driver
+
+    def describe_bytes(self, raw: bytes) -> str:
+        describe: Callable[[bytes], str] = resolve(self.describe)
+        return describe(raw)
+
+    def detect_on(self, link: Link) -> Identified | None:
+        detect: Callable[[Link], Identified | None] = resolve(self.detect)
+        return detect(link)
+
+    def make_frontend(self, core: Any) -> FrontEnd:
+        if self.frontend is None:
+            raise UsageError(f"the {self.title} family has no emulator")
+        frontend: FrontEnd = resolve(self.frontend)(core)
+        return frontend
+
+    def start_emulator(self, model: str, settings: Mapping[str, str] | None = None, *, flowing_clock: bool = False) -> Emulated:
+        """Build (not yet serve) an emulated register; ValueError with one line for a bad setting."""
+        if self.emulator is None:
+            raise UsageError(f"the {self.title} family has no emulator")
+        emulated: Emulated = resolve(self.emulator)(model, settings or {}, flowing_clock=flowing_clock)
+        return emulated
+
+    def setting(self, name: str) -> Setting | None:
+        return next((s for s in self.settings if s.name == name), None)
+
+
+class Cloud(Protocol):
+    """A vendor cloud (the Dreamkas Кабинет): a hub emulator and its admin API."""
+
+    name: str
+    title: str
+
+    def serve_hub(self, host: str = "127.0.0.1", port: int = 0) -> Any:
+        """Start the hub emulator; the server has ``.url`` and ``.close()``."""
+
+    def admin(self, url: str) -> Any:
+        """The partner/admin client of a hub at ``url`` (schedule, withhold, device)."""
+
+    def attach(self, emulator: Any, url: str) -> Any:
+        """Make an emulated register of this cloud's models poll the hub at ``url``."""
+
+
+# ------------------------------------------------------------------------------------ registry
+
+
+def _discover(group: str, builtin: Mapping[str, str]) -> dict[str, str]:
+    """Entry points of ``group``: the built-in ones first, in their order, then the others by name."""
+    found = {ep.name: ep.value for ep in entry_points(group=group)} or dict(builtin)
+    order = [name for name in builtin if name in found] + sorted(name for name in found if name not in builtin)
+    return {name: found[name] for name in order}
+
+
+@cache
+def families() -> Mapping[str, Family]:
+    """Every registered family by name (their records only: cheap to load)."""
+    loaded: dict[str, Family] = {}
+    for name, ref in _discover(FAMILY_GROUP, BUILTIN_FAMILIES).items():
+        record = resolve(ref)
+        if not isinstance(record, Family) or record.name != name:
+            raise UsageError(f"entry point {name} = {ref} is not a kkt-hil Family named {name!r}")
+        loaded[name] = record
+    return loaded
+
+
+def family(name: str) -> Family:
+    known = families()
+    if name not in known:
+        raise UsageError(f"unknown protocol family {name!r} (known: {', '.join(known)})")
+    return known[name]
+
+
+@cache
+def catalogue() -> Mapping[str, Model]:
+    """Every model of every registered family, in registration and catalogue order."""
+    table: dict[str, Model] = {}
+    for record in families().values():
+        for model in record.models:
+            if model.id in table:
+                raise UsageError(f"model {model.id!r} is claimed by two families")
+            table[model.id] = model
+    return table
+
+
+def model_ids() -> tuple[str, ...]:
+    """Known model ids: the default set (``emulator:all``) first, then the others."""
+    models = catalogue().values()
+    return tuple(m.id for m in models if m.in_default_set) + tuple(m.id for m in models if not m.in_default_set)
+
+
+def default_models() -> tuple[str, ...]:
+    """What ``emulator:all`` means: one register of each model in the default set."""
+    return tuple(m.id for m in catalogue().values() if m.in_default_set)
+
+
+def model(model_id: str) -> Model:
+    key = model_id.strip().lower()
+    table = catalogue()
+    if key not in table:
+        raise UsageError(f"unknown model {model_id!r} (known: {', '.join(model_ids())})")
+    return table[key]
+
+
+def family_of(model_id: str) -> Family:
+    return family(model(model_id).family)
+
+
+@cache
+def clouds() -> Mapping[str, Cloud]:
+    return {name: resolve(ref) for name, ref in _discover(CLOUD_GROUP, BUILTIN_CLOUDS).items()}
+
+
+def cloud(name: str) -> Cloud:
+    known = clouds()
+    if name not in known:
+        raise UsageError(f"unknown vendor cloud {name!r} (known: {', '.join(known) or 'none'})")
+    return known[name]
+
+
+def cloud_of(model_id: str) -> Cloud | None:
+    """The cloud a model takes deferred re-registration tasks from, if any."""
+    record = model(model_id)
+    owner = family(record.family)
+    if not record.has_cloud_tasks or owner.cloud is None:
+        return None
+    return cloud(owner.cloud)
+

@@ -1,0 +1,132 @@
+"""The kkt-hil pytest plugin: devices from ``--kkt`` specs, the ``kkt`` and ``lab`` fixtures,
+Allure steps for every device and lab operation, and the evidence attached to every test.
+
+Each scenario taking ``kkt`` is parametrized over the chosen devices (``test_x[emulator-kf]``).
+An emulator device is fresh for every test (isolated, deterministic, costs milliseconds); a
+real device is reconnected per test and keeps its state, as hardware does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .. import families
+from ..errors import LabUnavailable, UsageError
+from ..spec import DeviceSpec, parse_spec
+from .evidence import SEEN_KEY
+from .fixtures import hub, kkt, kkt_device, lab
+from .steps import HUB_TITLES, LAB_TITLES, STEP_TITLES, StepProxy
+
+__all__ = ["HUB_TITLES", "LAB_TITLES", "STEP_TITLES", "StepProxy", "hub", "kkt", "kkt_device", "lab"]
+
+SPECS_KEY = pytest.StashKey[list[DeviceSpec]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kkt-hil", "cash register HIL stand")
+    group.addoption(
+        "--kkt",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="device to run on (repeatable): emulator:kf | emulator:all | emulator:kf?firmware=2.25.0&defects=a,b | "
+        "url:/dev/ttyUSB0#model=kf | lab:ID. Default: emulator:all",
+    )
+    group.addoption("--inventory", metavar="FILE", help="lab inventory (TOML) for lab:ID specs")
+    group.addoption(
+        "--allow-destructive",
+        action="store_true",
+        help="allow destructive operations (re-registration, clock moves) on real devices marked sacrificial",
+    )
+    group.addoption(
+        "--device-timeout-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply every per-command device timeout by F (slow links)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "destructive: the scenario changes fiscal state irreversibly on a real device")
+    config.addinivalue_line("markers", "requires(*capabilities): skip unless the device has these Capability values")
+    config.addinivalue_line("markers", f"models(*ids): run only on these models ({', '.join(families.model_ids())})")
+    config.addinivalue_line("markers", "firmware(min=...): skip on firmware older than min")
+    known = families.model_ids()
+    specs: list[DeviceSpec] = []
+    try:
+        for text in config.getoption("--kkt") or ["emulator:all"]:
+            specs.extend(parse_spec(text, known_models=known))
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if config.getoption("--device-timeout-scale") <= 0:
+        raise pytest.UsageError("--device-timeout-scale must be positive")
+    config.stash[SPECS_KEY] = specs
+    config.stash[SEEN_KEY] = {}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "kkt_device" not in metafunc.fixturenames:
+        return
+    specs = metafunc.config.stash[SPECS_KEY]
+    metafunc.parametrize("kkt_device", specs, ids=[s.id for s in specs], indirect=True)
+
+
+# ------------------------------------------------------------------------------------ hooks
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A user's configuration mistake reads as one line, not a fixture traceback."""
+    report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(UsageError):
+        report.longrepr = f"{call.excinfo.typename}: {call.excinfo.value}"
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    try:
+        return (yield)
+    except LabUnavailable as exc:
+        pytest.skip(f"lab cannot do this on this device — {exc}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: merge the devices a worker saw, for environment.properties."""
+    seen = getattr(node, "workeroutput", {}).get("kkt_seen")
+    if seen:
+        node.config.stash[SEEN_KEY].update(json.loads(seen))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workerinput"):
+        config.workeroutput["kkt_seen"] = json.dumps(config.stash.get(SEEN_KEY, {}))  # type: ignore[attr-defined]
+        return
+    results = getattr(config.option, "allure_report_dir", None)
+    if not results:
+        return
+    from .. import report
+
+    path = Path(results)
+    path.mkdir(parents=True, exist_ok=True)
+    props = {
+        "kkt.specs": " ".join(s.text for s in config.stash.get(SPECS_KEY, [])),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+    for spec_id, seen in sorted(config.stash.get(SEEN_KEY, {}).items()):
+        for key, value in seen.items():
+            props[f"{spec_id}.{key}"] = value
+    report.write_environment(path, props)
+    report.write_categories(path)
+    report.write_executor(path, build_name=os.environ.get("KKT_HIL_BUILD"))

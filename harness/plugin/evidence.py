@@ -1,0 +1,52 @@
+"""What every test leaves in the report: labels naming the register, the wire trace, the device
+journal and the printed tape, and the run's ``environment.properties``."""
+
+from __future__ import annotations
+
+import allure
+import pytest
+
+from harness.errors import KktError
+
+from ..connect import DeviceHandle
+
+SEEN_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
+
+
+def label(request: pytest.FixtureRequest, handle: DeviceHandle) -> None:
+    info = handle.kkt.info()
+    fn_kind = handle.emulator.fn_kind if handle.emulator is not None else ""
+    if handle.spec.kind == "emulator":
+        transport = "emulator:" + ("pty" if handle.spec.params.get("transport", "pty") == "pty" else "tcp")
+    else:
+        transport = handle.spec.url
+    labels = {
+        "model": info.model,
+        "firmware": info.firmware,
+        "fn": info.fn_serial + (f" ({fn_kind})" if fn_kind else ""),
+        "serial": info.serial,
+        "transport": transport,
+    }
+    for name, value in labels.items():
+        allure.dynamic.label(name, value)
+    allure.dynamic.tag(info.model)
+    allure.dynamic.parameter("ККТ", f"{info.model} {info.firmware}")
+    if fn_kind:
+        allure.dynamic.parameter("ФН", fn_kind)
+    seen = request.config.stash[SEEN_KEY]
+    seen[handle.spec.id] = {"model": info.model, "firmware": info.firmware, "serial": info.serial, "protocol": info.protocol}
+
+
+def attach_evidence(handle: DeviceHandle) -> None:
+    allure.attach(handle.trace.render() or "(no traffic)", "Трасса обмена (wire trace)", allure.attachment_type.TEXT)
+    try:
+        journal = handle.lab.journal()
+        text = "\n".join(f"{e.at:%d.%m.%Y %H:%M:%S}  {e.event}" + (f": {e.detail}" if e.detail else "") for e in journal)
+    except KktError as exc:
+        text = f"(journal not available: {exc})"
+    allure.attach(text or "(empty)", "Журнал ККТ", allure.attachment_type.TEXT)
+    try:
+        tape = "\n".join(handle.lab.tape())
+    except KktError as exc:
+        tape = f"(printed tape not available: {exc})"
+    allure.attach(tape or "(nothing printed)", "Чековая лента", allure.attachment_type.TEXT)
