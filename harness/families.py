@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 FAMILY_GROUP = "kkt_hil.families"
 CLOUD_GROUP = "kkt_hil.clouds"
-# used when the package is run from a source tree without `pip install` (no entry points)
+# always known, also when the package runs from a source tree without `pip install` (no entry points)
 BUILTIN_FAMILIES = {"pirit": "devices.pirit.family:FAMILY", "atol": "devices.atol.family:FAMILY"}
 BUILTIN_CLOUDS = {"dreamkas": "devices.dreamkas.cloud:CLOUD"}
 
@@ -120,7 +120,6 @@ class Family:
     frontend: str | None = None  # (core) -> FrontEnd: the emulator's wire side
     emulator: str | None = None  # (model id, settings, *, flowing_clock) -> Emulated
     cloud: str | None = None  # name of the vendor cloud its models' tasks come from (kkt_hil.clouds)
-    baudrate: int = 57600
     inter_byte_timeout: float = 0.2  # an unfinished frame is dropped after this silence
     settings: tuple[Setting, ...] = field(default=())
 
@@ -177,7 +176,7 @@ class Cloud(Protocol):
 
 def _discover(group: str, builtin: Mapping[str, str]) -> dict[str, str]:
     """Entry points of ``group``: the built-in ones first, in their order, then the others by name."""
-    found = {ep.name: ep.value for ep in entry_points(group=group)} or dict(builtin)
+    found = {**builtin, **{ep.name: ep.value for ep in entry_points(group=group)}}
     order = [name for name in builtin if name in found] + sorted(name for name in found if name not in builtin)
     return {name: found[name] for name in order}
 

@@ -1,8 +1,8 @@
-"""The Pirit driver against the Pirit emulator, over a pty and over TCP, plus malformed input."""
+"""Pirit specifics of the driver against the emulator (codes, status bits, start of work), and
+malformed input to the emulator.  What every family does is in tests/contract."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,19 +18,15 @@ from devices.pirit.driver import PiritDriver
 from devices.pirit.emulator import PiritFrontEnd
 from harness.device import Item, PaperState, ShiftState, TaxSystem
 from harness.errors import (
-    ClockBehindLastDocument,
-    CoverOpen,
-    LinkCorrupted,
     LinkTimeout,
-    NoChanges,
     NoPaper,
     ShiftClosed,
     ShiftExpired,
-    ShiftOpen,
     TaxSystemNotRegistered,
     UsageError,
 )
 from harness.link import Link
+from harness import open_kkt
 from harness.trace import Trace
 from harness.transport import open_transport
 
@@ -53,56 +49,38 @@ def rig(request: pytest.FixtureRequest) -> Iterator[tuple[PiritDriver, object]]:
         server.close()
 
 
-def test_identity_and_state(rig) -> None:  # type: ignore[no-untyped-def]
-    kkt, core = rig
-    info = kkt.info()
-    assert (info.serial, info.firmware, info.model_code, info.ffd) == (core.serial, "2.26.0", 9, "1.2")
-    assert info.fn_serial == core.fn.serial
-    status = kkt.status()
-    assert status.shift is ShiftState.CLOSED and status.initialised and status.paper is PaperState.OK
-    fn = kkt.fn()
-    assert fn.tax_systems == TaxSystem.USN_INCOME and fn.last_fd_number == 1
-    assert fn.valid_until == core.fn_valid_until()
-    assert kkt.clock() == START
-
-
-def test_shift_sale_and_ofd_queue(rig) -> None:  # type: ignore[no-untyped-def]
-    kkt, core = rig
-    opened = kkt.open_shift()
-    assert opened.number == 2 and opened.shift_number == 1
-    receipt = kkt.sell([SUGAR, Item("Соль", Decimal("25.50"), Decimal("2"))])
-    assert receipt.number == 3 and receipt.number_in_shift == 1 and receipt.total == Decimal("151.00")
-    assert receipt.fiscal_sign == core.last_fd().fiscal_sign
-    queue = kkt.ofd_queue()
-    assert (queue.count, queue.first_number, queue.first_datetime) == (2, 2, START)
-    core.set_ofd(True)
-    assert kkt.ofd_queue().count == 0
-    closed = kkt.close_shift()
-    assert closed.number == 4 and kkt.status().shift is ShiftState.CLOSED
-
-
-def test_device_errors_are_normalized(rig) -> None:  # type: ignore[no-untyped-def]
+def test_pirit_codes_of_the_refusals(rig) -> None:  # type: ignore[no-untyped-def]
+    """The interface-level kinds are the contract (tests/contract); these are the Pirit answers."""
     kkt, core = rig
     with pytest.raises(ShiftClosed) as closed:
         kkt.sell([SUGAR])
     assert (closed.value.code, closed.value.extended) == (0x01, 20)
     kkt.open_shift()
-    with pytest.raises(ShiftOpen):
-        kkt.open_shift()
-    with pytest.raises(TaxSystemNotRegistered):
+    with pytest.raises(TaxSystemNotRegistered) as tax:
         kkt.sell([SUGAR], tax_system=TaxSystem.OSN)
-    assert not kkt.status().document_open  # the driver cancelled the refused document
-    core.set_cover(True)
-    with pytest.raises(CoverOpen):
-        kkt.sell([SUGAR])
-    core.set_cover(False)
+    assert (tax.value.code, tax.value.extended) == (0x59, None)  # the ФН refuses (default)
     core.set_paper(PaperState.OUT)
     with pytest.raises(NoPaper) as paper:
         kkt.sell([SUGAR])
     assert paper.value.code == 0x08
 
 
-def test_24h_rule_and_closing_an_expired_shift(rig) -> None:  # type: ignore[no-untyped-def]
+def test_tax_mismatch_code_setting_answers_as_a_parameter_error() -> None:
+    with open_kkt("emulator:kf?tax_mismatch_code=param", timeout_scale=0.5) as handle:
+        handle.kkt.open_shift()
+        with pytest.raises(TaxSystemNotRegistered) as tax:
+            handle.kkt.sell([SUGAR], tax_system=TaxSystem.OSN)
+        assert (tax.value.code, tax.value.extended) == (0x03, 43)
+
+
+@pytest.mark.parametrize("value", ["0x59", "FN", ""])
+def test_tax_mismatch_code_takes_only_its_values(value: str) -> None:
+    with pytest.raises(UsageError, match="tax_mismatch_code takes one of fn, param"):
+        with open_kkt(f"emulator:kf?tax_mismatch_code={value}"):
+            pass
+
+
+def test_pirit_code_of_an_expired_shift(rig) -> None:  # type: ignore[no-untyped-def]
     kkt, core = rig
     kkt.open_shift()
     core.lab_clock_advance(timedelta(hours=24, minutes=1).total_seconds())
@@ -110,36 +88,17 @@ def test_24h_rule_and_closing_an_expired_shift(rig) -> None:  # type: ignore[no-
     with pytest.raises(ShiftExpired) as expired:
         kkt.sell([SUGAR])
     assert expired.value.code == 0x0A
-    kkt.close_shift()
-    kkt.open_shift()
-    kkt.sell([SUGAR])
 
 
-def test_clock_and_reregistration(rig) -> None:  # type: ignore[no-untyped-def]
-    kkt, core = rig
-    with pytest.raises(ClockBehindLastDocument):
-        kkt.set_clock(START - timedelta(days=400))
-    kkt.set_clock(START + timedelta(days=3))  # > 24 h ahead: the driver repeats to confirm
-    assert kkt.clock() == START + timedelta(days=3)
-    doc = kkt.reregister(TaxSystem.OSN | TaxSystem.USN_INCOME)
-    assert doc.number == core.last_fd().number
-    assert kkt.fn().tax_systems == TaxSystem.OSN | TaxSystem.USN_INCOME
-    with pytest.raises(NoChanges):
-        kkt.reregister(TaxSystem.OSN | TaxSystem.USN_INCOME)
-
-
-def test_paper_out_mid_receipt_then_continue(rig) -> None:  # type: ignore[no-untyped-def]
+def test_pending_printout_is_document_state_8(rig) -> None:  # type: ignore[no-untyped-def]
     kkt, core = rig
     kkt.open_shift()
     core.set_paper(PaperState.OK, after_lines=1)
     with pytest.raises(NoPaper):
         kkt.sell([SUGAR])
-    status = kkt.status()
-    assert status.pending_print and status.raw["document"] >> 4 == 8
+    assert kkt.status().raw["document"] >> 4 == 8  # §2.5.1: document state 8, printout pending
     core.set_paper(PaperState.OK)
-    doc = kkt.continue_print()
-    assert doc is not None and doc.number == core.last_fd().number == 3
-    assert kkt.continue_print() is None
+    assert kkt.continue_print() is not None and kkt.status().raw["document"] == 0
 
 
 def test_power_off_is_a_link_timeout_and_power_on_needs_start_of_work(rig) -> None:  # type: ignore[no-untyped-def]
@@ -151,44 +110,6 @@ def test_power_off_is_a_link_timeout_and_power_on_needs_start_of_work(rig) -> No
     assert not kkt.status().initialised
     kkt.connect()
     assert kkt.status().initialised
-
-
-def test_wrong_model_is_a_usage_error() -> None:
-    core = build_emulator("kf").core
-    server = serve(lambda: PiritFrontEnd(core), "tcp://127.0.0.1:0")
-    transport = open_transport(server.url, timeout=2.0)
-    try:
-        with pytest.raises(UsageError, match=r"is not a Дримкас-Ф \(dkf\)"):
-            PiritDriver(Link(transport), model="dkf", host_clock=core.now).connect()
-    finally:
-        transport.close()
-        server.close()
-
-
-def test_garbage_answers_are_a_link_error() -> None:
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    import threading
-
-    def garbage() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            conn.settimeout(2)
-            try:
-                while conn.recv(1024):
-                    conn.sendall(b"\xff\x00garbage\x10")
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=garbage, daemon=True)
-    thread.start()
-    transport = open_transport(f"socket://127.0.0.1:{port}", timeout=1.0)
-    try:
-        with pytest.raises(LinkCorrupted, match="garbage"):
-            PiritDriver(Link(transport, timeout_scale=0.3), model="kf").connect()
-    finally:
-        transport.close()
-        listener.close()
 
 
 # ------------------------------------------------------------------ malformed input to the emulator

@@ -57,7 +57,6 @@ from .protocol import (
     PaymentType,
     Position,
     PrinterFlags,
-    ReadRequisite,
     ReceiptType,
     Registration,
     RegistrationKind,
@@ -69,7 +68,6 @@ from .protocol import (
     Tag,
     TaxType,
     WriteRequisite,
-    decode_tlvs,
     encode_datetime_params,
     encode_tlv,
 )
@@ -160,16 +158,6 @@ class AtolDriver(AtolWire):
         except CodecError as exc:
             raise LinkCorrupted(f"malformed A4h/{sub:02X}h answer: {exc}") from None
 
-    def _read_requisite(self, tag: int) -> bytes:
-        data = self.call(Cmd.READ_REQUISITE, ReadRequisite(tag).encode()).data
-        try:
-            for found, value in decode_tlvs(data[1:]):
-                if found == tag:
-                    return value
-        except CodecError as exc:
-            raise LinkCorrupted(f"malformed E9h answer for {tag}: {exc}") from None
-        raise LinkCorrupted(f"E9h answer without requisite {tag}")
-
     def _write_requisite(self, tag: int, value: bytes) -> None:
         self.call(Cmd.WRITE_REQUISITE, WriteRequisite(encode_tlv(tag, value)).encode())
 
@@ -181,7 +169,7 @@ class AtolDriver(AtolWire):
 
     def _ffd(self) -> str:
         try:
-            value = self._read_requisite(Tag.FFD_VERSION)
+            value = self.read_requisite(Tag.FFD_VERSION)
             return FFD_NAMES.get(value[0], "") if value else ""
         except DeviceError:
             return ""
@@ -192,10 +180,7 @@ class AtolDriver(AtolWire):
             version = FirmwareVersion.decode(self.call(Cmd.FIRMWARE, b"\x01").data)
         except CodecError as exc:
             raise LinkCorrupted(f"malformed 9Dh answer: {exc}") from None
-        try:
-            serial = self._read_requisite(Tag.KKT_SERIAL).decode("ascii", "replace").strip()
-        except DeviceError:
-            serial = self.status_block().serial_text
+        serial = self.serial()
         fn_serial = self._fn_query(FnQuery.NUMBER)[:16].decode("ascii", "replace").strip()
         return DeviceInfo(
             model=self._model.id,
@@ -246,7 +231,7 @@ class AtolDriver(AtolWire):
         status: AtolFnStatus = self._decode_fn(AtolFnStatus.decode, FnQuery.STATUS)
         validity: FnValidity = self._decode_fn(FnValidity.decode, FnQuery.VALIDITY)
         try:
-            taxes = TaxSystem(self._read_requisite(Tag.TAX_SYSTEMS)[0] & 0x3F)
+            taxes = TaxSystem(self.read_requisite(Tag.TAX_SYSTEMS)[0] & 0x3F)
         except (DeviceError, IndexError):
             taxes = TaxSystem(0)
         try:

@@ -41,14 +41,17 @@ from .protocol import (
     EnterMode,
     FirmwareVersion,
     Mode,
+    ReadRequisite,
     StateAnswer,
     StatusBlock,
     StatusFlags,
+    Tag,
     V3Corrupt,
     V3Frame,
     V3Reader,
     answer_timeout,
     decode_buffer_answer,
+    decode_tlvs,
     encode_abort,
     encode_ack,
     encode_add,
@@ -274,6 +277,24 @@ class AtolWire:
         except CodecError as exc:
             raise LinkCorrupted(f"malformed A5h answer: {exc}") from None
 
+    def read_requisite(self, tag: int) -> bytes:
+        """E9h: the value of one requisite (TLV tag) the register keeps."""
+        data = self.call(Cmd.READ_REQUISITE, ReadRequisite(tag).encode()).data
+        try:
+            for found, value in decode_tlvs(data[1:]):
+                if found == tag:
+                    return value
+        except CodecError as exc:
+            raise LinkCorrupted(f"malformed E9h answer for {tag}: {exc}") from None
+        raise LinkCorrupted(f"E9h answer without requisite {tag}")
+
+    def serial(self) -> str:
+        """The factory number: requisite 1013, else the 8 digits of the 3Fh status block."""
+        try:
+            return self.read_requisite(Tag.KKT_SERIAL).decode("ascii", "replace").strip()
+        except DeviceError:
+            return self.status_block().serial_text
+
     # ------------------------------------------------------------------------------ modes
 
     def _current_mode(self) -> int:
@@ -319,7 +340,7 @@ def detect(link: Link) -> Identified | None:
     try:
         wire._request(encode_abort(), link.deadline(DETECT_TIMEOUT), "ABORT")
         device_type = wire.device_type()
-        block = wire.status_block()
+        serial = wire.serial()
     except (LinkError, DeviceError):
         return None
     try:
@@ -327,5 +348,5 @@ def detect(link: Link) -> Identified | None:
         firmware = f"{version.version}.{version.subversion}.{version.build}"
     except (LinkError, DeviceError, CodecError):
         firmware = ""
-    return identify("atol", block.serial_text, device_type.model, firmware)
+    return identify("atol", serial, device_type.model, firmware)
 
