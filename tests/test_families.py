@@ -74,11 +74,11 @@ def test_a_model_id_is_in_the_catalogue_once() -> None:
 
 # --------------------------------------------------------------------- no model fact spelled twice
 
-MODEL_FACTS: list[str | int] = [
-    *{m.title for m in MODELS.values()},
-    *{m.serial_prefix for m in MODELS.values()},
-    *{m.rereg_min_firmware for m in MODELS.values() if m.rereg_min_firmware},
-    *{m.tcp_port for m in MODELS.values() if m.tcp_port},
+MODEL_FACTS: list[str | int] = [  # sorted: every xdist worker must collect the same ids
+    *sorted({m.title for m in MODELS.values()}),
+    *sorted({m.serial_prefix for m in MODELS.values()}),
+    *sorted({m.rereg_min_firmware for m in MODELS.values() if m.rereg_min_firmware}),
+    *sorted({m.tcp_port for m in MODELS.values() if m.tcp_port}),
     0x2912,  # the АТОЛ USB vendor id
     115200,  # the АТОЛ line speed
 ]
