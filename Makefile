@@ -1,7 +1,9 @@
 # kkt-hil: build, tests and the Allure HTML report.
 #
 #   make setup    .venv (Python >= 3.11, `pip install -e '.[dev]'`) + Allure 3 CLI (`npm ci` into ./node_modules)
-#   make test     unit/integration tests: pytest tests -q -n 2 (fails on a failing test AND when no test ran)
+#   make test     lint (ruff check, ruff format --check, mypy), then the unit/integration tests:
+#                 pytest tests -q -n 2 (fails on a lint finding, a failing test, AND when no test ran)
+#   make lint     only the linters
 #   make report   main job: the scenario suite on all emulators + the HTML report (`kkt-hil run`);
 #                 `make suite` is the same.  Extra arguments: make report ARGS='...'
 #   make clean    generated reports and caches;  make distclean  also .venv and node_modules
@@ -23,11 +25,12 @@ PYTHON     ?=
 PYTEST_ARGS ?=
 ARGS       ?=
 
-.PHONY: help setup test suite report clean distclean
+.PHONY: help setup lint test suite report clean distclean
 
 help:
 	@echo "make setup      create .venv + install kkt-hil[dev] + Allure 3 CLI (npm ci)"
-	@echo "make test       run tests/ (pytest -q -n 2); PYTEST_ARGS='...' adds arguments"
+	@echo "make test       lint, then run tests/ (pytest -q -n 2); PYTEST_ARGS='...' adds arguments"
+	@echo "make lint       ruff check, ruff format --check, mypy (configured in pyproject.toml)"
 	@echo "make report     main job: scenario suite on all emulators + Allure HTML report (alias: suite)"
 	@echo "make clean      remove generated reports and caches (distclean: also .venv, node_modules)"
 
@@ -60,8 +63,13 @@ $(NODE_STAMP): package.json package-lock.json
 	@test -f node_modules/allure/cli.js || { echo "make setup: npm ci did not install node_modules/allure/cli.js" >&2; exit 1; }
 	@touch $@
 
+lint: setup
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy
+
 # pytest exit codes: 0 ok, 1 tests failed, 2 interrupted, 3 internal error, 4 usage, 5 no tests collected.
-test: setup
+test: setup lint
 	@rc=0; $(PY) -m pytest tests -q -n 2 $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: FAILED - no test ran (pytest exit code 5)" >&2; exit 1; fi; \
 	exit $$rc

@@ -15,16 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import serial  # noqa: E402
+import serial
 
-from devices.emulator.build import build_emulator  # noqa: E402
-from devices.emulator.serve import serve  # noqa: E402
-from devices.pirit import protocol as p  # noqa: E402
-from devices.pirit.driver import PiritDriver  # noqa: E402
-from devices.pirit.emulator import PiritFrontEnd  # noqa: E402
-from harness.link import Link  # noqa: E402
-from harness.trace import Trace  # noqa: E402
-from harness.transport import open_transport  # noqa: E402
+from devices.emulator.serve import serve
+from devices.pirit import protocol as p
+from harness import open_kkt
 
 
 class Echo:
@@ -59,20 +54,13 @@ def measure_raw(rounds: int) -> list[float]:
 
 
 def measure_driver(rounds: int) -> list[float]:
-    core = build_emulator("kf").core
-    server = serve(lambda: PiritFrontEnd(core), "pty")
-    transport = open_transport(server.url, timeout=2, trace=Trace(p.describe, limit=100))
-    driver = PiritDriver(Link(transport), model="kf", host_clock=core.now)
-    driver.connect()
     samples = []
-    try:
+    with open_kkt("emulator:kf") as handle:  # the same path a scenario takes: emulator on a pty, driver, link
+        driver = handle.kkt
         for _ in range(rounds):
             t0 = time.perf_counter()
             driver.call(0x00)
             samples.append(time.perf_counter() - t0)
-    finally:
-        transport.close()
-        server.close()
     return samples
 
 

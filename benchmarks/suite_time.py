@@ -22,8 +22,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(extra: list[str]) -> tuple[float, dict[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         junit = Path(tmp) / "junit.xml"
-        command = [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-q", "-p", "no:randomly",
-                   f"--junitxml={junit}", *extra]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(ROOT / "scenarios"),
+            "-q",
+            "-p",
+            "no:randomly",
+            f"--junitxml={junit}",
+            *extra,
+        ]
         t0 = time.perf_counter()
         subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
         elapsed = time.perf_counter() - t0
@@ -45,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     single, outcomes = run([])
     parallel, outcomes_n2 = run(["-n", "2"])
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     for value in outcomes.values():
         counts[value] += 1
     print(f"scenarios on kf, dkf, start, atol: {len(outcomes)} tests ({dict(counts)})")

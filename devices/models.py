@@ -16,7 +16,7 @@ This module is pure data: importing it imports no driver and no emulator.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 ATOL_USB_VENDOR = 0x2912  # §3.1 (S12 udev rule); PIDs [not found]
@@ -53,6 +53,8 @@ class Model:
     baudrate: int = 57600  # serial line default (8N1)
     tcp_port: int | None = None  # where the device's own TCP endpoint listens, if it has one
     rereg_min_firmware: str | None = None  # firmware that takes Кабинет re-registration tasks
+    # recorded behaviour of the real model (R4.6): a pure СНО change is refused while documents are unsent
+    rereg_requires_empty_queue: bool = False
     ffd: str = "1.2"
     in_default_set: bool = True  # part of ``emulator:all``
 
@@ -81,6 +83,37 @@ def _catalogue(models: Iterable[Model]) -> Mapping[str, Model]:
             raise ValueError(f"model {record.id!r} is in the catalogue twice")
         table[record.id] = record
     return MappingProxyType(table)
+
+
+# АТОЛ platform 2.5, "Протокол ККТ 3.x".  Model bytes are libfptr's LIBFPTR_MODEL_* (believed
+# equal to the A5h/3Fh model byte, §3.1).  Real serials have 14 digits; the emulator keeps 10 (3Fh
+# carries only 8 BCD digits anyway).
+_ATOL_30F = Model(
+    id="atol",
+    title="АТОЛ 30Ф",
+    family="atol",
+    model_name="АТОЛ 30Ф",
+    model_code=61,
+    serial_prefix="0010",
+    serial_checked=False,  # our emulator's convention
+    usb_ids=(UsbId(ATOL_USB_VENDOR),),
+    baudrate=115200,  # §3.1: 115200 8N1
+    tcp_port=5555,  # libfptr default
+    rereg_requires_empty_queue=True,  # ATOL 237 / libfptr 139 "unsent FDs in the FN"
+)
+
+
+def _atol_platform_25(model_id: str, title: str, model_code: int) -> Model:
+    """Other АТОЛ platform-2.5 models: the 30Ф's transport and identity rules, their own model byte."""
+    return replace(
+        _ATOL_30F,
+        id=model_id,
+        title=title,
+        model_name=title,
+        model_code=model_code,
+        model_codes=frozenset(),
+        in_default_set=False,
+    )
 
 
 MODELS: Mapping[str, Model] = _catalogue(
@@ -117,48 +150,11 @@ MODELS: Mapping[str, Model] = _catalogue(
             serial_checked=False,  # [inferred]: a real Старт may carry another Вики prefix
             tcp_port=50003,  # VikiDriver (§2.1)
             rereg_min_firmware="10.50.1",  # the Старт application version, as the hub sees it
+            rereg_requires_empty_queue=True,
         ),
-        # АТОЛ platform 2.5, "Протокол ККТ 3.x".  Model bytes are libfptr's LIBFPTR_MODEL_*
-        # (believed equal to the A5h/3Fh model byte, §3.1).  Real serials have 14 digits; the
-        # emulator keeps 10 (3Fh carries only 8 BCD digits anyway).
-        Model(
-            id="atol",
-            title="АТОЛ 30Ф",
-            family="atol",
-            model_name="АТОЛ 30Ф",
-            model_code=61,
-            serial_prefix="0010",
-            serial_checked=False,  # our emulator's convention
-            usb_ids=(UsbId(ATOL_USB_VENDOR),),
-            baudrate=115200,  # §3.1: 115200 8N1
-            tcp_port=5555,  # libfptr default
-        ),
-        Model(
-            id="atol55",
-            title="АТОЛ 55Ф",
-            family="atol",
-            model_name="АТОЛ 55Ф",
-            model_code=62,
-            serial_prefix="0010",
-            serial_checked=False,
-            usb_ids=(UsbId(ATOL_USB_VENDOR),),
-            baudrate=115200,
-            tcp_port=5555,
-            in_default_set=False,
-        ),
-        Model(
-            id="atol90",
-            title="АТОЛ 90Ф",
-            family="atol",
-            model_name="АТОЛ 90Ф",
-            model_code=72,
-            serial_prefix="0010",
-            serial_checked=False,
-            usb_ids=(UsbId(ATOL_USB_VENDOR),),
-            baudrate=115200,
-            tcp_port=5555,
-            in_default_set=False,
-        ),
+        _ATOL_30F,
+        _atol_platform_25("atol55", "АТОЛ 55Ф", 62),
+        _atol_platform_25("atol90", "АТОЛ 90Ф", 72),
     ]
 )
 
@@ -180,8 +176,11 @@ class Identified:
     note: str = ""  # why the identity is incomplete, when it is
 
 
-def identify(family: str, serial: str, model_code: int, firmware: str = "", *,
-             catalogue: Mapping[str, Model] = MODELS) -> Identified:
+def identify(
+    family: str, serial: str, model_code: int, firmware: str = "", *, catalogue: Mapping[str, Model] = MODELS
+) -> Identified:
     """Which models of ``family`` a device with this serial and model code can be."""
-    found = tuple(m.id for m in catalogue.values() if m.family == family and m.accepts(serial=serial, model_code=model_code))
+    found = tuple(
+        m.id for m in catalogue.values() if m.family == family and m.accepts(serial=serial, model_code=model_code)
+    )
     return Identified(family, serial, model_code, firmware, found)

@@ -23,7 +23,7 @@ from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import families
 from .errors import HarnessError, KktError, LinkError, UsageError
@@ -40,7 +40,7 @@ DEFAULT_REPORT = Path("reports/allure-report")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -52,15 +52,25 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("model", help="model id from the catalogue: " + ", ".join(families.model_ids()))
     where = emulate.add_mutually_exclusive_group()
     where.add_argument("--listen", metavar="URL", help="tcp://127.0.0.1:PORT (PORT 0 picks a free one)")
-    where.add_argument("--pty", nargs="?", const="", metavar="LINK", help="serve on a pseudo-terminal (optional symlink path)")
+    where.add_argument(
+        "--pty", nargs="?", const="", metavar="LINK", help="serve on a pseudo-terminal (optional symlink path)"
+    )
     emulate.add_argument("--control", metavar="URL", help="control channel, tcp://127.0.0.1:PORT")
     emulate.add_argument("--firmware", metavar="X.Y.Z", help="firmware version the register reports")
     emulate.add_argument("--fn", metavar="KIND", help="ФН kind: fn15 | fn36")
-    emulate.add_argument("--defect", action="append", default=[], metavar="NAME", help="seeded firmware defect (repeatable)")
+    emulate.add_argument(
+        "--defect", action="append", default=[], metavar="NAME", help="seeded firmware defect (repeatable)"
+    )
     emulate.add_argument("--hub", metavar="URL", help="Dreamkas hub (Кабинет) to poll")
-    emulate.add_argument("--state", metavar="FILE", help="keep the register's state in FILE: loaded at start if it exists, written on exit")
+    emulate.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep the register's state in FILE: loaded at start if it exists, written on exit",
+    )
     emulate.add_argument("--clock", metavar="ISO", help="device local time at start (default: now)")
-    emulate.add_argument("--frozen-clock", action="store_true", help="virtual time moves only through the control channel")
+    emulate.add_argument(
+        "--frozen-clock", action="store_true", help="virtual time moves only through the control channel"
+    )
     emulate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="profile setting (repeatable)")
 
     hub = sub.add_parser("hub", help="serve the Dreamkas hub (Кабинет) emulator over HTTP")
@@ -76,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the scenario suite, then build the HTML report")
     run.add_argument("--kkt", action="append", default=[], metavar="SPEC", help="device spec (default emulator:all)")
-    run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help=f"allure results dir (default {DEFAULT_RESULTS})")
+    run.add_argument(
+        "--results", type=Path, default=DEFAULT_RESULTS, help=f"allure results dir (default {DEFAULT_RESULTS})"
+    )
     run.add_argument("--report", type=Path, default=DEFAULT_REPORT, help=f"HTML report dir (default {DEFAULT_REPORT})")
 
     report = sub.add_parser("report", help="build the Allure HTML report")
@@ -113,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
+    except BrokenPipeError:  # `kkt-hil probe … | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return EXIT_OK
 
 
 # ------------------------------------------------------------------------------------ emulate
@@ -154,9 +169,13 @@ def cmd_emulate(args: argparse.Namespace, _: list[str]) -> int:
     model = families.model(args.model)
     try:
         emulated = families.family(model.family).start_emulator(model.id, settings, flowing_clock=not args.frozen_clock)
-        listen = "pty" + (f":{args.pty}" if args.pty else "") if args.pty is not None else (args.listen or "tcp://127.0.0.1:0")
+        listen = (
+            "pty" + (f":{args.pty}" if args.pty else "")
+            if args.pty is not None
+            else (args.listen or "tcp://127.0.0.1:0")
+        )
         if args.control:
-            host, _ = parse_tcp_url(args.control)
+            host, _port = parse_tcp_url(args.control)
             check_loopback(host)
         if args.state and Path(args.state).exists():
             _restore_state(emulated, args)
@@ -257,7 +276,13 @@ def cmd_probe(args: argparse.Namespace, _: list[str]) -> int:
     (spec,) = parse_spec(f"url:{args.url}#model={args.model}")
     with open_kkt(spec, link_timeout=args.timeout, timeout_scale=min(1.0, args.timeout / 5.0)) as handle:
         kkt = handle.kkt
-        result = {"info": kkt.info(), "status": kkt.status(), "fn": kkt.fn(), "ofd_queue": kkt.ofd_queue(), "clock": kkt.clock()}
+        result = {
+            "info": kkt.info(),
+            "status": kkt.status(),
+            "fn": kkt.fn(),
+            "ofd_queue": kkt.ofd_queue(),
+            "clock": kkt.clock(),
+        }
     plain = _plain(result)
     if args.json:
         print(json.dumps(plain, ensure_ascii=False, indent=2))
@@ -282,7 +307,7 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, Enum):
         if hasattr(value, "names"):  # TaxSystem
-            return value.names  # type: ignore[attr-defined]
+            return value.names
         return value.value
     if isinstance(value, (datetime, date)):
         return value.isoformat()
@@ -311,7 +336,7 @@ def cmd_devices(args: argparse.Namespace, _: list[str]) -> int:
             for dev in list(usb.core.find(find_all=True, idVendor=vendor) or []):
                 titles = ", ".join(m.title for m in _usb_models(dev.idVendor, dev.idProduct))
                 print(f"usb {dev.idVendor:04x}:{dev.idProduct:04x} bus {dev.bus} address {dev.address}  {titles}")
-    except Exception as exc:  # no libusb backend on this machine
+    except Exception as exc:  # noqa: BLE001 - no libusb backend on this machine: say so, list the rest
         print(f"usb: not scanned ({type(exc).__name__}: {exc})")
     return EXIT_OK
 

@@ -80,7 +80,9 @@ def open_kkt(
         handle.close()
 
 
-def open_device(spec: DeviceSpec, *, timeout_scale: float = 1.0, link_timeout: float = DEFAULT_LINK_TIMEOUT) -> DeviceHandle:
+def open_device(
+    spec: DeviceSpec, *, timeout_scale: float = 1.0, link_timeout: float = DEFAULT_LINK_TIMEOUT
+) -> DeviceHandle:
     """Connect (incl. "start of work"); raise UsageError/HarnessError/LinkError with one line."""
     if timeout_scale <= 0:
         raise UsageError(f"timeout scale must be positive, not {timeout_scale!r}")

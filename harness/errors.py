@@ -17,6 +17,7 @@ the vendor's text stay on the exception so the report shows exactly what the dev
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ErrorKind(enum.Enum):
@@ -142,14 +143,22 @@ class DeviceError(KktError, AssertionError):
             parts.append(f"({', '.join(where)})")
         return " ".join(parts)
 
-    def __reduce__(self):  # keep pickling (pytest-xdist) working with keyword-only arguments
+    def __reduce__(self) -> tuple[Any, ...]:  # keep pickling (pytest-xdist) working with keyword-only arguments
         return (
             _rebuild_device_error,
             (type(self), self.text, self.code, self.extended, self.vendor, self.command, self.kind),
         )
 
 
-def _rebuild_device_error(cls, text, code, extended, vendor, command, kind):  # type: ignore[no-untyped-def]
+def _rebuild_device_error(
+    cls: type[DeviceError],
+    text: str,
+    code: int | None,
+    extended: int | None,
+    vendor: str,
+    command: str,
+    kind: ErrorKind,
+) -> DeviceError:
     return cls(text, code=code, extended=extended, vendor=vendor, command=command, kind=kind)
 
 
@@ -308,7 +317,15 @@ def error_class(kind: ErrorKind) -> type[DeviceError]:
     return _BY_KIND.get(kind, DeviceError)
 
 
-def device_error(kind: ErrorKind, text: str = "", **details: object) -> DeviceError:
+def device_error(
+    kind: ErrorKind,
+    text: str = "",
+    *,
+    code: int | None = None,
+    extended: int | None = None,
+    vendor: str = "",
+    command: str = "",
+) -> DeviceError:
     """Build the right :class:`DeviceError` subclass for ``kind``."""
     cls = error_class(kind)
-    return cls(text, kind=kind, **details)  # type: ignore[arg-type]
+    return cls(text, kind=kind, code=code, extended=extended, vendor=vendor, command=command)

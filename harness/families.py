@@ -144,7 +144,9 @@ class Family:
         frontend: FrontEnd = resolve(self.frontend)(core)
         return frontend
 
-    def start_emulator(self, model: str, settings: Mapping[str, str] | None = None, *, flowing_clock: bool = False) -> Emulated:
+    def start_emulator(
+        self, model: str, settings: Mapping[str, str] | None = None, *, flowing_clock: bool = False
+    ) -> Emulated:
         """Build (not yet serve) an emulated register; ValueError with one line for a bad setting."""
         if self.emulator is None:
             raise UsageError(f"the {self.title} family has no emulator")
@@ -254,4 +256,3 @@ def cloud_of(model_id: str) -> Cloud | None:
     if not record.has_cloud_tasks or owner.cloud is None:
         return None
     return cloud(owner.cloud)
-

@@ -34,7 +34,9 @@ class Lab(Protocol):
     def journal(self) -> list[JournalEntry]: ...
     def tape(self) -> list[str]: ...
     def state(self) -> dict[str, Any]: ...
-    def fn_setup(self, *, activated: datetime | None = None, registrations_done: int | None = None) -> dict[str, Any]: ...
+    def fn_setup(
+        self, *, activated: datetime | None = None, registrations_done: int | None = None
+    ) -> dict[str, Any]: ...
 
 
 class EmulatorLab:
@@ -177,7 +179,9 @@ class HubLab:
     def schedule(self, tax_systems: Any, when: Any) -> int:
         """A deferred re-registration task to ``tax_systems`` (TaxSystem or names) from local date ``when``."""
         names = tax_systems.names if hasattr(tax_systems, "names") else list(tax_systems)
-        return int(self._admin.schedule(self.serial, names, when.isoformat() if hasattr(when, "isoformat") else str(when)))
+        return int(
+            self._admin.schedule(self.serial, names, when.isoformat() if hasattr(when, "isoformat") else str(when))
+        )
 
     def withhold(self, flag: bool = True) -> None:
         self._admin.withhold(self.serial, flag)

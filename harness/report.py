@@ -117,7 +117,7 @@ def _escape_properties(text: str, *, is_key: bool) -> str:
         else:
             encoded = char.encode("utf-16-be")
             for i in range(0, len(encoded), 2):
-                out.append(f"\\u{int.from_bytes(encoded[i:i + 2], 'big'):04X}")
+                out.append(f"\\u{int.from_bytes(encoded[i : i + 2], 'big'):04X}")
     return "".join(out)
 
 

@@ -1,12 +1,12 @@
 """``--kkt`` device specs (a contract: users' scripts rely on the syntax).
 
-    emulator:kf                                  an in-process emulator of a model
-    emulator:all                                 every emulator (the default when no --kkt is given)
-    emulator:kf?firmware=2.25.0&defects=a,b      profile overrides and seeded defects
-    url:/dev/ttyUSB0#model=kf                    a device (or an out-of-process emulator) by pyserial URL;
-    url:socket://127.0.0.1:50003#model=kf&control=tcp://127.0.0.1:7000
-                                                 ... with the emulator's control channel as its lab
-    lab:<inventory id>                           a device from the lab inventory (--inventory FILE)
+emulator:kf                                  an in-process emulator of a model
+emulator:all                                 every emulator (the default when no --kkt is given)
+emulator:kf?firmware=2.25.0&defects=a,b      profile overrides and seeded defects
+url:/dev/ttyUSB0#model=kf                    a device (or an out-of-process emulator) by pyserial URL;
+url:socket://127.0.0.1:50003#model=kf&control=tcp://127.0.0.1:7000
+                                             ... with the emulator's control channel as its lab
+lab:<inventory id>                           a device from the lab inventory (--inventory FILE)
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ def parse_spec(text: str, *, known_models: tuple[str, ...] | None = None) -> lis
         models = known_models or families.model_ids()
         if model == "all":  # the catalogue's default set; other known models by name only
             chosen = [m for m in families.default_models() if m in models] or list(models)
-            return [DeviceSpec("emulator", m, f"emulator:{m}" + (f"?{query}" if query else ""), params=params) for m in chosen]
+            return [
+                DeviceSpec("emulator", m, f"emulator:{m}" + (f"?{query}" if query else ""), params=params)
+                for m in chosen
+            ]
         if model not in models:
             raise UsageError(f"bad --kkt spec {text!r}: unknown model {model!r} (known: {', '.join(models)}, all)")
         return [DeviceSpec("emulator", model, text, params=params)]

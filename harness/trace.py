@@ -44,7 +44,7 @@ class Trace:
             return ""
         try:
             return self._decoder(raw)
-        except Exception as exc:  # a trace must never break a test
+        except Exception as exc:  # noqa: BLE001 - a trace must never break a test
             return f"undecodable: {exc}"
 
     def tx(self, raw: bytes) -> None:

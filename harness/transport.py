@@ -8,6 +8,7 @@ pyserial's URL handlers rather than reinventing them.  Every read has a deadline
 from __future__ import annotations
 
 import time
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import serial
@@ -30,10 +31,27 @@ def check_url(url: str) -> None:
             )
 
 
+class Port(Protocol):
+    """What a pyserial port opened by ``serial_for_url`` offers (every URL handler has these)."""
+
+    timeout: float | None
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, data: bytes, /) -> int | None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Transport:
     """A pyserial port with deadlines and a trace."""
 
-    def __init__(self, port: serial.SerialBase, url: str, trace: Trace | None = None) -> None:
+    def __init__(self, port: Port, url: str, trace: Trace | None = None) -> None:
         self._port = port
         self.url = url
         self.trace = trace or Trace()

@@ -8,6 +8,7 @@ from decimal import Decimal
 import allure
 
 from harness.device import FiscalDocument, Item, Kkt, ShiftState, TaxSystem
+from harness.lab import HubLab, Lab
 
 SUGAR = Item("Сахар", Decimal("100.00"))
 
@@ -30,7 +31,7 @@ def ensure_shift_open(kkt: Kkt) -> None:
         kkt.open_shift()
 
 
-def at(lab, when: str) -> None:  # type: ignore[no-untyped-def]
+def at(lab: Lab, when: str) -> None:
     """Move device local time to ``when`` (ISO) — on emulators free, elsewhere skipped with the reason."""
     lab.clock_set(datetime.fromisoformat(when))
 
@@ -40,6 +41,21 @@ def reregistered_right_before(kkt: Kkt, opened: FiscalDocument, registration_bef
     shift-open report (``registration_before``: ``kkt.fn().last_registration_fd`` read earlier)."""
     last = kkt.fn().last_registration_fd
     return last != registration_before and last == opened.number - 1
+
+
+def open_shift_expecting(kkt: Kkt, title: str, *, reregistered: bool, regime: TaxSystem) -> FiscalDocument:
+    """Open a shift; in the step ``title`` check whether a re-registration report came right
+    before the shift-open report, and which СНО is in force afterwards."""
+    registration = kkt.fn().last_registration_fd
+    opened = kkt.open_shift()
+    with allure.step(title):
+        came = reregistered_right_before(kkt, opened, registration)
+        assert came is reregistered, (
+            f"отчёт о перерегистрации перед открытием смены: {'есть' if came else 'нет'}, "
+            f"ожидалось: {'есть' if reregistered else 'нет'}"
+        )
+        check_regime(kkt, regime)
+    return opened
 
 
 def check_regime(kkt: Kkt, expected: TaxSystem) -> None:
@@ -52,7 +68,7 @@ def attach_note(title: str, text: str) -> None:
     allure.attach(text, title, allure.attachment_type.TEXT)
 
 
-def task_delivered(kkt: Kkt, lab, hub, *, now: str, target: TaxSystem, day: date) -> None:  # type: ignore[no-untyped-def]
+def task_delivered(kkt: Kkt, lab: Lab, hub: HubLab, *, now: str, target: TaxSystem, day: date) -> None:
     """Device local time ``now``, OFD online, shift closed, and a Кабинет task to ``target`` from
     ``day`` delivered to the register."""
     at(lab, now)

@@ -8,13 +8,16 @@ from datetime import date
 import allure
 import pytest
 
+from harness import families
 from harness.device import Kkt, TaxSystem
+from harness.lab import Lab
 
 from .conftest import (
     SUGAR,
     at,
     check_regime,
     ensure_shift_closed,
+    open_shift_expecting,
     reregistered_right_before,
     task_delivered,
 )
@@ -27,10 +30,9 @@ pytestmark = [
 ]
 
 OLD, NEW = TaxSystem.USN_INCOME, TaxSystem.OSN
-THRESHOLDS = {"kf": "2.26.0", "dkf": "1.12.0", "start": "10.50.1"}
 
 
-def day_with_shift(kkt: Kkt, lab, opened: str, closed: str) -> None:  # type: ignore[no-untyped-def]
+def day_with_shift(kkt: Kkt, lab: Lab, opened: str, closed: str) -> None:
     at(lab, opened)
     kkt.open_shift()
     kkt.sell([SUGAR], tax_system=OLD)
@@ -52,11 +54,10 @@ def test_example_1(kkt: Kkt, lab, hub) -> None:
     at(lab, "2020-12-31T20:00:00")
     kkt.close_shift()
     at(lab, "2021-01-01T12:00:00")
-    registration = kkt.fn().last_registration_fd
-    opened = kkt.open_shift()
-    with allure.step("Проверить: отчёт о перерегистрации перед отчётом об открытии, Кабинет — «перерегистрирована»"):
-        assert reregistered_right_before(kkt, opened, registration)
-        check_regime(kkt, NEW)
+    open_shift_expecting(
+        kkt, "Проверить: отчёт о перерегистрации перед отчётом об открытии", reregistered=True, regime=NEW
+    )
+    with allure.step("Проверить: Кабинет — «обновлена», «получила задание», «перерегистрирована»"):
         status = hub.status()
         assert status["updated"] and status["task_received"] and status["reregistered"]
 
@@ -70,11 +71,8 @@ def test_example_2(kkt: Kkt, lab, hub) -> None:
     with allure.step("Проверить: 31.12 перерегистрации не было"):
         check_regime(kkt, OLD)
     at(lab, "2021-01-01T12:00:00")
-    registration = kkt.fn().last_registration_fd
-    opened = kkt.open_shift()
-    with allure.step("Проверить: 01.01 перерегистрация перед открытием"):
-        assert reregistered_right_before(kkt, opened, registration)
-        check_regime(kkt, NEW)
+    open_shift_expecting(kkt, "Проверить: 01.01 перерегистрация перед открытием", reregistered=True, regime=NEW)
+    with allure.step("Проверить: Кабинет — «перерегистрирована»"):
         assert hub.status()["reregistered"] is True
 
 
@@ -85,18 +83,14 @@ def test_example_3_round_the_clock(kkt: Kkt, lab, hub) -> None:
     task_delivered(kkt, lab, hub, now="2020-12-31T00:05:00", target=NEW, day=date(2021, 1, 1))
     day_with_shift(kkt, lab, "2020-12-31T00:10:00", "2020-12-31T23:50:00")
     at(lab, "2021-01-01T00:10:00")
-    registration = kkt.fn().last_registration_fd
-    opened = kkt.open_shift()
-    with allure.step("Проверить: перерегистрация перед открытием в 00:10"):
-        assert reregistered_right_before(kkt, opened, registration)
-        check_regime(kkt, NEW)
+    open_shift_expecting(kkt, "Проверить: перерегистрация перед открытием в 00:10", reregistered=True, regime=NEW)
 
 
 @allure.story("Порог прошивки")
 @allure.title("Прошивка ниже порога не получает задание; после обновления — получает и перерегистрируется")
 @allure.severity(allure.severity_level.CRITICAL)
 def test_firmware_gate(kkt: Kkt, lab, hub) -> None:
-    threshold = THRESHOLDS.get(kkt.model)
+    threshold = families.model(kkt.model).rereg_min_firmware
     if threshold is None:
         pytest.skip(f"{kkt.model}: no firmware threshold for deferred re-registration")
     major, minor, patch = (int(x) for x in threshold.split("."))
@@ -109,17 +103,19 @@ def test_firmware_gate(kkt: Kkt, lab, hub) -> None:
     hub.schedule(NEW, date(2021, 1, 1))
     hub.poll_now()
     registration = kkt.fn().last_registration_fd
-    opened = kkt.open_shift()
-    with allure.step(f"Проверить: с прошивкой {old} задание не получено, СНО прежняя"):
-        assert not reregistered_right_before(kkt, opened, registration)
-        check_regime(kkt, OLD)
+    open_shift_expecting(
+        kkt, f"Проверить: с прошивкой {old} перерегистрации нет, СНО прежняя", reregistered=False, regime=OLD
+    )
+    with allure.step(f"Проверить: с прошивкой {old} Кабинет видит «не обновлена», задание не получено"):
         status = hub.status()
         assert status["updated"] is False and status["task_received"] is False
     kkt.close_shift()
     lab.firmware(threshold)
     hub.poll_now()
     second = kkt.open_shift()
-    with allure.step(f"Проверить: после обновления до {threshold} — «обновлена», «получила задание», «перерегистрирована»"):
+    with allure.step(
+        f"Проверить: после обновления до {threshold} — «обновлена», «получила задание», «перерегистрирована»"
+    ):
         assert reregistered_right_before(kkt, second, registration)
         status = hub.status()
         assert status["updated"] and status["task_received"] and status["reregistered"]

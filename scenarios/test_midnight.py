@@ -16,6 +16,7 @@ from .conftest import (
     at,
     check_regime,
     ensure_shift_closed,
+    open_shift_expecting,
     reregistered_right_before,
     task_delivered,
 )
@@ -23,7 +24,10 @@ from .conftest import (
 pytestmark = [
     allure.epic("Отложенная перерегистрация"),
     allure.feature("E. Смена через полночь"),
-    allure.link("reference/domain-rules.md#e-shift-crossing-midnight-deferred-re-registration-at-the-first-shift-open-after-the-scheduled-local-date", name="Матрица E"),
+    allure.link(
+        "reference/domain-rules.md#e-shift-crossing-midnight-deferred-re-registration-at-the-first-shift-open-after-the-scheduled-local-date",
+        name="Матрица E",
+    ),
     allure.label("rule", "R3.1"),
     allure.label("rule", "R3.3"),
     allure.label("rule", "R6.3"),
@@ -34,7 +38,10 @@ OLD, NEW = TaxSystem.USN_INCOME, TaxSystem.OSN
 
 
 @allure.story("Смена 23:50–00:10 и задание на следующий день")
-@allure.title("Открыта 23:50, продажа после полуночи, закрыта 00:10 — одна смена; перерегистрация только перед следующим открытием")
+@allure.title(
+    "Открыта 23:50, продажа после полуночи, закрыта 00:10 — одна смена; "
+    "перерегистрация только перед следующим открытием"
+)
 @allure.severity(allure.severity_level.BLOCKER)
 def test_shift_across_midnight_with_due_task(kkt: Kkt, lab, hub) -> None:
     task_delivered(kkt, lab, hub, now="2020-12-31T23:40:00", target=NEW, day=date(2021, 1, 1))
@@ -83,21 +90,16 @@ def test_24_hour_boundary(kkt: Kkt, lab) -> None:
 @allure.severity(allure.severity_level.BLOCKER)
 def test_year_boundary_is_chronological(kkt: Kkt, lab, hub) -> None:
     task_delivered(kkt, lab, hub, now="2020-12-31T09:00:00", target=NEW, day=date(2021, 1, 1))
-    registration = kkt.fn().last_registration_fd
-    opened = kkt.open_shift()
-    with allure.step("Проверить: 31.12 смена открыта без перерегистрации"):
-        assert not reregistered_right_before(kkt, opened, registration)
-        check_regime(kkt, OLD)
+    open_shift_expecting(kkt, "Проверить: 31.12 смена открыта без перерегистрации", reregistered=False, regime=OLD)
     kkt.close_shift()
     at(lab, "2021-01-01T09:00:00")
-    second = kkt.open_shift()
-    with allure.step("Проверить: 01.01 — перерегистрация перед открытием"):
-        assert reregistered_right_before(kkt, second, registration)
-        check_regime(kkt, NEW)
+    open_shift_expecting(kkt, "Проверить: 01.01 — перерегистрация перед открытием", reregistered=True, regime=NEW)
 
 
 @allure.story("Часовой пояс ККТ против часового пояса Кабинета")
-@allure.title("Решает местная дата ККТ: в 01:00 по местному (МСК+7), когда в Москве ещё 31.12, задание на 01.01 срабатывает")
+@allure.title(
+    "Решает местная дата ККТ: в 01:00 по местному (МСК+7), когда в Москве ещё 31.12, задание на 01.01 срабатывает"
+)
 @allure.severity(allure.severity_level.CRITICAL)
 def test_device_local_date_decides(kkt: Kkt, lab, hub) -> None:
     task_delivered(kkt, lab, hub, now="2020-12-31T20:00:00", target=NEW, day=date(2021, 1, 1))

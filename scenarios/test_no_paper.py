@@ -130,7 +130,7 @@ def test_paper_out_mid_deferred_reregistration(kkt: Kkt, lab, hub) -> None:
         kkt.open_shift()
     first = kkt.fn().last_registration_fd
     with allure.step("Проверить: перерегистрация выполнена, Кабинет видит «перерегистрирована»"):
-        assert first != registration_before
+        assert first is not None and first != registration_before
         assert kkt.fn().tax_systems == TaxSystem.OSN
         assert hub.status()["reregistered"] is True
     lab.paper(PaperState.OK)

@@ -16,13 +16,17 @@ from .conftest import (
     attach_note,
     check_regime,
     ensure_shift_closed,
+    open_shift_expecting,
     reregistered_right_before,
 )
 
 pytestmark = [
     allure.epic("Отложенная перерегистрация"),
     allure.feature("C. Нет задания"),
-    allure.link("reference/domain-rules.md#c-deferred-re-registration-task-never-reached-the-register-нет-задания", name="Матрица C"),
+    allure.link(
+        "reference/domain-rules.md#c-deferred-re-registration-task-never-reached-the-register-нет-задания",
+        name="Матрица C",
+    ),
     allure.label("rule", "R6.1"),
     allure.label("rule", "R6.3"),
     pytest.mark.destructive,
@@ -93,16 +97,12 @@ def test_offline_register_applies_task_at_next_open_after_reconnect(kkt: Kkt, la
     hub.link(False)
     hub.schedule(NEW, date(2021, 1, 1))
     at(lab, "2021-01-01T09:00:00")
-    registration = kkt.fn().last_registration_fd
-    opened = kkt.open_shift()
-    with allure.step("Проверить: без связи смена открыта на старой СНО"):
-        assert not reregistered_right_before(kkt, opened, registration)
-        check_regime(kkt, OLD)
+    open_shift_expecting(kkt, "Проверить: без связи смена открыта на старой СНО", reregistered=False, regime=OLD)
     kkt.close_shift()
     hub.link(True)
     hub.poll_now()
-    second = kkt.open_shift()
-    with allure.step("Проверить: после связи перерегистрация перед открытием следующей смены"):
-        assert reregistered_right_before(kkt, second, registration)
-        check_regime(kkt, NEW)
+    open_shift_expecting(
+        kkt, "Проверить: после связи перерегистрация перед открытием следующей смены", reregistered=True, regime=NEW
+    )
+    with allure.step("Проверить: Кабинет — «перерегистрирована»"):
         assert hub.status()["reregistered"] is True

@@ -15,11 +15,10 @@ import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypeVar
 
-from devices.models import MODELS, Model
 from harness.device import (
     DEFAULT_CASHIER,
-    Capability,
     DeviceInfo,
     DocumentKind,
     FiscalDocument,
@@ -27,7 +26,6 @@ from harness.device import (
     FnStatus,
     FnWarning,
     Item,
-    JournalEntry,
     OfdQueue,
     PaperState,
     Payment,
@@ -37,15 +35,15 @@ from harness.device import (
     TaxSystem,
     Vat,
 )
-from harness.errors import ClockConfirmRequired, DeviceError, HarnessError, LinkCorrupted, LinkError, UsageError
+from harness.driver import DriverBase
+from harness.errors import ClockConfirmRequired, DeviceError, HarnessError, LinkCorrupted, LinkError
 from harness.fiscal import FFD_NAMES, REREG_REASON_SETTINGS_105, REREG_REASON_TAX_SYSTEMS
 from harness.link import Link
-from harness.trace import Trace
 
 from .protocol import (
     STATUS_PRINT_PENDING,
-    Cmd,
     CloseReceipt,
+    Cmd,
     CodecError,
     FirmwareVersion,
     FnQuery,
@@ -63,7 +61,6 @@ from .protocol import (
     RegistrationTotals,
     ShiftParams,
     StateAnswer,
-    StatusBlock,
     StatusFlags,
     Tag,
     TaxType,
@@ -75,12 +72,15 @@ from .protocol import FnStatus as AtolFnStatus
 from .protocol import Payment as AtolPayment
 from .wire import SYSADMIN_PASSWORD, AtolWire
 
+T = TypeVar("T")
 VAT_TAX = {Vat.VAT20: TaxType.VAT20, Vat.VAT10: TaxType.VAT10, Vat.VAT0: TaxType.VAT0, Vat.NONE: TaxType.NONE}
 PAYMENT_TYPE = {PaymentKind.CASH: PaymentType.CASH, PaymentKind.ELECTRONIC: PaymentType.ELECTRONIC}
 FN_WARNING_BITS = 0x8F  # the A4h/30h warning bits harness.device.FnWarning knows
 
-class AtolDriver(AtolWire):
+
+class AtolDriver(DriverBase, AtolWire):
     protocol = "atol-v3"
+    family_name = "atol"
 
     def __init__(
         self,
@@ -91,29 +91,9 @@ class AtolDriver(AtolWire):
         access_password: int = 0,
         mode_password: int = SYSADMIN_PASSWORD,
     ) -> None:
-        record = MODELS.get(model)
-        if record is None or record.family != "atol":
-            known = ", ".join(m.id for m in MODELS.values() if m.family == "atol")
-            raise HarnessError(f"the АТОЛ driver does not know model {model!r} (known: {known})")
-        super().__init__(link, access_password=access_password, mode_password=mode_password)
-        self._model: Model = record
+        AtolWire.__init__(self, link, access_password=access_password, mode_password=mode_password)
+        self._bind_model(model)
         self._host_clock = host_clock  # kept for interface symmetry: ATOL has no "start of work"
-
-    # ------------------------------------------------------------------------------ properties
-
-    @property
-    def model(self) -> str:
-        return self._model.id
-
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        return frozenset(
-            {Capability.SET_CLOCK, Capability.REREGISTER, Capability.CONTINUE_PRINT, Capability.X_REPORT, Capability.OFD_QUEUE}
-        )
-
-    @property
-    def trace(self) -> Trace:
-        return self._link.trace
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -122,7 +102,9 @@ class AtolDriver(AtolWire):
         self._reader.reset()
         self.abort()
         block = self.status_block()
-        self._check_identity(block)
+        model = self.device_type().model
+        seen = f"model byte {model} (3Fh {block.model}), expected {self._model.model_code}"
+        self._check_identity(block.serial_text, block.model, model, seen=seen)
         self._mode = block.mode
         if block.receipt_state:
             self._enter(Mode.REGISTRATION)
@@ -132,27 +114,12 @@ class AtolDriver(AtolWire):
             self.call(Cmd.EXIT_MODE)
             self._mode = Mode.SELECT
 
-    def _check_identity(self, block: StatusBlock) -> None:
-        device_type = self.device_type()
-        serial = block.serial_text
-        if not (
-            self._model.accepts(serial=serial, model_code=block.model)
-            and self._model.accepts(serial=serial, model_code=device_type.model)
-        ):
-            raise UsageError(
-                f"device at {self._link.url} is not a {self._model.title} ({self._model.id}): model byte "
-                f"{device_type.model} (3Fh {block.model}), expected {self._model.model_code}"
-            )
-
-    def close(self) -> None:
-        self._link.close()
-
     # ------------------------------------------------------------------------------ reading
 
     def _fn_query(self, sub: int) -> bytes:
         return self.call(Cmd.FN, bytes([sub])).data
 
-    def _decode_fn(self, decoder: Callable[[bytes], object], sub: int):  # type: ignore[no-untyped-def]
+    def _decode_fn(self, decoder: Callable[[bytes], T], sub: int) -> T:
         try:
             return decoder(self._fn_query(sub))
         except CodecError as exc:
@@ -259,7 +226,9 @@ class AtolDriver(AtolWire):
         connected = bool(exchange.flags & OfdFlags.TRANSPORT_CONNECTED)
         if exchange.unsent_count == 0:
             return OfdQueue(0, None, None, connected=connected)
-        return OfdQueue(exchange.unsent_count, exchange.first_unsent_number, exchange.first_unsent_at, connected=connected)
+        return OfdQueue(
+            exchange.unsent_count, exchange.first_unsent_number, exchange.first_unsent_at, connected=connected
+        )
 
     def clock(self) -> datetime:
         return self.status_block().datetime
@@ -398,13 +367,14 @@ class AtolDriver(AtolWire):
             totals: RegistrationTotals = self._decode_fn(RegistrationTotals.decode, FnQuery.REGISTRATION)
             if totals.fd_number == doc.number:
                 return FiscalDocument(
-                    kind=doc.kind, number=doc.number, fiscal_sign=str(totals.fiscal_sign), datetime=doc.datetime,
-                    shift_number=doc.shift_number, tax_system=None,
+                    kind=doc.kind,
+                    number=doc.number,
+                    fiscal_sign=str(totals.fiscal_sign),
+                    datetime=doc.datetime,
+                    shift_number=doc.shift_number,
+                    tax_system=None,
                 )
         return doc
-
-    def journal(self) -> list[JournalEntry]:
-        return []  # the ATOL binary protocol has no device log
 
 
 def _cp866(text: str, width: int) -> bytes:

@@ -137,7 +137,9 @@ class BufferMatcher:
         for item in self._items(chunk):
             if isinstance(item, V3Corrupt):
                 if item.packet_id == self._pid:  # ask for it again
-                    self._resend(f"answer to {self._what} keeps arriving corrupted ({item.reason})", encode_frame(self._pid, b""))
+                    self._resend(
+                        f"answer to {self._what} keeps arriving corrupted ({item.reason})", encode_frame(self._pid, b"")
+                    )
                 elif item.packet_id == ASYNC_ID:
                     self._async_lost = True
                 continue
@@ -254,7 +256,9 @@ class AtolWire:
 
     def _error(self, command: int, code: int) -> Exception:
         if code in atol_errors.LINK_CODES:
-            return LinkCorrupted(f"register reported a link error to {command:02X}h: {atol_errors.text_of(code)} ({code})")
+            return LinkCorrupted(
+                f"register reported a link error to {command:02X}h: {atol_errors.text_of(code)} ({code})"
+            )
         kind, text = atol_errors.kind_of(command, code)
         if code in (104, 105) and command != Cmd.STATUS:
             with contextlib.suppress(DeviceError, LinkError):
@@ -349,4 +353,3 @@ def detect(link: Link) -> Identified | None:
     except (LinkError, DeviceError, CodecError):
         firmware = ""
     return identify("atol", serial, device_type.model, firmware)
-

@@ -36,7 +36,6 @@ from .hub_client import HubClient, HubRequestError, task_result
 DEFAULT_POLL_INTERVAL = 300.0  # device seconds between polls
 
 
-
 @dataclass
 class ReceivedTask:
     task_id: int
@@ -48,7 +47,9 @@ class ReceivedTask:
 
 
 class FisGo:
-    def __init__(self, core: FiscalCore, hub_url: str, *, poll_interval: float = DEFAULT_POLL_INTERVAL, timeout: float = 2.0) -> None:
+    def __init__(
+        self, core: FiscalCore, hub_url: str, *, poll_interval: float = DEFAULT_POLL_INTERVAL, timeout: float = 2.0
+    ) -> None:
         self.core = core
         self.client = HubClient(hub_url, core.serial, timeout=timeout)
         self.hub_url = hub_url
@@ -198,9 +199,7 @@ class FisGo:
                 finally:
                     core.shift.is_open = was_open
             else:
-                doc = core.reregister(
-                    task.target, cashier="fisGo", force="retry_burns_registration" in core.defects
-                )
+                doc = core.reregister(task.target, cashier="fisGo", force="retry_burns_registration" in core.defects)
         except CoreError as exc:
             if core.fn.registrations_done > before:  # committed in the ФН, only the printout failed
                 if "retry_burns_registration" in core.defects:
@@ -222,7 +221,13 @@ class FisGo:
         task.state = "done"
         task.document = number
         self.core.log("deferred re-registration", f"task #{task.task_id}: FD {number}, {task.target.title}")
-        self._report(task_id=task.task_id, reason=REREG_REASON_TAX_SYSTEMS, number_fd=number, fiscal_sign=fiscal_sign, tax_modes=task.target.names)
+        self._report(
+            task_id=task.task_id,
+            reason=REREG_REASON_TAX_SYSTEMS,
+            number_fd=number,
+            fiscal_sign=fiscal_sign,
+            tax_modes=task.target.names,
+        )
 
     # ------------------------------------------------------------------------------ control
 
@@ -245,8 +250,14 @@ class FisGo:
             "supports_tasks": self.supports_tasks(),
             "last_error": self.last_error,
             "tasks": [
-                {"task_id": t.task_id, "target": t.target.names, "date": t.scheduled.isoformat(), "state": t.state,
-                 "last_error": t.last_error, "document": t.document}
+                {
+                    "task_id": t.task_id,
+                    "target": t.target.names,
+                    "date": t.scheduled.isoformat(),
+                    "state": t.state,
+                    "last_error": t.last_error,
+                    "document": t.document,
+                }
                 for t in self.tasks.values()
             ],
         }
@@ -261,4 +272,3 @@ def attach_fisgo(emulator: Any, hub_url: str, *, poll_interval: float = DEFAULT_
     emulator.core.wire_memory["fisgo"] = fisgo
     fisgo.poll()
     return fisgo
-

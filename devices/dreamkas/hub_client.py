@@ -92,7 +92,7 @@ def task_result(
     message: str = "",
     error_code: int = 0,
     data: Mapping[str, Any] | None = None,
-    type: str = "registration",  # noqa: A002 (wire field name)
+    type: str = "registration",
 ) -> dict:
     """One ``task_results[]`` entry for the next poll."""
     return {
@@ -229,9 +229,7 @@ class AdminClient:
         return _call(self.base_url, "GET", path, self.timeout)
 
     def _post(self, path: str, body: Mapping[str, Any]) -> dict:
-        return _call(
-            self.base_url, "POST", path, self.timeout, body=_json(body), content_type="application/json"
-        )
+        return _call(self.base_url, "POST", path, self.timeout, body=_json(body), content_type="application/json")
 
     def schedule(
         self,

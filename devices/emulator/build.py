@@ -20,11 +20,10 @@ from harness.versions import parse_version
 
 from .clock import VirtualClock
 from .control import ControlHandler, ControlServer
-from .core import FiscalCore
+from .core import FiscalCore, restore_core
 from .defects import check_defects
-from .profiles import ModelProfile, fn_kind, profile
+from .profiles import ModelProfile, UnknownSetting, fn_kind, profile
 from .serve import serve
-from .core import restore_core
 
 DEFAULT_START = datetime(2020, 12, 1, 9, 0, 0)
 
@@ -108,15 +107,17 @@ def build_emulator(model: str, settings: Mapping[str, str] | None = None, *, flo
         overrides["fn_kind"] = fn_kind(settings["fn"]).id
     try:
         prof = base.with_overrides(overrides)
-    except ValueError as exc:
-        known = ", ".join([*EMULATOR_SETTINGS, "or a profile field"])
+    except UnknownSetting as exc:
+        known = ", ".join(dict.fromkeys([*EMULATOR_SETTINGS, *base.settings_help()]))
         raise ValueError(f"{exc} (settings: {known})") from None
     start = DEFAULT_START
     if "clock" in settings:
         try:
             start = datetime.fromisoformat(settings["clock"])
         except ValueError:
-            raise ValueError(f"clock takes ISO local time like 2020-12-31T23:50:00, not {settings['clock']!r}") from None
+            raise ValueError(
+                f"clock takes ISO local time like 2020-12-31T23:50:00, not {settings['clock']!r}"
+            ) from None
     elif flowing_clock:
         start = datetime.now().replace(microsecond=0)
     serial = settings.get("serial")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 
 class VirtualClock:
@@ -69,9 +70,9 @@ class VirtualClock:
         return {"rtc": self.now().isoformat(), "fn_seconds": self.fn_seconds(), "flowing": self._flowing}
 
     @classmethod
-    def restore(cls, data: dict[str, object]) -> VirtualClock:
+    def restore(cls, data: dict[str, Any]) -> VirtualClock:
         return cls(
             datetime.fromisoformat(str(data["rtc"])),
             flowing=bool(data.get("flowing", False)),
-            fn_seconds=float(data.get("fn_seconds", 0.0)),  # type: ignore[arg-type]
+            fn_seconds=float(data.get("fn_seconds", 0.0)),
         )

@@ -9,7 +9,6 @@ arguments get ``ok: false`` with a message — never a dropped connection.
 from __future__ import annotations
 
 import json
-import socket
 import socketserver
 import threading
 from collections.abc import Callable
@@ -58,7 +57,7 @@ class ControlHandler:
             if not isinstance(request, dict):
                 raise ControlError("request must be a JSON object")
             op = request.get("op")
-            handler = self._ops.get(op) or self.extra_ops.get(op)  # type: ignore[arg-type]
+            handler = (self._ops.get(op) or self.extra_ops.get(op)) if isinstance(op, str) else None
             if handler is None:
                 known = ", ".join(sorted({*self._ops, *self.extra_ops}))
                 raise ControlError(f"unknown op {op!r} (known: {known})")
@@ -66,7 +65,7 @@ class ControlHandler:
             return {"ok": True, **reply}
         except (ControlError, ValueError, TypeError, KeyError, ArithmeticError) as exc:
             return {"ok": False, "error": str(exc) or type(exc).__name__}
-        except Exception as exc:  # never drop the connection, whatever the request did
+        except Exception as exc:  # noqa: BLE001 - never drop the connection, whatever the request did
             return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
 
     def handle_line(self, line: bytes) -> bytes:
@@ -161,13 +160,15 @@ class ControlHandler:
                 raise ControlError("fn registrations_done takes a positive integer")
             self.core.lab_fn(registrations_done=count)
         fn = self.core.snapshot()["fn"]
-        return {"fn": {k: fn[k] for k in ("activated_at", "valid_until", "registrations_done", "registrations_left", "kind")}}
+        return {
+            "fn": {
+                k: fn[k] for k in ("activated_at", "valid_until", "registrations_done", "registrations_left", "kind")
+            }
+        }
 
     def _journal(self, _: dict[str, Any]) -> Reply:
         return {
-            "journal": [
-                {"at": e.at.isoformat(), "event": e.event, "detail": e.detail} for e in list(self.core.journal)
-            ]
+            "journal": [{"at": e.at.isoformat(), "event": e.event, "detail": e.detail} for e in list(self.core.journal)]
         }
 
     def _tape(self, _: dict[str, Any]) -> Reply:
@@ -198,11 +199,13 @@ class _LineHandler(socketserver.StreamRequestHandler):
     timeout = 300  # an idle control client is dropped after 5 min
 
     def handle(self) -> None:
-        handler: ControlHandler = self.server.control  # type: ignore[attr-defined]
+        server = self.server
+        assert isinstance(server, _Server)
+        handler = server.control
         while True:
             try:
                 line = self.rfile.readline(1 << 20)
-            except (OSError, socket.timeout):
+            except (TimeoutError, OSError):
                 return
             if not line:
                 return
@@ -218,6 +221,7 @@ class _LineHandler(socketserver.StreamRequestHandler):
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    control: ControlHandler
 
 
 class ControlServer:
@@ -227,13 +231,13 @@ class ControlServer:
         host, port = parse_tcp_url(url)
         check_loopback(host)
         self._server = _Server((host, port), _LineHandler)
-        self._server.control = handler  # type: ignore[attr-defined]
+        self._server.control = handler
         self._thread = threading.Thread(target=self._server.serve_forever, name="kkt-control", daemon=True)
         self._thread.start()
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]
         return f"tcp://{host}:{port}"
 
     def close(self) -> None:

@@ -49,8 +49,8 @@ from .snapshot import snapshot
 
 __all__ = ["CoreError", "FiscalCore", "PoweredOff", "restore_core"]
 
-from .records import PoweredOff  # noqa: E402  (re-exported for the front-ends)
-from .snapshot import restore_core  # noqa: E402
+from .records import PoweredOff
+from .snapshot import restore_core
 
 
 class FiscalCore(Receipts, FiscalRules, Printing):
@@ -149,7 +149,7 @@ class FiscalCore(Receipts, FiscalRules, Printing):
 
     @locked
     def start_work(self, host_time: datetime) -> None:
-        """"Start of work" after power-up (R3.4): sync within 8 min, refuse a date before the last FD."""
+        """ "Start of work" after power-up (R3.4): sync within 8 min, refuse a date before the last FD."""
         self.require_power()
         if host_time < self.last_fd().at:
             raise CoreError(ErrorKind.CLOCK_BEHIND_LAST_DOCUMENT, "host date earlier than the last fiscal document")
@@ -209,9 +209,7 @@ class FiscalCore(Receipts, FiscalRules, Printing):
         self._require_ready()
         if self.shift.is_open:
             raise CoreError(ErrorKind.SHIFT_OPEN, "shift already open")
-        if self.document is not None:
-            raise CoreError(ErrorKind.DOCUMENT_OPEN, "a document is open")
-        self._require_no_pending()
+        self._require_idle()
         for hook in list(self.before_shift_open):  # deferred re-registration fires here (R6.3)
             hook(self)
         if self.pending is not None:  # a hook's printout (form 11) must finish before the shift opens
@@ -229,7 +227,9 @@ class FiscalCore(Receipts, FiscalRules, Printing):
         doc = self._commit(DocumentKind.SHIFT_OPEN)
         doc.shift_number = self.shift.number
         self.log("shift opened", f"shift {self.shift.number}, FD {doc.number}, cashier {cashier}")
-        self._print_new(doc, self._document_lines(doc, f"ОТЧЁТ ОБ ОТКРЫТИИ СМЕНЫ {self.shift.number}", [f"Кассир {cashier}"]))
+        self._print_new(
+            doc, self._document_lines(doc, f"ОТЧЁТ ОБ ОТКРЫТИИ СМЕНЫ {self.shift.number}", [f"Кассир {cashier}"])
+        )
         return doc
 
     @locked
@@ -244,9 +244,7 @@ class FiscalCore(Receipts, FiscalRules, Printing):
             return doc
         if not self.shift.is_open:
             raise CoreError(ErrorKind.SHIFT_CLOSED, "shift is not open")
-        if self.document is not None:
-            raise CoreError(ErrorKind.DOCUMENT_OPEN, "a document is open")
-        self._require_no_pending()
+        self._require_idle()
         self._require_fn_usable(for_shift_close=True)
         self._require_paper()
         doc = self._commit(DocumentKind.SHIFT_CLOSE)
@@ -270,9 +268,7 @@ class FiscalCore(Receipts, FiscalRules, Printing):
         self._require_ready()
         if self.profile.x_report_needs_open_shift and not self.shift.is_open:
             raise CoreError(ErrorKind.SHIFT_CLOSED, "shift is not open")
-        if self.document is not None:
-            raise CoreError(ErrorKind.DOCUMENT_OPEN, "a document is open")
-        self._require_no_pending()
+        self._require_idle()
         self._require_printer()
         self.tape.extend([f"X-ОТЧЁТ  смена {self.shift.number}", f"Кассир {cashier}", CUT])
         self.log("X report", f"shift {self.shift.number}")
@@ -287,9 +283,7 @@ class FiscalCore(Receipts, FiscalRules, Printing):
         self._require_ready()
         if self.shift.is_open:
             raise CoreError(ErrorKind.SHIFT_OPEN, "the shift must be closed for re-registration")
-        if self.document is not None:
-            raise CoreError(ErrorKind.DOCUMENT_OPEN, "a document is open")
-        self._require_no_pending()
+        self._require_idle()
         self.validate_tax_systems(tax_systems)
         mode = self.fn.work_mode if work_mode is None else work_mode
         if tax_systems == self.fn.tax_systems and mode == self.fn.work_mode and not force:

@@ -21,7 +21,9 @@ DEFECTS: dict[str, str] = {
     "use_utc_date": "the due check uses the UTC date instead of the device's local date",
     "reregister_inside_open_shift": "a due task is applied as soon as it is seen, even inside an open shift",
     "skip_due_task_on_open": "the shift opens without applying a due task",
-    "retry_burns_registration": "a print fault after the re-registration is taken for a failure: the retry burns a second registration",
+    "retry_burns_registration": (
+        "a print fault after the re-registration is taken for a failure: the retry burns a second registration"
+    ),
 }
 
 

@@ -14,13 +14,14 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any, cast
 
 from devices.models import MODELS, Model
 from harness.families import family
 from harness.fiscal import TaxSystem
 from harness.versions import parse_version
 
-__all__ = ["FN_KINDS", "PROFILES", "FnKind", "ModelProfile", "fn_kind", "parse_version", "profile"]
+__all__ = ["FN_KINDS", "PROFILES", "FnKind", "ModelProfile", "UnknownSetting", "fn_kind", "parse_version", "profile"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ def fn_kind(name: str) -> FnKind:
     return FN_KINDS[key]
 
 
+class UnknownSetting(ValueError):
+    """A ``key=value`` whose key is neither a profile choice nor a front-end setting."""
+
+
 @dataclass(frozen=True)
 class ModelProfile(Model):
     """A catalogue record extended with what the emulator chooses for that model."""
@@ -73,7 +78,6 @@ class ModelProfile(Model):
     needs_start_of_work: bool = True  # Pirit 0x10 after every power-up; АТОЛ is ready at once
     # --- model-specific choices (domain-rules.md leaves them open; record per model) ---
     shift_limit_inclusive: bool = False  # True: exactly 24:00:00 already counts as expired (R3.6)
-    rereg_requires_empty_queue: bool = False  # R4.6 for a pure СНО change
     ofd_block_allows_shift_close: bool = True  # R4.2 default: closing allowed under the 30-day block
     ofd_block_allows_shift_open: bool = False
     auto_open_shift: bool = False  # R3.8: a receipt on a closed shift opens one implicitly
@@ -92,10 +96,10 @@ class ModelProfile(Model):
             object.__setattr__(self, "firmware", self.rereg_min_firmware)
 
     @classmethod
-    def of(cls, model: Model, **choices: object) -> ModelProfile:
+    def of(cls, model: Model, **choices: Any) -> ModelProfile:
         """The profile of a catalogue model with these emulator choices."""
-        identity = {f.name: getattr(model, f.name) for f in dataclasses.fields(Model)}
-        return cls(**identity, **choices)  # type: ignore[arg-type]
+        identity: dict[str, Any] = {f.name: getattr(model, f.name) for f in dataclasses.fields(Model)}
+        return cls(**identity, **choices)
 
     @property
     def model(self) -> Model:
@@ -121,12 +125,12 @@ class ModelProfile(Model):
                 extra[key] = front_end.check(raw.strip())
                 continue
             if key not in fields or key in IDENTITY_FIELDS:
-                raise ValueError(f"unknown profile setting {key!r} for model {self.id}")
+                raise UnknownSetting(f"unknown profile setting {key!r} for model {self.id}")
             current = getattr(self, key)
             changes[key] = _coerce(key, raw, current)
         if "fn_kind" in changes:
             fn_kind(str(changes["fn_kind"]))
-        return dataclasses.replace(self, **changes, extra=extra)
+        return dataclasses.replace(self, **cast(dict[str, Any], changes), extra=extra)
 
     def settings_help(self) -> dict[str, str]:
         """Every ``key=value`` this profile takes, with its current value."""
@@ -164,13 +168,12 @@ PROFILES: dict[str, ModelProfile] = {
     for p in (
         ModelProfile.of(MODELS["kf"], firmware_id=570),
         ModelProfile.of(MODELS["dkf"], firmware_id=570),
-        ModelProfile.of(MODELS["start"], firmware_id=670, rereg_requires_empty_queue=True),
+        ModelProfile.of(MODELS["start"], firmware_id=670),
         *(
             ModelProfile.of(
                 MODELS[atol],
                 firmware="3.0.8000",
                 needs_start_of_work=False,
-                rereg_requires_empty_queue=True,  # ATOL 237 / libfptr 139 "unsent FDs in the FN"
                 auto_open_shift=True,  # ATOL FPrint: the first receipt opens the shift (§3.5.5)
             )
             for atol in ("atol", "atol55", "atol90")

@@ -131,9 +131,17 @@ class FiscalRules(CoreState):
         if self.fn.phase != FnPhase.FISCAL:
             raise CoreError(ErrorKind.NOT_REGISTERED, f"ФН phase {self.fn.phase}, not fiscal mode")
 
+    def _require_idle(self) -> None:
+        """No receipt open and no printout pending: what shift and registration operations need."""
+        if self.document is not None:
+            raise CoreError(ErrorKind.DOCUMENT_OPEN, "a document is open")
+        self._require_no_pending()
+
     def _require_no_pending(self) -> None:
         if self.pending is not None:
-            raise CoreError(ErrorKind.PENDING_PRINT, f"document {self.pending.document} closed in the ФН but not printed")
+            raise CoreError(
+                ErrorKind.PENDING_PRINT, f"document {self.pending.document} closed in the ФН but not printed"
+            )
         if self.shift.close_interrupted:
             raise CoreError(ErrorKind.PENDING_PRINT, "shift closing not finished: repeat the Z report")
 

@@ -23,7 +23,6 @@ from typing import Protocol
 from harness.families import FrontEnd
 from harness.net import check_loopback, parse_tcp_url
 
-
 __all__ = ["FrontEnd", "PtyServer", "Server", "TcpServer", "check_loopback", "parse_tcp_url", "serve"]
 
 FrontEndFactory = Callable[[], FrontEnd]
@@ -32,7 +31,8 @@ POLL_INTERVAL = 0.05
 
 
 class Server(Protocol):
-    url: str
+    @property
+    def url(self) -> str: ...
 
     def close(self) -> None: ...
 
@@ -40,7 +40,9 @@ class Server(Protocol):
 class TcpServer:
     """Accepts any number of sequential or parallel connections (fisGo opens one per command)."""
 
-    def __init__(self, factory: FrontEndFactory, url: str = "tcp://127.0.0.1:0", *, inter_byte_timeout: float = 0.2) -> None:
+    def __init__(
+        self, factory: FrontEndFactory, url: str = "tcp://127.0.0.1:0", *, inter_byte_timeout: float = 0.2
+    ) -> None:
         host, port = parse_tcp_url(url)
         check_loopback(host)
         self._factory = factory
@@ -62,7 +64,7 @@ class TcpServer:
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -77,7 +79,7 @@ class TcpServer:
             while not self._stop.is_set():
                 try:
                     data = conn.recv(4096)
-                except (socket.timeout, TimeoutError):
+                except TimeoutError:
                     if frontend.pending():
                         frontend.reset()  # inter-byte timeout: drop the unfinished frame
                     continue
@@ -179,7 +181,9 @@ def _safe_feed(frontend: FrontEnd, data: bytes) -> bytes:
     except Exception as exc:  # noqa: BLE001 - the serving loop outlives any one request
         import sys
 
-        print(f"kkt-hil emulator: request dropped after an internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            f"kkt-hil emulator: request dropped after an internal error: {type(exc).__name__}: {exc}", file=sys.stderr
+        )
         frontend.reset()
         return b""
 

@@ -35,10 +35,15 @@ PENDING_BY_NAME = {name: kind for kind, name in PENDING_KINDS.items()}
 
 def snapshot(core: FiscalCore) -> dict[str, Any]:
     """Everything, JSON-ready (call with the core's lock held)."""
+    data: dict[str, Any] = _state(core)
+    return data
+
+
+def _state(core: FiscalCore) -> Any:
     unsent = core.unsent()
-    pending = asdict(core.pending) if core.pending else None
-    if pending is not None:
-        pending["kind"] = PENDING_KINDS[core.pending.kind]  # type: ignore[union-attr]
+    pending = None
+    if core.pending is not None:
+        pending = {**asdict(core.pending), "kind": PENDING_KINDS[core.pending.kind]}
     return jsonable(
         {
             "model": core.profile.id,

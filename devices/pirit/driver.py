@@ -14,7 +14,6 @@ from decimal import Decimal
 
 from harness.device import (
     DEFAULT_CASHIER,
-    Capability,
     DeviceInfo,
     DocumentKind,
     FiscalDocument,
@@ -22,7 +21,6 @@ from harness.device import (
     FnStatus,
     FnWarning,
     Item,
-    JournalEntry,
     OfdQueue,
     PaperState,
     Payment,
@@ -32,6 +30,7 @@ from harness.device import (
     TaxSystem,
     Vat,
 )
+from harness.driver import DriverBase
 from harness.errors import (
     ClockConfirmRequired,
     ClockMismatch,
@@ -39,13 +38,9 @@ from harness.errors import (
     HarnessError,
     LinkCorrupted,
     LinkTimeout,
-    UsageError,
 )
 from harness.fiscal import FFD_NAMES
 from harness.link import Link
-from harness.trace import Trace
-
-from devices.models import MODELS, Model
 
 from .protocol import (
     DEFAULT_PASSWORD,
@@ -64,8 +59,9 @@ VAT_INDEX = {Vat.VAT20: 0, Vat.VAT10: 1, Vat.VAT0: 2, Vat.NONE: 3}
 PAYMENT_INDEX = {PaymentKind.CASH: 0, PaymentKind.ELECTRONIC: 1}
 
 
-class PiritDriver(PiritWire):
+class PiritDriver(DriverBase, PiritWire):
     protocol = "pirit"
+    family_name = "pirit"
 
     def __init__(
         self,
@@ -75,29 +71,9 @@ class PiritDriver(PiritWire):
         password: bytes = DEFAULT_PASSWORD,
         host_clock: Callable[[], datetime] = datetime.now,
     ) -> None:
-        record = MODELS.get(model)
-        if record is None or record.family != "pirit":
-            known = ", ".join(m.id for m in MODELS.values() if m.family == "pirit")
-            raise HarnessError(f"the Pirit driver does not know model {model!r} (known: {known})")
-        super().__init__(link, password=password)
-        self._model: Model = record
+        PiritWire.__init__(self, link, password=password)
+        self._bind_model(model)
         self._host_clock = host_clock
-
-    # ------------------------------------------------------------------------------ properties
-
-    @property
-    def model(self) -> str:
-        return self._model.id
-
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        return frozenset(
-            {Capability.SET_CLOCK, Capability.REREGISTER, Capability.CONTINUE_PRINT, Capability.X_REPORT, Capability.OFD_QUEUE}
-        )
-
-    @property
-    def trace(self) -> Trace:
-        return self._link.trace
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -110,18 +86,8 @@ class PiritDriver(PiritWire):
                 self.call(0x10, [format_date(now.date()), format_time(now.time())])
             except ClockMismatch:
                 self._link.trace.note("0x10: device clock differs from host by > 8 min; device keeps its clock")
-        self._check_identity()
-
-    def _check_identity(self) -> None:
         serial, model_code = self.identity()
-        if not self._model.accepts(serial=serial, model_code=model_code):
-            raise UsageError(
-                f"device at {self._link.url} is not a {self._model.title} ({self._model.id}): "
-                f"serial {serial}, model code {model_code}"
-            )
-
-    def close(self) -> None:
-        self._link.close()
+        self._check_identity(serial, model_code, seen=f"serial {serial}, model code {model_code}")
 
     # ------------------------------------------------------------------------------ reading
 
@@ -320,7 +286,16 @@ class PiritDriver(PiritWire):
         modes = self.sub(0x02, 23)
         work_mode = parse_int(modes[1]) if len(modes) > 1 else 0
         now = self.clock()
-        fields: list[Field] = [0, rnm, inn, int(tax_systems), work_mode, cashier, format_date(now.date()), format_time(now.time())]
+        fields: list[Field] = [
+            0,
+            rnm,
+            inn,
+            int(tax_systems),
+            work_mode,
+            cashier,
+            format_date(now.date()),
+            format_time(now.time()),
+        ]
         fields += ["", "", "", "", "", "", "", "", "", "", 0, 4]
         answer = self.fields(0x60, fields)
         when = _datetime(answer[2:4]) or now
@@ -330,9 +305,6 @@ class PiritDriver(PiritWire):
             fiscal_sign=answer[1],
             datetime=when,
         )
-
-    def journal(self) -> list[JournalEntry]:
-        return []  # the Pirit protocol has no device log
 
 
 def _datetime(fields: Sequence[str]) -> datetime | None:

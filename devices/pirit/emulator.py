@@ -44,7 +44,12 @@ from .protocol import (
 
 VAT_BY_INDEX = {0: Vat.VAT20, 1: Vat.VAT10, 2: Vat.VAT0, 3: Vat.NONE}
 PAYMENT_BY_INDEX = {0: PaymentKind.CASH, 1: PaymentKind.ELECTRONIC}
-RECEIPT_BY_TYPE = {2: ReceiptKind.SALE, 3: ReceiptKind.SALE_RETURN, 6: ReceiptKind.PURCHASE, 7: ReceiptKind.PURCHASE_RETURN}
+RECEIPT_BY_TYPE = {
+    2: ReceiptKind.SALE,
+    3: ReceiptKind.SALE_RETURN,
+    6: ReceiptKind.PURCHASE,
+    7: ReceiptKind.PURCHASE_RETURN,
+}
 TYPE_BY_RECEIPT = {v: k for k, v in RECEIPT_BY_TYPE.items()}
 BATCH_COMMANDS = frozenset({0x24, *range(0x40, 0x4A), 0x52})  # silent when successful in batch mode
 UNINITIALISED_OK = frozenset({0x00, 0x04, 0x06, 0x10})  # all else: 0x01 + extended 1 (§2.5.7)
@@ -160,7 +165,10 @@ class PiritFrontEnd:
             return 0x03, []
         except CoreError as exc:
             source = exc.source
-            if exc.kind is ErrorKind.TAX_SYSTEM_NOT_REGISTERED and self.core.profile.setting("tax_mismatch_code") == "param":
+            if (
+                exc.kind is ErrorKind.TAX_SYSTEM_NOT_REGISTERED
+                and self.core.profile.setting("tax_mismatch_code") == "param"
+            ):
                 source = "kkt"  # the firmware's own parameter check: 0x03 + extended 43
             code, extended = pirit_errors.code_for(exc.kind, source=source)
             if exc.kind is ErrorKind.BAD_PARAMETER and extended is None:

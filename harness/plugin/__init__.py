@@ -110,7 +110,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
-        config.workeroutput["kkt_seen"] = json.dumps(config.stash.get(SEEN_KEY, {}))  # type: ignore[attr-defined]
+        config.workeroutput["kkt_seen"] = json.dumps(config.stash.get(SEEN_KEY, {}))  # type: ignore[attr-defined]  # pytest-xdist sets workeroutput on workers only
         return
     results = getattr(config.option, "allure_report_dir", None)
     if not results:

@@ -34,14 +34,21 @@ def label(request: pytest.FixtureRequest, handle: DeviceHandle) -> None:
     if fn_kind:
         allure.dynamic.parameter("ФН", fn_kind)
     seen = request.config.stash[SEEN_KEY]
-    seen[handle.spec.id] = {"model": info.model, "firmware": info.firmware, "serial": info.serial, "protocol": info.protocol}
+    seen[handle.spec.id] = {
+        "model": info.model,
+        "firmware": info.firmware,
+        "serial": info.serial,
+        "protocol": info.protocol,
+    }
 
 
 def attach_evidence(handle: DeviceHandle) -> None:
     allure.attach(handle.trace.render() or "(no traffic)", "Трасса обмена (wire trace)", allure.attachment_type.TEXT)
     try:
         journal = handle.lab.journal()
-        text = "\n".join(f"{e.at:%d.%m.%Y %H:%M:%S}  {e.event}" + (f": {e.detail}" if e.detail else "") for e in journal)
+        text = "\n".join(
+            f"{e.at:%d.%m.%Y %H:%M:%S}  {e.event}" + (f": {e.detail}" if e.detail else "") for e in journal
+        )
     except KktError as exc:
         text = f"(journal not available: {exc})"
     allure.attach(text or "(empty)", "Журнал ККТ", allure.attachment_type.TEXT)

@@ -81,4 +81,4 @@ The emulator never imports a driver.
 from .state import AtolState, Task, describe_state, modes_for_password
 from .transport import AtolFrontEnd
 
-__all__ = ["AtolFrontEnd", "AtolState", "Task", "modes_for_password", "describe_state"]
+__all__ = ["AtolFrontEnd", "AtolState", "Task", "describe_state", "modes_for_password"]

@@ -23,6 +23,7 @@ from ..protocol import (
     FnQuery,
     FnStatus,
     FnValidity,
+    FnWarnings,
     Interface,
     OfdExchangeStatus,
     OfdFlags,
@@ -138,7 +139,9 @@ class AtolQueries:
         firmware = to_bcd(version, 1) + to_bcd(subversion, 1) + b"\x00" + to_bcd(build, 2)
         name = encode_text(self.core.profile.model_name.encode("cp866", "replace").decode("cp866"))
         mode, submode = self._mode_byte_parts()
-        return bytes([0, PROTOCOL_VERSION, DEVICE_TYPE_KKT, self.core.profile.model_code, mode, submode]) + firmware + name
+        return (
+            bytes([0, PROTOCOL_VERSION, DEVICE_TYPE_KKT, self.core.profile.model_code, mode, submode]) + firmware + name
+        )
 
     def _firmware(self, request: CommandRequest) -> bytes:
         source = request.params[0] if request.params else 1
@@ -187,7 +190,7 @@ class AtolQueries:
                     current_document=core.fn_current_document(),
                     document_data_received=core.document is not None and bool(core.document.items),
                     shift_open=core.shift.is_open,
-                    warnings=int(core.fn_warnings()),  # type: ignore[arg-type]
+                    warnings=FnWarnings(int(core.fn_warnings())),
                     last_document_at=last.at.replace(second=0),
                     fn_number=core.fn.serial,
                     last_fd_number=last.number,
@@ -197,7 +200,9 @@ class AtolQueries:
             return _u(core.fn.serial.encode("ascii", "replace")[:16].ljust(16, b" "))
         if sub == FnQuery.VALIDITY:
             return _u(
-                FnValidity(core.fn_valid_until(), min(core.registrations_left(), 255), min(core.fn.registrations_done, 255)).encode()
+                FnValidity(
+                    core.fn_valid_until(), min(core.registrations_left(), 255), min(core.fn.registrations_done, 255)
+                ).encode()
             )
         if sub == FnQuery.VERSION:
             return _u(encode_text("fn-emulator 1.0", 16, fill=0x20) + b"\x01")

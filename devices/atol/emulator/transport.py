@@ -54,7 +54,9 @@ from .state import (
 class AtolFrontEnd(AtolCommands):
     """One link's worth of transport state over a shared core (device state in wire_memory)."""
 
-    def __init__(self, core: FiscalCore, *, access_password: int = ACCESS_PASSWORD, sync_result: str | None = None) -> None:
+    def __init__(
+        self, core: FiscalCore, *, access_password: int = ACCESS_PASSWORD, sync_result: str | None = None
+    ) -> None:
         if sync_result not in (None, SYNC_PENDING, SYNC_RESULT):
             raise ValueError(f"sync_result is {SYNC_PENDING!r} or {SYNC_RESULT!r}, not {sync_result!r}")
         self.core = core

@@ -38,6 +38,7 @@ from .numbers import (
 
 # --- 3Fh status block ---------------------------------------------------------------------------
 
+
 class StatusFlags(IntFlag):
     """3Fh flags byte (offset 9)."""
 
@@ -149,6 +150,7 @@ class StatusBlock:
 
 # --- 45h state code ------------------------------------------------------------------------------
 
+
 class PrinterFlags(IntFlag):
     """45h printer flags."""
 
@@ -182,6 +184,7 @@ class StateAnswer:
 
 # --- A5h device type -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class DeviceType:
     """A5h answer data (after the error byte).
@@ -204,20 +207,29 @@ class DeviceType:
     def encode(self) -> bytes:
         if len(self.firmware) != 5:
             raise CodecError("DeviceType.firmware must be 5 bytes")
-        return bytes([check_byte(self.protocol_version, "protocol version"),
-                      check_byte(self.device_type, "device type"), check_byte(self.model, "model"),
-                      check_byte(self.mode, "mode"), check_byte(self.submode, "sub-mode")]) \
-            + self.firmware + encode_text(self.name)
+        return (
+            bytes(
+                [
+                    check_byte(self.protocol_version, "protocol version"),
+                    check_byte(self.device_type, "device type"),
+                    check_byte(self.model, "model"),
+                    check_byte(self.mode, "mode"),
+                    check_byte(self.submode, "sub-mode"),
+                ]
+            )
+            + self.firmware
+            + encode_text(self.name)
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> DeviceType:
         data = bytes(data)
         need(data, 10, "A5h device type")
-        return cls(data[0], data[1], data[2], data[3], data[4], data[5:10],
-                   decode_text(data[10:]))
+        return cls(data[0], data[1], data[2], data[3], data[4], data[5:10], decode_text(data[10:]))
 
 
 # --- 9Dh firmware version ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FirmwareVersion:
@@ -233,8 +245,7 @@ class FirmwareVersion:
         return f"{self.version}.{self.subversion}.{self.language}.{self.build}"
 
     def encode(self, *, reserved_byte: bool = False) -> bytes:
-        body = (to_bcd(self.version, 1) + to_bcd(self.subversion, 1) + to_bcd(self.language, 1)
-                + to_bcd(self.build, 2))
+        body = to_bcd(self.version, 1) + to_bcd(self.subversion, 1) + to_bcd(self.language, 1) + to_bcd(self.build, 2)
         return (b"\x00" + body) if reserved_byte else body
 
     @classmethod
@@ -245,11 +256,11 @@ class FirmwareVersion:
             need(data, 1, "9Dh firmware version")
             data = data[1:]
         need(data, 5, "9Dh firmware version")
-        return cls(from_bcd(data[0:1]), from_bcd(data[1:2]), from_bcd(data[2:3]),
-                   from_bcd(data[3:5]))
+        return cls(from_bcd(data[0:1]), from_bcd(data[1:2]), from_bcd(data[2:3]), from_bcd(data[3:5]))
 
 
 # --- A4h FN queries ------------------------------------------------------------------------------
+
 
 def _encode_num2(value: int, encoding: NumberEncoding) -> bytes:
     if encoding == NumberEncoding.BINARY_LE:
@@ -276,13 +287,14 @@ class ShiftParams:
     receipt_number: int = 0
 
     def encode(self, encoding: NumberEncoding = NumberEncoding.BINARY_LE) -> bytes:
-        return (bytes([check_byte(self.state, "shift state")])
-                + _encode_num2(self.shift_number, encoding)
-                + _encode_num2(self.receipt_number, encoding))
+        return (
+            bytes([check_byte(self.state, "shift state")])
+            + _encode_num2(self.shift_number, encoding)
+            + _encode_num2(self.receipt_number, encoding)
+        )
 
     @classmethod
-    def decode(cls, data: bytes,
-               encoding: NumberEncoding = NumberEncoding.BINARY_LE) -> ShiftParams:
+    def decode(cls, data: bytes, encoding: NumberEncoding = NumberEncoding.BINARY_LE) -> ShiftParams:
         data = bytes(data)
         need(data, 5, "A4h/10h shift parameters")
         return cls(data[0], _decode_num2(data[1:3], encoding), _decode_num2(data[3:5], encoding))
@@ -311,16 +323,18 @@ class OfdExchangeStatus:
     first_unsent_at: _dt.datetime | None = None
 
     def encode(self) -> bytes:
-        return (bytes([check_byte(int(self.flags), "flags"), check_byte(self.read_started, "read started")])
-                + to_le(self.unsent_count, 2) + to_le(self.first_unsent_number, 4)
-                + encode_bin_datetime(self.first_unsent_at))
+        return (
+            bytes([check_byte(int(self.flags), "flags"), check_byte(self.read_started, "read started")])
+            + to_le(self.unsent_count, 2)
+            + to_le(self.first_unsent_number, 4)
+            + encode_bin_datetime(self.first_unsent_at)
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> OfdExchangeStatus:
         data = bytes(data)
         need(data, 13, "A4h/20h OFD exchange status")
-        return cls(OfdFlags(data[0]), data[1], from_le(data[2:4]), from_le(data[4:8]),
-                   bin_datetime(data[8:13]))
+        return cls(OfdFlags(data[0]), data[1], from_le(data[2:4]), from_le(data[4:8]), bin_datetime(data[8:13]))
 
 
 class FnWarnings(IntFlag):
@@ -355,20 +369,35 @@ class FnStatus:
             raise CodecError(f"FN number must be ASCII: {self.fn_number!r}") from exc
         if len(number) > 16:
             raise CodecError(f"FN number longer than 16 characters: {self.fn_number!r}")
-        return (bytes([check_byte(self.phase, "phase"), check_byte(self.current_document, "document"),
-                       int(self.document_data_received), int(self.shift_open),
-                       check_byte(int(self.warnings), "warnings")])
-                + encode_bin_datetime(self.last_document_at)
-                + number.ljust(16, b" ") + to_le(self.last_fd_number, 4))
+        return (
+            bytes(
+                [
+                    check_byte(self.phase, "phase"),
+                    check_byte(self.current_document, "document"),
+                    int(self.document_data_received),
+                    int(self.shift_open),
+                    check_byte(int(self.warnings), "warnings"),
+                ]
+            )
+            + encode_bin_datetime(self.last_document_at)
+            + number.ljust(16, b" ")
+            + to_le(self.last_fd_number, 4)
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> FnStatus:
         data = bytes(data)
         need(data, 30, "A4h/30h FN status")
-        return cls(data[0], data[1], bool(data[2]), bool(data[3]), FnWarnings(data[4]),
-                   bin_datetime(data[5:10]),
-                   data[10:26].decode("ascii", "replace").rstrip("\x00 "),
-                   from_le(data[26:30]))
+        return cls(
+            data[0],
+            data[1],
+            bool(data[2]),
+            bool(data[3]),
+            FnWarnings(data[4]),
+            bin_datetime(data[5:10]),
+            data[10:26].decode("ascii", "replace").rstrip("\x00 "),
+            from_le(data[26:30]),
+        )
 
 
 @dataclass(frozen=True)
@@ -380,9 +409,12 @@ class FnValidity:
     registrations_done: int = 0
 
     def encode(self) -> bytes:
-        return encode_bin_date(self.valid_until) + bytes([
-            check_byte(self.registrations_left, "registrations left"),
-            check_byte(self.registrations_done, "registrations done")])
+        return encode_bin_date(self.valid_until) + bytes(
+            [
+                check_byte(self.registrations_left, "registrations left"),
+                check_byte(self.registrations_done, "registrations done"),
+            ]
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> FnValidity:
@@ -416,17 +448,28 @@ class RegistrationTotals:
             raise CodecError(f"INN/RNM must be ASCII: {self.inn!r} {self.rnm!r}") from exc
         if len(inn) > 12 or len(rnm) > 20:
             raise CodecError(f"INN (12) or RNM (20) too long: {self.inn!r} {self.rnm!r}")
-        return (encode_bin_datetime(self.at) + inn.ljust(12, b" ") + rnm.ljust(20, b" ")
-                + bytes([check_byte(self.tax_systems, "tax systems"), check_byte(self.work_mode, "work mode")])
-                + to_le(self.fd_number, 4) + to_le(self.fiscal_sign, 4))
+        return (
+            encode_bin_datetime(self.at)
+            + inn.ljust(12, b" ")
+            + rnm.ljust(20, b" ")
+            + bytes([check_byte(self.tax_systems, "tax systems"), check_byte(self.work_mode, "work mode")])
+            + to_le(self.fd_number, 4)
+            + to_le(self.fiscal_sign, 4)
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> RegistrationTotals:
         data = bytes(data)
         need(data, 47, "A4h/43h registration totals")
-        return cls(bin_datetime(data[0:5]), data[5:17].decode("ascii", "replace").strip(),
-                   data[17:37].decode("ascii", "replace").strip(), data[37], data[38],
-                   from_le(data[39:43]), from_le(data[43:47]))
+        return cls(
+            bin_datetime(data[0:5]),
+            data[5:17].decode("ascii", "replace").strip(),
+            data[17:37].decode("ascii", "replace").strip(),
+            data[37],
+            data[38],
+            from_le(data[39:43]),
+            from_le(data[43:47]),
+        )
 
 
 STATUS_PRINT_PENDING: Final = StatusFlags.BIT4

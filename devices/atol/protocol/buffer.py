@@ -52,10 +52,16 @@ class BufferStatus(IntEnum):
 
 
 ASYNC_STATUSES: Final = frozenset({BufferStatus.ASYNC_RESULT, BufferStatus.ASYNC_ERROR})
-_TASK_STATUSES: Final = frozenset({
-    BufferStatus.PENDING, BufferStatus.IN_PROGRESS, BufferStatus.RESULT, BufferStatus.ERROR,
-    BufferStatus.STOPPED, BufferStatus.WAITING,
-})
+_TASK_STATUSES: Final = frozenset(
+    {
+        BufferStatus.PENDING,
+        BufferStatus.IN_PROGRESS,
+        BufferStatus.RESULT,
+        BufferStatus.ERROR,
+        BufferStatus.STOPPED,
+        BufferStatus.WAITING,
+    }
+)
 """Synchronous statuses that get a TId when ``sync_tid=True`` (B1..B4 never do)."""
 
 
@@ -109,13 +115,13 @@ def encode_abort() -> bytes:
     return bytes([BufferCmd.ABORT])
 
 
-def encode_ack_add(ack_tid: int, tid: int, task: bytes,
-                   flags: AddFlags | int = AddFlags.NEED_RESULT) -> bytes:
+def encode_ack_add(ack_tid: int, tid: int, task: bytes, flags: AddFlags | int = AddFlags.NEED_RESULT) -> bytes:
     """``C5 ackTId flags TId task`` (layout [inferred] from the name; atol4j never sends it)."""
     if not task:
         raise CodecError("ACK_ADD needs a non-empty task")
-    return bytes([BufferCmd.ACK_ADD, check_byte(ack_tid, "ack TId"), check_byte(int(flags), "flags"),
-                  check_byte(tid, "TId")]) + bytes(task)
+    return bytes(
+        [BufferCmd.ACK_ADD, check_byte(ack_tid, "ack TId"), check_byte(int(flags), "flags"), check_byte(tid, "TId")]
+    ) + bytes(task)
 
 
 def decode_buffer_command(payload: bytes) -> BufferCommand:
@@ -139,8 +145,7 @@ def decode_buffer_command(payload: bytes) -> BufferCommand:
             raise CodecError(f"ABORT takes no parameters: {hex_text(payload)}")
         return BufferCommand(kind)
     need(payload, 5, "ACK_ADD")
-    return BufferCommand(kind, tid=payload[3], flags=AddFlags(payload[2]), task=payload[4:],
-                         ack_tid=payload[1])
+    return BufferCommand(kind, tid=payload[3], flags=AddFlags(payload[2]), task=payload[4:], ack_tid=payload[1])
 
 
 @dataclass(frozen=True)
@@ -158,15 +163,21 @@ class BufferAnswer:
     @property
     def is_final(self) -> bool:
         """The task finished (with a result or an error) or was stopped."""
-        return self.status in (BufferStatus.RESULT, BufferStatus.ERROR, BufferStatus.STOPPED,
-                               BufferStatus.ASYNC_RESULT, BufferStatus.ASYNC_ERROR)
+        return self.status in (
+            BufferStatus.RESULT,
+            BufferStatus.ERROR,
+            BufferStatus.STOPPED,
+            BufferStatus.ASYNC_RESULT,
+            BufferStatus.ASYNC_ERROR,
+        )
 
     def encode(self, *, sync_tid: bool = False) -> bytes:
         return encode_status(self.status, self.data, tid=self.tid, sync_tid=sync_tid)
 
 
-def encode_status(status: BufferStatus | int, data: bytes = b"", *, tid: int | None = None,
-                  sync_tid: bool = False) -> bytes:
+def encode_status(
+    status: BufferStatus | int, data: bytes = b"", *, tid: int | None = None, sync_tid: bool = False
+) -> bytes:
     """Register payload: ``status [TId] data``.
 
     A6/A7 always carry ``tid``.  A1..A5/A8 carry it only with ``sync_tid=True`` (see the package

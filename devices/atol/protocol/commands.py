@@ -144,17 +144,26 @@ class FnPhase(IntEnum):
 class NumberEncoding(StrEnum):
     """How A4h/10h encodes its 2-byte numbers ([conflict] in the reference)."""
 
-    BINARY_LE = "binary-le"   # S7
-    BCD_LE = "bcd-le"         # atol4j: BCD digits, low byte first
+    BINARY_LE = "binary-le"  # S7
+    BCD_LE = "bcd-le"  # atol4j: BCD digits, low byte first
     BCD_BE = "bcd-be"
 
 
 DEFAULT_TIMEOUT: Final = 10.0
 COMMAND_TIMEOUTS: Final[dict[int, float]] = {
-    0x6B: 10.0, 0x8D: 20.0, 0x8E: 20.0, Cmd.CLOSE_ARCHIVE: 20.0, Cmd.CLOSE_RECEIPT: 20.0,
-    Cmd.Z_REPORT: 40.0, Cmd.READ_REGISTER: 45.0, Cmd.REGISTRATION: 50.0,
-    Cmd.REGISTER_POSITION: 50.0, 0xEA: 50.0, 0xEB: 50.0,
-    Cmd.PRINT_REGISTRATION_TOTALS: 120.0, Cmd.PRINT_FN_DOCUMENT: 120.0,
+    0x6B: 10.0,
+    0x8D: 20.0,
+    0x8E: 20.0,
+    Cmd.CLOSE_ARCHIVE: 20.0,
+    Cmd.CLOSE_RECEIPT: 20.0,
+    Cmd.Z_REPORT: 40.0,
+    Cmd.READ_REGISTER: 45.0,
+    Cmd.REGISTRATION: 50.0,
+    Cmd.REGISTER_POSITION: 50.0,
+    0xEA: 50.0,
+    0xEB: 50.0,
+    Cmd.PRINT_REGISTRATION_TOTALS: 120.0,
+    Cmd.PRINT_FN_DOCUMENT: 120.0,
 }
 """Per-command answer timeout T5 in seconds (§3.4); others use :data:`DEFAULT_TIMEOUT`."""
 
@@ -167,6 +176,7 @@ def answer_timeout(code: int) -> float:
 # ------------------------------------------------------------------------------------------------
 # Application layer: requests and answers
 # ------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CommandRequest:
@@ -195,10 +205,10 @@ def decode_command(task: bytes) -> CommandRequest:
 class AnswerForm(StrEnum):
     """Layout of an answer payload."""
 
-    U = "U"     # 'U' err data...
-    D = "D"     # 'D' + status block (3Fh)
-    M = "M"     # 'M' + cash sum (4Dh)
-    A5 = "A5"   # err data... (A5h)
+    U = "U"  # 'U' err data...
+    D = "D"  # 'D' + status block (3Fh)
+    M = "M"  # 'M' + cash sum (4Dh)
+    A5 = "A5"  # err data... (A5h)
 
 
 NO_ERROR_BYTE_COMMANDS: Final = frozenset({Cmd.STATE})

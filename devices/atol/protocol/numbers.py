@@ -23,7 +23,7 @@ def to_bcd(value: int, width: int) -> bytes:
     if value < 0 or value >= 10 ** (2 * width):
         raise CodecError(f"{value} does not fit in {width} BCD byte(s)")
     digits = f"{int(value):0{2 * width}d}"
-    return bytes(int(digits[i:i + 2], 16) for i in range(0, len(digits), 2))
+    return bytes(int(digits[i : i + 2], 16) for i in range(0, len(digits), 2))
 
 
 def from_bcd(data: bytes) -> int:
@@ -93,8 +93,7 @@ def quantity_from_bcd(data: bytes) -> Decimal:
 TEXT_ENCODING: Final = "cp866"
 
 
-def encode_text(text: str, width: int | None = None, *, fill: int = 0x00,
-                truncate: bool = False) -> bytes:
+def encode_text(text: str, width: int | None = None, *, fill: int = 0x00, truncate: bool = False) -> bytes:
     """CP866 text; with ``width`` a fixed-width field padded on the right with ``fill``.
 
     Text longer than ``width`` raises unless ``truncate`` is set.  Characters CP866 lacks raise.
@@ -121,6 +120,7 @@ def decode_text(data: bytes, *, strip: bool = True) -> str:
 # ------------------------------------------------------------------------------------------------
 # Dates and times: BCD (3Fh, 64h/4Bh/EDh) and binary (A4h, FN format)
 # ------------------------------------------------------------------------------------------------
+
 
 def bcd_date(data: bytes) -> _dt.date:
     """BCD ``YY MM DD`` (20YY)."""

@@ -36,6 +36,7 @@ from .numbers import (
 
 # --- request parameters of the sale path ---------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class EnterMode:
     """56h parameters: mode(1), mode password (4 bytes BCD)."""
@@ -102,23 +103,34 @@ class Position:
     def encode(self) -> bytes:
         if len(self.text) > POSITION_TEXT_WIDTH:
             raise CodecError(f"position text longer than {POSITION_TEXT_WIDTH} bytes")
-        return (bytes([check_byte(self.flags, "flags")])
-                + encode_text(self.name, POSITION_NAME_WIDTH)
-                + money_to_bcd(self.price, 6) + quantity_to_bcd(self.quantity, 5)
-                + bytes([check_byte(self.discount_type, "discount type"),
-                         check_byte(self.discount_sign, "discount sign")])
-                + money_to_bcd(self.discount, 6)
-                + bytes([check_byte(self.tax, "tax"), check_byte(self.section, "section")])
-                + bytes(self.text).ljust(POSITION_TEXT_WIDTH, b"\x00") + b"\x00")
+        return (
+            bytes([check_byte(self.flags, "flags")])
+            + encode_text(self.name, POSITION_NAME_WIDTH)
+            + money_to_bcd(self.price, 6)
+            + quantity_to_bcd(self.quantity, 5)
+            + bytes([check_byte(self.discount_type, "discount type"), check_byte(self.discount_sign, "discount sign")])
+            + money_to_bcd(self.discount, 6)
+            + bytes([check_byte(self.tax, "tax"), check_byte(self.section, "section")])
+            + bytes(self.text).ljust(POSITION_TEXT_WIDTH, b"\x00")
+            + b"\x00"
+        )
 
     @classmethod
     def decode(cls, params: bytes) -> Position:
         p = bytes(params)
         need(p, POSITION_PARAMS_SIZE, "E6h register position")
-        return cls(name=decode_text(p[1:65]), price=money_from_bcd(p[65:71]),
-                   quantity=quantity_from_bcd(p[71:76]), flags=p[0], discount_type=p[76],
-                   discount_sign=p[77], discount=money_from_bcd(p[78:84]), tax=p[84],
-                   section=p[85], text=p[86:102])
+        return cls(
+            name=decode_text(p[1:65]),
+            price=money_from_bcd(p[65:71]),
+            quantity=quantity_from_bcd(p[71:76]),
+            flags=p[0],
+            discount_type=p[76],
+            discount_sign=p[77],
+            discount=money_from_bcd(p[78:84]),
+            tax=p[84],
+            section=p[85],
+            text=p[86:102],
+        )
 
 
 @dataclass(frozen=True)
@@ -131,8 +143,9 @@ class _TypedSum:
     _what = ""
 
     def encode(self) -> bytes:
-        return (bytes([check_byte(self.flags, "flags"), check_byte(self.payment_type, "payment type")])
-                + money_to_bcd(self.amount, 5))
+        return bytes([check_byte(self.flags, "flags"), check_byte(self.payment_type, "payment type")]) + money_to_bcd(
+            self.amount, 5
+        )
 
     @classmethod
     def decode(cls, params: bytes) -> Self:
@@ -178,6 +191,7 @@ class CloseReceipt(_TypedSum):
 # "parameters for FFD 1.05+ are written as requisites before the call [inferred]").  The layouts
 # below are this project's [inferred] choices; the emulator and the driver share them.
 
+
 class Tag(IntEnum):
     """FFD requisite tags the stand writes (E8h) or reads (E9h)."""
 
@@ -212,10 +226,10 @@ def decode_tlvs(data: bytes) -> list[tuple[int, bytes]]:
     while pos < len(data):
         if len(data) - pos < 4:
             raise CodecError(f"truncated TLV header at offset {pos}: {hex_text(data[pos:])}")
-        tag, size = from_le(data[pos:pos + 2]), from_le(data[pos + 2:pos + 4])
+        tag, size = from_le(data[pos : pos + 2]), from_le(data[pos + 2 : pos + 4])
         if len(data) - pos - 4 < size:
             raise CodecError(f"TLV {tag} claims {size} bytes, {len(data) - pos - 4} left")
-        out.append((tag, data[pos + 4:pos + 4 + size]))
+        out.append((tag, data[pos + 4 : pos + 4 + size]))
         pos += 4 + size
     return out
 
@@ -230,8 +244,13 @@ class WriteRequisite:
     block: int = 0
 
     def encode(self) -> bytes:
-        return bytes([check_byte(self.flags, "flags"), check_byte(self.blocks, "block count"),
-                      check_byte(self.block, "block number")]) + bytes(self.data)
+        return bytes(
+            [
+                check_byte(self.flags, "flags"),
+                check_byte(self.blocks, "block count"),
+                check_byte(self.block, "block number"),
+            ]
+        ) + bytes(self.data)
 
     @classmethod
     def decode(cls, params: bytes) -> WriteRequisite:

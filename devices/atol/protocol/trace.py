@@ -44,9 +44,11 @@ def _describe_answer(payload: bytes) -> str:
         except CodecError:
             return f"D {hex_text(payload[1:])}"
         flags = block.flags.name if block.flags else "0"
-        return (f"D status serial={block.serial_text} mode={block.mode}.{block.submode} "
-                f"shift={block.shift_number} receipt_state={block.receipt_state} "
-                f"flags={flags} {block.datetime.isoformat(' ')}")
+        return (
+            f"D status serial={block.serial_text} mode={block.mode}.{block.submode} "
+            f"shift={block.shift_number} receipt_state={block.receipt_state} "
+            f"flags={flags} {block.datetime.isoformat(' ')}"
+        )
     if lead == 0x55 and len(payload) >= 2:
         err = payload[1]
         text = f"U err={err} ({error_text(err)})"

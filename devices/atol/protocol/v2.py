@@ -30,7 +30,7 @@ class V2Control(IntEnum):
     EOT = 0x04
 
 
-def lrc(data: bytes) -> int:
+def lrc(data: bytes | bytearray) -> int:
     """XOR of all bytes."""
     value = 0
     for byte in data:
@@ -114,8 +114,11 @@ class V2Reader:
                 if byte == self._xor:
                     out.append(V2Frame(bytes(self._data)))
                 else:
-                    out.append(V2Corrupt(CorruptReason.BAD_LRC, bytes(self._data),
-                                         f"received {byte:02X}, computed {self._xor:02X}"))
+                    out.append(
+                        V2Corrupt(
+                            CorruptReason.BAD_LRC, bytes(self._data), f"received {byte:02X}, computed {self._xor:02X}"
+                        )
+                    )
                 self.reset()
             else:
                 self._xor ^= byte
@@ -129,7 +132,8 @@ class V2Reader:
                 else:
                     self._data.append(byte)
                 if len(self._data) > self.max_data:
-                    out.append(V2Corrupt(CorruptReason.BAD_LENGTH, bytes(self._data),
-                                         f"no ETX within {self.max_data} bytes"))
+                    out.append(
+                        V2Corrupt(CorruptReason.BAD_LENGTH, bytes(self._data), f"no ETX within {self.max_data} bytes")
+                    )
                     self.reset()
         return out

@@ -151,9 +151,11 @@ class V3Reader:
         for byte in bytes(data):
             if byte == V3_STX:
                 if self._state != _V3State.IDLE:
-                    self._fail(out, CorruptReason.BAD_LENGTH,
-                               f"frame interrupted by STX after {len(self._body)} of "
-                               f"{self._length + 1} data+CRC bytes")
+                    self._fail(
+                        out,
+                        CorruptReason.BAD_LENGTH,
+                        f"frame interrupted by STX after {len(self._body)} of {self._length + 1} data+CRC bytes",
+                    )
                 self._state = _V3State.LEN_LO
                 continue
             state = self._state
@@ -161,8 +163,7 @@ class V3Reader:
                 self.skipped += 1
             elif state == _V3State.LEN_LO:
                 if byte > 0x7F:
-                    self._fail(out, CorruptReason.BAD_LENGTH,
-                               f"length low byte 0x{byte:02X} > 0x7F")
+                    self._fail(out, CorruptReason.BAD_LENGTH, f"length low byte 0x{byte:02X} > 0x7F")
                 else:
                     self._len_lo = byte
                     self._state = _V3State.LEN_HI
@@ -172,8 +173,7 @@ class V3Reader:
             elif state == _V3State.ID:
                 self._id = byte
                 if self._length > self.max_payload:
-                    self._fail(out, CorruptReason.BAD_LENGTH,
-                               f"length {self._length} exceeds {self.max_payload}")
+                    self._fail(out, CorruptReason.BAD_LENGTH, f"length {self._length} exceeds {self.max_payload}")
                 else:
                     self._state = _V3State.BODY
             else:  # BODY
@@ -197,8 +197,7 @@ class V3Reader:
                     packet_id = self._id if self._id is not None else 0
                     expected = crc8(bytes([packet_id]) + payload)
                     if received != expected:
-                        self._fail(out, CorruptReason.BAD_CRC,
-                                   f"received {received:02X}, computed {expected:02X}")
+                        self._fail(out, CorruptReason.BAD_CRC, f"received {received:02X}, computed {expected:02X}")
                     else:
                         out.append(V3Frame(packet_id, payload))
                         self.reset()

@@ -13,9 +13,8 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from harness.net import check_loopback
@@ -65,7 +64,13 @@ def _device_payload(body: dict) -> dict:
     return {**{key: value for key, value in body.items() if key != "data"}, **data}
 
 
-def _device_serial(headers: Mapping[str, str], payload: dict) -> str:
+class Headers(Protocol):
+    """HTTP request headers: a mapping or ``http.server``'s message object."""
+
+    def get(self, name: str, /) -> Any: ...
+
+
+def _device_serial(headers: Headers, payload: dict) -> str:
     kkt_info = payload.get("kkt_info")
     candidates = [
         payload.get("serial"),
@@ -80,7 +85,7 @@ def _device_serial(headers: Mapping[str, str], payload: dict) -> str:
     return serials.pop()
 
 
-def route(hub: Hub, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> tuple[int, dict]:
+def route(hub: Hub, method: str, target: str, headers: Headers, raw: bytes) -> tuple[int, dict]:
     """Map one HTTP request to the hub; returns (status, JSON answer).  Raises HubError."""
     split = urlsplit(target)
     path = split.path.rstrip("/") or "/"
@@ -109,8 +114,8 @@ def route(hub: Hub, method: str, target: str, headers: Mapping[str, str], raw: b
     if path == "/admin/devices":
         return 200, {"ok": True, "devices": hub.devices()}
     if path == "/admin/tasks" and method == "GET":
-        serial = parse_qs(split.query).get("serial", [None])[0]
-        return 200, {"ok": True, "tasks": hub.tasks(serial)}
+        serials = parse_qs(split.query).get("serial")
+        return 200, {"ok": True, "tasks": hub.tasks(serials[0] if serials else None)}
     if path == "/admin/import":
         try:
             text = raw.decode("utf-8-sig")
@@ -141,22 +146,22 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HubHTTPServer
     server_version = "kkt-hil-hub/1.0"
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch("PUT")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._dispatch("PATCH")
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base signature)
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
     def _read_body(self) -> bytes:
@@ -244,7 +249,7 @@ class HubServer:
 
     @property
     def url(self) -> str:
-        host = self._httpd.server_address[0]
+        host = self._httpd.socket.getsockname()[0]
         return f"http://{host}:{self.port}"
 
     def close(self) -> None:

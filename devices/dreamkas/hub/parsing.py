@@ -35,14 +35,12 @@ _CABINET_BY_BIT: Mapping[TaxSystem, str] = {
     TaxSystem.PATENT: "PATENT",
 }
 #: Our name → the Кабинет / hub string used in ``kkt_registration_info.tax_modes``.
-CABINET_TAX_MODES: Mapping[str, str] = MappingProxyType(
-    {name: _CABINET_BY_BIT[bit] for name, bit in TAX_NAMES.items()}
-)
+CABINET_TAX_MODES: Mapping[str, str] = MappingProxyType({name: _CABINET_BY_BIT[bit] for name, bit in TAX_NAMES.items()})
 
 _CLOUD_MODELS = tuple(model for model in MODELS.values() if model.has_cloud_tasks)
 #: Minimum firmware per model for deferred re-registration (catalogue ``rereg_min_firmware``).
 FIRMWARE_THRESHOLDS: Mapping[str, str] = MappingProxyType(
-    {model.id: model.rereg_min_firmware for model in _CLOUD_MODELS}
+    {model.id: model.rereg_min_firmware for model in _CLOUD_MODELS if model.rereg_min_firmware}
 )
 #: Human model names for the threshold table keys (catalogue ``title``).
 MODEL_NAMES: Mapping[str, str] = MappingProxyType({model.id: model.title for model in _CLOUD_MODELS})
@@ -231,9 +229,7 @@ def _parse_cash_info(payload: Mapping[str, Any]) -> dict:
     """A ``/cash_info_report/v1`` payload → ``versions`` and device attributes (None: not sent)."""
     versions = payload.get("versions")
     if versions is not None:
-        if not isinstance(versions, list) or not all(
-            isinstance(item, dict) and "version" in item for item in versions
-        ):
+        if not isinstance(versions, list) or not all(isinstance(item, dict) and "version" in item for item in versions):
             raise HubError("'versions' must be a list of {type, version, ...}")
         versions = deepcopy(versions)
     kkt_info = _optional_dict(payload, "kkt_info")
@@ -312,5 +308,5 @@ def _csv_rows(text: str) -> list[tuple[int, dict | str]]:
         if len(row) != len(columns):
             parsed.append((number, f"expected {len(columns)} columns, got {len(row)}"))
         else:
-            parsed.append((number, dict(zip(columns, row))))
+            parsed.append((number, dict(zip(columns, row, strict=True))))
     return parsed

@@ -7,11 +7,12 @@ are compared with :func:`harness.versions.version_at_least`.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Mapping
 from copy import deepcopy
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -48,7 +49,7 @@ class _Task:
     task_id: int
     serial: str
     tax_systems: list[str]
-    date: date
+    date: dt.date
     cashier: dict
     created_at: str
     withheld: bool = False
@@ -83,7 +84,7 @@ class _Task:
             },
         }
 
-    def view(self, local_date: date | None = None) -> dict:
+    def view(self, local_date: dt.date | None = None) -> dict:
         """Admin view; ``due`` compares the register's local date with the scheduled date."""
         return {
             "task_id": self.task_id,
@@ -159,7 +160,7 @@ class Hub:
             raise ValueError("max_attempts must be >= 1")
         self._thresholds = MappingProxyType(merged)
         self._max_attempts = max_attempts
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(dt.UTC))
         self._lock = threading.Lock()
         self._devices: dict[str, _Device] = {}
         self._tasks: dict[int, _Task] = {}
@@ -167,9 +168,7 @@ class Hub:
 
     # ---- admin side ------------------------------------------------------------------------
 
-    def schedule(
-        self, serial: object, tax_systems: object, when: object, *, cashier: Mapping | None = None
-    ) -> int:
+    def schedule(self, serial: object, tax_systems: object, when: object, *, cashier: Mapping | None = None) -> int:
         """Queue a deferred re-registration task; returns its id."""
         request = check_task_request(serial, tax_systems, when)
         cashier = _parse_cashier(cashier)
@@ -215,9 +214,7 @@ class Hub:
                     rejected.append({"row": row_number, "reason": values})
                     continue
                 try:
-                    request = check_task_request(
-                        values["serial"], values["tax_systems"], values["date"]
-                    )
+                    request = check_task_request(values["serial"], values["tax_systems"], values["date"])
                 except HubError as exc:
                     rejected.append({"row": row_number, "reason": str(exc)})
                     continue
@@ -469,4 +466,3 @@ class Hub:
             "reports": deepcopy(device.reports),
             "unmatched_results": deepcopy(device.unmatched_results),
         }
-

@@ -275,9 +275,7 @@ def encode_request(
     return _seal(body, lowercase_crc=lowercase_crc)
 
 
-def encode_response(
-    packet_id: int, command: int, error: int, fields: Sequence[Field] = ()
-) -> bytes:
+def encode_response(packet_id: int, command: int, error: int, fields: Sequence[Field] = ()) -> bytes:
     """Build a device → host frame; every field is terminated by FS; no password."""
     _check_byte("packet_id", packet_id, MIN_PACKET_ID, MAX_PACKET_ID)
     _check_byte("command", command)

@@ -146,4 +146,3 @@ class PacketIds(Iterator[int]):
         value = self._next
         self._next = self.FIRST if value == self.LAST else value + 1
         return value
-

@@ -58,9 +58,7 @@ def describe(frame: bytes, *, kind: Literal["request", "answer"] | None = None) 
             text = f"REQ id=0x{message.packet_id:02X} "
             if message.password != DEFAULT_PASSWORD:
                 text += f"pwd={message.password.decode(ENCODING)!r} "
-            text += (
-                f"{message.command:02X} {message.command_name} {_fields_text(message.fields)}"
-            )
+            text += f"{message.command:02X} {message.command_name} {_fields_text(message.fields)}"
         if mismatch := _crc_mismatch(frame):
             text += f" BAD-CRC(got {mismatch[0]:02X}, want {mismatch[1]:02X})"
         return text

@@ -88,4 +88,3 @@ def parse_decimal(s: str) -> Decimal:
     if not re.fullmatch(r"-?[0-9]*\.?[0-9]+|-?[0-9]+\.", s):
         raise ValueError(f"not a decimal number: {s!r}")
     return Decimal(s)
-
