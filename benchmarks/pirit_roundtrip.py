@@ -19,6 +19,7 @@ import serial
 
 from devices.emulator.serve import serve
 from devices.pirit import protocol as p
+from devices.pirit.driver import PiritDriver
 from harness import open_kkt
 
 
@@ -57,6 +58,7 @@ def measure_driver(rounds: int) -> list[float]:
     samples = []
     with open_kkt("emulator:kf") as handle:  # the same path a scenario takes: emulator on a pty, driver, link
         driver = handle.kkt
+        assert isinstance(driver, PiritDriver)  # the raw call() is the Pirit driver's own
         for _ in range(rounds):
             t0 = time.perf_counter()
             driver.call(0x00)

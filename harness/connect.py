@@ -40,6 +40,7 @@ class DeviceHandle:
     kkt: Kkt
     lab: Lab
     trace: Trace
+    link: Link  # the raw request/answer layer under ``kkt`` (for vendor commands in lab scripts)
     family: families.Family
     model: Model
     emulator: families.Emulated | None = None  # the emulated register, for emulator specs
@@ -112,13 +113,14 @@ def _open_emulator(spec: DeviceSpec, *, timeout_scale: float, link_timeout: floa
         trace = Trace(family.describe_bytes)
         transport = open_transport(url, baudrate=model.baudrate, timeout=link_timeout, trace=trace)
         closers.append(transport.close)
-        kkt = family.make_driver(Link(transport, timeout_scale=timeout_scale), model=model.id, host_clock=emulated.now)
+        link = Link(transport, timeout_scale=timeout_scale)
+        kkt = family.make_driver(link, model=model.id, host_clock=emulated.now)
         kkt.connect()
     except BaseException:
         _close_all(closers)
         raise
     lab = EmulatorLab(emulated.control, description=f"emulator {model.id}")
-    return DeviceHandle(spec, kkt, lab, trace, family, model, emulated, closers)
+    return DeviceHandle(spec, kkt, lab, trace, link, family, model, emulated, closers)
 
 
 def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) -> DeviceHandle:
@@ -148,9 +150,10 @@ def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) ->
     try:
         transport = open_transport(spec.url, baudrate=int(baud), timeout=link_timeout, trace=trace)
         closers.append(transport.close)
-        kkt = family.make_driver(Link(transport, timeout_scale=timeout_scale), model=model.id)
+        link = Link(transport, timeout_scale=timeout_scale)
+        kkt = family.make_driver(link, model=model.id)
         kkt.connect()
     except (KktError, ValueError):
         _close_all(closers)
         raise
-    return DeviceHandle(spec, kkt, lab, trace, family, model, None, closers)
+    return DeviceHandle(spec, kkt, lab, trace, link, family, model, None, closers)

@@ -53,7 +53,13 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def frame(packet_id: int, command: str, *fields: str) -> bytes:
-    body = b"PIRI" + bytes([packet_id]) + command.encode() + b"".join(f.encode("cp866") + b"\x1c" for f in fields) + b"\x03"
+    body = (
+        b"PIRI"
+        + bytes([packet_id])
+        + command.encode()
+        + b"".join(f.encode("cp866") + b"\x1c" for f in fields)
+        + b"\x03"
+    )
     crc = 0
     for byte in body:
         crc ^= byte
@@ -74,9 +80,13 @@ def ask(sock: socket.socket, packet_id: int, command: str, *fields: str) -> tupl
 
 
 def http(method: str, url: str, body: dict | None = None) -> dict:
-    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310 (loopback only)
+    req = urllib.request.Request(
+        url,
+        method=method,
+        data=json.dumps(body).encode() if body else None,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
         return json.loads(resp.read())
 
 
@@ -86,8 +96,17 @@ def test_black_box_deferred_reregistration(processes: list[subprocess.Popen[byte
     assert hub_banner.startswith("listening http://127.0.0.1:")
     hub_url = hub_banner.split()[1]
     emu, (listening, control) = start(
-        "emulate", "kf", "--listen", "tcp://127.0.0.1:0", "--control", "tcp://127.0.0.1:0",
-        "--hub", hub_url, "--frozen-clock", "--clock", "2020-12-31T20:00:00",
+        "emulate",
+        "kf",
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--control",
+        "tcp://127.0.0.1:0",
+        "--hub",
+        hub_url,
+        "--frozen-clock",
+        "--clock",
+        "2020-12-31T20:00:00",
     )
     processes.append(emu)
     host, port = listening.split("//")[1].split(":")
@@ -113,12 +132,22 @@ def test_black_box_deferred_reregistration(processes: list[subprocess.Popen[byte
         ctl.close()
 
 
-def test_state_file_survives_a_restart(tmp_path, processes: list[subprocess.Popen[bytes]]) -> None:  # type: ignore[no-untyped-def]
+def test_state_file_survives_a_restart(tmp_path, processes: list[subprocess.Popen[bytes]]) -> None:
     state = tmp_path / "kf.json"
 
     def run_once(request: dict | None, *clock: str) -> dict:
-        proc, (_, control) = start("emulate", "kf", "--listen", "tcp://127.0.0.1:0", "--control", "tcp://127.0.0.1:0",
-                                   "--frozen-clock", *clock, "--state", str(state))
+        proc, (_, control) = start(
+            "emulate",
+            "kf",
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--control",
+            "tcp://127.0.0.1:0",
+            "--frozen-clock",
+            *clock,
+            "--state",
+            str(state),
+        )
         host, port = control.split("//")[1].split(":")
         with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
             ctl = sock.makefile("rw")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -22,14 +23,14 @@ def make(model: str = "kf", **settings: str) -> FiscalCore:
     return core
 
 
-def sale(core: FiscalCore, amount: str = "100.00", tax: TaxSystem | None = None):  # type: ignore[no-untyped-def]
+def sale(core: FiscalCore, amount: str = "100.00", tax: TaxSystem | None = None):
     core.open_receipt(ReceiptKind.SALE, tax, "Кассир")
     core.add_item("Сахар", Decimal(1), Decimal(amount))
     core.pay(PaymentKind.CASH, Decimal(amount))
     return core.close_receipt()
 
 
-def kind_of(call) -> ErrorKind:  # type: ignore[no-untyped-def]
+def kind_of(call) -> ErrorKind:
     with pytest.raises(CoreError) as info:
         call()
     return info.value.kind
@@ -145,7 +146,9 @@ def test_ofd_30_day_block_and_its_lifting() -> None:
 def test_receipt_tax_system_must_be_registered() -> None:
     core = make()
     core.open_shift("x")
-    assert kind_of(lambda: core.open_receipt(ReceiptKind.SALE, TaxSystem.OSN, "x")) is ErrorKind.TAX_SYSTEM_NOT_REGISTERED
+    assert (
+        kind_of(lambda: core.open_receipt(ReceiptKind.SALE, TaxSystem.OSN, "x")) is ErrorKind.TAX_SYSTEM_NOT_REGISTERED
+    )
     doc = sale(core)  # none given: the first registered one
     assert doc.tax_system == TaxSystem.USN_INCOME
 
@@ -341,6 +344,7 @@ def test_restore_rejects_garbage_cleanly() -> None:
     from devices.emulator.core import restore_core
 
     core = build_emulator("kf").core
-    for bad in ([], {"model": "kf"}, {**core.snapshot(), "cash": "abc"}):
+    bads: list[Any] = [[], {"model": "kf"}, {**core.snapshot(), "cash": "abc"}]
+    for bad in bads:
         with pytest.raises(ValueError):
-            restore_core(core, bad)  # type: ignore[arg-type]
+            restore_core(core, bad)

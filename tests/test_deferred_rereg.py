@@ -13,6 +13,8 @@ import pytest
 from devices.dreamkas.fisgo import FisGo, attach_fisgo
 from devices.dreamkas.hub import Hub, serve
 from devices.dreamkas.hub_client import AdminClient
+from devices.emulator.build import Emulator
+from devices.emulator.core import FiscalCore
 from harness.connect import DeviceHandle, open_device
 from harness.device import DocumentKind, Item, PaperState, TaxSystem
 from harness.errors import NoPaper
@@ -29,12 +31,14 @@ class Rig:
     fisgo: FisGo
 
     @property
-    def kkt(self):  # type: ignore[no-untyped-def]
+    def kkt(self):
         return self.handle.kkt
 
     @property
-    def core(self):  # type: ignore[no-untyped-def]
-        return self.handle.emulator.core
+    def core(self) -> FiscalCore:
+        emulated = self.handle.emulator
+        assert isinstance(emulated, Emulator)
+        return emulated.core
 
     def at(self, when: str) -> None:
         self.core.lab_clock_set(datetime.fromisoformat(when))
@@ -131,7 +135,9 @@ def test_firmware_below_threshold_never_receives_the_task(model: str, old: str) 
         assert not status["updated"] and not status["task_received"] and not status["reregistered"]
         # the firmware update, then a second contact: now the task arrives and applies at the next open
         rig.kkt.close_shift()
-        rig.core.set_firmware(rig.core.profile.rereg_min_firmware)
+        gate = rig.core.profile.rereg_min_firmware
+        assert gate is not None
+        rig.core.set_firmware(gate)
         rig.fisgo.poll()
         assert rig.status()["updated"] and rig.status()["task_received"]
         assert_reregistered_before_open(rig, rig.kkt.open_shift().number, TaxSystem.OSN)
@@ -215,7 +221,10 @@ def test_power_loss_between_reregistration_and_shift_open() -> None:
 @pytest.mark.parametrize(
     ("defect", "symptom"),
     [
-        ("compare_dates_as_text", "applied on 31.12 for a 01.01.2021 task? no: applied a 01.12.2021 task on 31.12.2020"),
+        (
+            "compare_dates_as_text",
+            "applied on 31.12 for a 01.01.2021 task? no: applied a 01.12.2021 task on 31.12.2020",
+        ),
         ("skip_due_task_on_open", "the shift opens on the old regime"),
     ],
 )

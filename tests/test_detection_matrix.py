@@ -27,7 +27,10 @@ MEANT_TO_CATCH: dict[str, set[str]] = {
     "report_undelivered_as_sent": {"test_queue_grows_while_ofd_down", "test_printed_is_not_delivered"},
     "compare_dates_as_text": {"test_year_boundary_is_chronological", "test_example_2"},
     "use_utc_date": {"test_device_local_date_decides"},
-    "reregister_inside_open_shift": {"test_shift_across_midnight_with_due_task", "test_task_arriving_inside_open_shift_waits"},
+    "reregister_inside_open_shift": {
+        "test_shift_across_midnight_with_due_task",
+        "test_task_arriving_inside_open_shift_waits",
+    },
     "skip_due_task_on_open": {"test_example_1", "test_example_2", "test_example_3_round_the_clock"},
     "retry_burns_registration": {"test_paper_out_mid_deferred_reregistration"},
 }
@@ -40,8 +43,19 @@ def test_every_defect_has_catchers() -> None:
 def test_detection_matrix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     specs = ["emulator:kf"] + [f"emulator:kf?defects={d}" for d in sorted(DEFECTS)]
     junit = tmp_path / "junit.xml"
-    command = [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-q", "-p", "no:randomly",
-               f"--junitxml={junit}", "-o", "junit_family=xunit2", *[f"--kkt={s}" for s in specs]]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "scenarios"),
+        "-q",
+        "-p",
+        "no:randomly",
+        f"--junitxml={junit}",
+        "-o",
+        "junit_family=xunit2",
+        *[f"--kkt={s}" for s in specs],
+    ]
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert junit.exists(), proc.stdout[-2000:] + proc.stderr[-2000:]
 

@@ -60,7 +60,9 @@ def test_hub_tables_are_derived_from_the_catalogue() -> None:
         ("atol", "1", 99, ()),
     ],
 )
-def test_identify_by_serial_prefix_and_model_code(family: str, serial: str, code: int, expected: tuple[str, ...]) -> None:
+def test_identify_by_serial_prefix_and_model_code(
+    family: str, serial: str, code: int, expected: tuple[str, ...]
+) -> None:
     assert identify(family, serial, code).candidates == expected
 
 
@@ -117,7 +119,11 @@ def _imports(path: Path) -> set[str]:
 
 def test_harness_never_imports_a_vendor_or_the_emulator_by_path() -> None:
     for path in (ROOT / "harness").rglob("*.py"):
-        bad = {m for m in _imports(path) if m.startswith(("devices.emulator", "devices.dreamkas", "devices.pirit", "devices.atol"))}
+        bad = {
+            m
+            for m in _imports(path)
+            if m.startswith(("devices.emulator", "devices.dreamkas", "devices.pirit", "devices.atol"))
+        }
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
 
 
@@ -183,21 +189,23 @@ FAMILY = Family(
     detect="devices.pirit.wire:detect",
 )
 '''
-DRIVER = '''
+DRIVER = """
 from devices.pirit.driver import PiritDriver
 
 
 class Driver(PiritDriver):
     def __init__(self, link, *, model, **kw):
         super().__init__(link, model="kf", **kw)
-'''
+"""
 
 
 def test_a_third_party_family_registers_through_its_entry_point(tmp_path: Path) -> None:
     """A separate distribution on sys.path with a kkt_hil.families entry point joins the catalogue."""
     site = tmp_path / "site"
     (site / "kkt_shtrih_test-1.0.dist-info").mkdir(parents=True)
-    (site / "kkt_shtrih_test-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: kkt-shtrih-test\nVersion: 1.0\n")
+    (site / "kkt_shtrih_test-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: kkt-shtrih-test\nVersion: 1.0\n"
+    )
     (site / "kkt_shtrih_test-1.0.dist-info" / "entry_points.txt").write_text(
         "[kkt_hil.families]\nshtrih = kkt_shtrih_family:FAMILY\n"
     )
@@ -215,7 +223,11 @@ def test_a_third_party_family_registers_through_its_entry_point(tmp_path: Path) 
     )
     env_path = f"{site}:{ROOT}"
     out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env={"PYTHONPATH": env_path, "PATH": ""}
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": env_path, "PATH": ""},
     )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()

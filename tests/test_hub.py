@@ -97,9 +97,7 @@ def test_threshold_per_model(server, admin, serial, below, at_or_above):
 def test_below_threshold_never_delivered(server, admin):
     kkt = device(server, DKF)
     admin.schedule(DKF, ["usn_income_expense"], "2026-12-01")
-    kkt.cash_info_report(
-        versions=[{"type": "FISGO", "version": "1.11.3", "remote_updatable": True}]
-    )
+    kkt.cash_info_report(versions=[{"type": "FISGO", "version": "1.11.3", "remote_updatable": True}])
     for _ in range(3):
         assert kkt.poll() == []
     status = admin.device(DKF)
@@ -148,7 +146,7 @@ def test_success_report_marks_reregistered_and_stops_delivery(server, admin):
     kkt = device(server, KF)
     task_id = admin.schedule(KF, ["usn_income", "patent"], "2026-12-01")
     kkt.cash_info_report(firmware="2.26.0", tax_modes=["DEFAULT"])
-    (task,) = kkt.poll()
+    (_task,) = kkt.poll()
 
     info = kkt.kkt_register_info()
     assert info["task_id"] == task_id
@@ -184,9 +182,7 @@ def test_error_report_sets_last_error_and_task_is_redelivered(server, admin):
     kkt.cash_info_report(firmware="1.12.0")
     kkt.poll()
 
-    answer = kkt.registration_report(
-        task_id=task_id, error={"code": 15, "message": "shift is open"}
-    )
+    answer = kkt.registration_report(task_id=task_id, error={"code": 15, "message": "shift is open"})
     assert answer == {"task_id": task_id, "state": "delivered"}
     status = admin.device(DKF)
     assert status["last_error"] == {"code": 15, "message": "shift is open"}

@@ -16,6 +16,7 @@ from devices.emulator.serve import serve
 from devices.pirit import protocol as p
 from devices.pirit.driver import PiritDriver
 from devices.pirit.emulator import PiritFrontEnd
+from harness import open_kkt
 from harness.device import Item, PaperState, ShiftState, TaxSystem
 from harness.errors import (
     LinkTimeout,
@@ -26,7 +27,6 @@ from harness.errors import (
     UsageError,
 )
 from harness.link import Link
-from harness import open_kkt
 from harness.trace import Trace
 from harness.transport import open_transport
 
@@ -49,7 +49,7 @@ def rig(request: pytest.FixtureRequest) -> Iterator[tuple[PiritDriver, object]]:
         server.close()
 
 
-def test_pirit_codes_of_the_refusals(rig) -> None:  # type: ignore[no-untyped-def]
+def test_pirit_codes_of_the_refusals(rig) -> None:
     """The interface-level kinds are the contract (tests/contract); these are the Pirit answers."""
     kkt, core = rig
     with pytest.raises(ShiftClosed) as closed:
@@ -80,7 +80,7 @@ def test_tax_mismatch_code_takes_only_its_values(value: str) -> None:
             pass
 
 
-def test_pirit_code_of_an_expired_shift(rig) -> None:  # type: ignore[no-untyped-def]
+def test_pirit_code_of_an_expired_shift(rig) -> None:
     kkt, core = rig
     kkt.open_shift()
     core.lab_clock_advance(timedelta(hours=24, minutes=1).total_seconds())
@@ -90,7 +90,7 @@ def test_pirit_code_of_an_expired_shift(rig) -> None:  # type: ignore[no-untyped
     assert expired.value.code == 0x0A
 
 
-def test_pending_printout_is_document_state_8(rig) -> None:  # type: ignore[no-untyped-def]
+def test_pending_printout_is_document_state_8(rig) -> None:
     kkt, core = rig
     kkt.open_shift()
     core.set_paper(PaperState.OK, after_lines=1)
@@ -101,7 +101,7 @@ def test_pending_printout_is_document_state_8(rig) -> None:  # type: ignore[no-u
     assert kkt.continue_print() is not None and kkt.status().raw["document"] == 0
 
 
-def test_power_off_is_a_link_timeout_and_power_on_needs_start_of_work(rig) -> None:  # type: ignore[no-untyped-def]
+def test_power_off_is_a_link_timeout_and_power_on_needs_start_of_work(rig) -> None:
     kkt, core = rig
     core.set_power(False)
     with pytest.raises(LinkTimeout):

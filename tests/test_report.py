@@ -15,7 +15,6 @@ import pytest
 from harness import report
 from harness.errors import HarnessError
 
-
 # ------------------------------------------------------------------------------------------
 # helpers
 
@@ -127,7 +126,17 @@ def test_environment_keys_sorted_and_file_replaced(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["password", "DB_PASSWORD", "ofd.passwd", "OFD_TOKEN", "access-token", "client_secret", "Secret", "credentials", "api_key"],
+    [
+        "password",
+        "DB_PASSWORD",
+        "ofd.passwd",
+        "OFD_TOKEN",
+        "access-token",
+        "client_secret",
+        "Secret",
+        "credentials",
+        "api_key",
+    ],
 )
 def test_environment_masks_secret_keys(tmp_path: Path, key: str) -> None:
     path = report.write_environment(tmp_path, {key: "hunter2 s3cr3t", "model": "Пирит 2Ф"})
@@ -138,7 +147,9 @@ def test_environment_masks_secret_keys(tmp_path: Path, key: str) -> None:
 
 
 def test_environment_masks_credentials_in_urls(tmp_path: Path) -> None:
-    path = report.write_environment(tmp_path, {"ofd_url": "https://inn:pa55@ofd.example:7777/kkt", "port": "/dev/ttyUSB0"})
+    path = report.write_environment(
+        tmp_path, {"ofd_url": "https://inn:pa55@ofd.example:7777/kkt", "port": "/dev/ttyUSB0"}
+    )
     parsed = load_properties(path.read_text(encoding="ascii"))
     assert parsed == {"ofd_url": "https://***@ofd.example:7777/kkt", "port": "/dev/ttyUSB0"}
 
@@ -220,7 +231,9 @@ def test_find_allure_cli_none_when_absent(no_cli: Path) -> None:
     assert report.find_allure_cli() is None
 
 
-def test_find_allure_cli_prefers_repo_node_modules(no_cli: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_find_allure_cli_prefers_repo_node_modules(
+    no_cli: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cli_js = no_cli / "node_modules" / "allure" / "cli.js"
     cli_js.parent.mkdir(parents=True)
     cli_js.write_text("// stub\n")

@@ -31,7 +31,7 @@ FAMILIES = list(families.families().values())
 
 @pytest.fixture(params=FAMILIES, ids=[f.name for f in FAMILIES])
 def family(request: pytest.FixtureRequest) -> Family:
-    return request.param  # type: ignore[no-any-return]
+    return request.param
 
 
 @dataclass

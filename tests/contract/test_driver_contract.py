@@ -52,7 +52,12 @@ def _open_shift(kkt: Kkt) -> None:
 def test_identity_and_state(rig: Rig) -> None:
     kkt, state, model = rig.kkt, rig.state(), rig.handle.model
     info = kkt.info()
-    assert (info.model, info.serial, info.model_code, info.ffd) == (model.id, rig.emulated.serial, model.model_code, "1.2")
+    assert (info.model, info.serial, info.model_code, info.ffd) == (
+        model.id,
+        rig.emulated.serial,
+        model.model_code,
+        "1.2",
+    )
     assert (info.firmware, info.fn_serial) == (state["firmware"], state["fn"]["serial"])
     status = kkt.status()
     assert (status.shift, status.paper, status.initialised) == (ShiftState.CLOSED, PaperState.OK, True)
@@ -218,7 +223,7 @@ def test_a_driver_refuses_another_model(family: Family) -> None:
         pytest.skip(f"the {family.title} family has one model")
     served, named = family.models[0], family.models[1]
     with open_kkt(f"emulator:{served.id}?transport=tcp", timeout_scale=SCALE) as handle:
-        transport = open_transport(handle.kkt.link.url, timeout=2.0)
+        transport = open_transport(handle.link.url, timeout=2.0)
         try:
             with pytest.raises(UsageError, match=rf"is not a {named.title} \({named.id}\)"):
                 family.make_driver(Link(transport, timeout_scale=SCALE), model=named.id).connect()
@@ -248,7 +253,7 @@ def test_silence_is_a_link_timeout_within_the_scaled_deadline(family: Family, si
 def test_detect_tells_the_family_and_the_model(family: Family) -> None:
     model = family.models[0]
     with open_kkt(f"emulator:{model.id}?transport=tcp", timeout_scale=SCALE) as handle:
-        url, serial = handle.kkt.link.url, handle.emulator.serial if handle.emulator else ""
+        url, serial = handle.link.url, handle.emulator.serial if handle.emulator else ""
         for other in families.families().values():
             transport = open_transport(url, timeout=2.0, trace=Trace(other.describe_bytes))
             try:
