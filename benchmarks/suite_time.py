@@ -8,43 +8,22 @@ results (a test whose outcome differs between runs).
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.scenario_runs import run_scenarios
 
 
 def run(extra: list[str]) -> tuple[float, dict[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
-        junit = Path(tmp) / "junit.xml"
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(ROOT / "scenarios"),
-            "-q",
-            "-p",
-            "no:randomly",
-            f"--junitxml={junit}",
-            *extra,
-        ]
         t0 = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
-        elapsed = time.perf_counter() - t0
-        outcomes = {}
-        for case in ET.parse(junit).getroot().iter("testcase"):
-            name = f"{case.get('classname')}::{case.get('name')}"
-            if case.find("failure") is not None or case.find("error") is not None:
-                outcomes[name] = "failed"
-            elif case.find("skipped") is not None:
-                outcomes[name] = "skipped"
-            else:
-                outcomes[name] = "passed"
+        outcomes = run_scenarios(extra, Path(tmp), timeout=900)
+        elapsed = time.perf_counter() - t0  # the run and reading its small JUnit XML back
     return elapsed, outcomes
 
 

@@ -178,8 +178,13 @@ LISTEN_TCP = re.compile(r"^listening socket://127\.0\.0\.1:(\d+)$")
 CONTROL_TCP = re.compile(r"^control tcp://127\.0\.0\.1:(\d+)$")
 
 
-def start_emulator(spawn: Callable[..., Proc], *extra: str, control: bool = True) -> tuple[Proc, int, int | None]:
-    args = ["emulate", "kf", "--listen", "tcp://127.0.0.1:0", "--frozen-clock", "--clock", START_CLOCK, *extra]
+def start_emulator(
+    spawn: Callable[..., Proc], *extra: str, control: bool = True, model: str = "kf", clock: str | None = START_CLOCK
+) -> tuple[Proc, int, int | None]:
+    """``kkt-hil emulate MODEL`` on loopback TCP with a frozen clock (``clock=None``: no ``--clock``,
+    e.g. to resume from ``--state``); the process, its wire port and its control port (or None)."""
+    frozen = ["--frozen-clock", *(["--clock", clock] if clock is not None else [])]
+    args = ["emulate", model, "--listen", "tcp://127.0.0.1:0", *frozen, *extra]
     if control:
         args += ["--control", "tcp://127.0.0.1:0"]
     proc = spawn(*args)

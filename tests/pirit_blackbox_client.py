@@ -17,7 +17,6 @@ from typing import Any
 
 START = datetime(2020, 12, 30, 10, 0, 0)
 IO_TIMEOUT = 5.0
-LINE_TIMEOUT = 15.0
 
 # ------------------------------------------------------------------ Pirit framing (§2.2, from the text)
 

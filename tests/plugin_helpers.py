@@ -94,10 +94,12 @@ class AllureResults:
 
 
 def load_properties(text: str) -> dict[str, str]:
-    """Enough of java.util.Properties for what harness.report writes (``\\`` escapes, ``\\uXXXX``)."""
+    """A reference reader for what ``harness.report.write_environment`` emits (java.util.Properties.load
+    rules for single logical lines: ``\\`` escapes, ``\\uXXXX`` incl. surrogate pairs)."""
+    simple = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
     result: dict[str, str] = {}
     for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith(("#", "!")):
+        if not line.strip() or line.lstrip()[0] in "#!":
             continue
         key: list[str] = []
         value: list[str] = []
@@ -105,13 +107,14 @@ def load_properties(text: str) -> dict[str, str]:
         i = 0
         while i < len(line):
             char = line[i]
-            if char == "\\" and i + 1 < len(line):
+            if char == "\\":
+                assert i + 1 < len(line), f"a continuation line, which write_environment never writes: {line!r}"
                 nxt = line[i + 1]
                 if nxt == "u":
                     target.append(chr(int(line[i + 2 : i + 6], 16)))
                     i += 6
                     continue
-                target.append({"t": "\t", "n": "\n", "r": "\r", "f": "\f"}.get(nxt, nxt))
+                target.append(simple.get(nxt, nxt))
                 i += 2
                 continue
             if target is key and char in "=:":
@@ -119,8 +122,13 @@ def load_properties(text: str) -> dict[str, str]:
             else:
                 target.append(char)
             i += 1
-        result["".join(key)] = "".join(value)
+        result[_join_surrogates("".join(key))] = _join_surrogates("".join(value))
     return result
+
+
+def _join_surrogates(text: str) -> str:
+    """``\\uD83D\\uDE00`` read as two code units becomes the one character they encode."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
 
 
 @dataclass

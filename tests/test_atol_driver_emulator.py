@@ -6,7 +6,6 @@ asynchronous result).  What every family does is in tests/contract.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,7 +16,6 @@ from devices.atol.driver import AtolDriver
 from devices.atol.emulator import AtolFrontEnd, describe_state
 from devices.atol.family import FAMILY
 from devices.emulator.build import build_emulator
-from devices.emulator.core import FiscalCore
 from devices.emulator.serve import serve
 from devices.models import MODELS
 from harness.device import DocumentKind, Item, PaperState, ShiftState, TaxSystem
@@ -40,24 +38,12 @@ from harness.trace import Trace
 from harness.transport import open_transport
 
 from .atol_common import START
+from .driver_rigs import driver_rig
 
 SUGAR = Item("Сахар", Decimal("100.00"))
 
 
-@pytest.fixture(params=["pty", "tcp"])
-def rig(request: pytest.FixtureRequest) -> Iterator[tuple[AtolDriver, FiscalCore]]:
-    core = build_emulator("atol", {"clock": START.isoformat()}).core
-    server = serve(lambda: FAMILY.make_frontend(core), "pty" if request.param == "pty" else "tcp://127.0.0.1:0")
-    transport = open_transport(
-        server.url, baudrate=MODELS["atol"].baudrate, timeout=2.0, trace=Trace(FAMILY.describe_bytes)
-    )
-    driver = AtolDriver(Link(transport, timeout_scale=0.3), model="atol", host_clock=core.now)
-    try:
-        driver.connect()
-        yield driver, core
-    finally:
-        transport.close()
-        server.close()
+rig = driver_rig("atol", AtolDriver, start=START, timeout_scale=0.3)
 
 
 # ------------------------------------------------------------------ driver vs emulator

@@ -5,9 +5,11 @@ and against ``kkt-hil emulate atol`` over TCP with paper pulled through the cont
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import socket
+from collections.abc import Callable
 from decimal import Decimal
 
 from devices.atol.emulator import AtolFrontEnd
@@ -16,6 +18,7 @@ from devices.emulator.serve import serve
 from harness.device import DocumentKind, PaperState
 
 from .atol_common import START
+from .cli_helpers import Proc, start_emulator
 
 # ------------------------------------------------------------------ a raw client, from the reference alone
 #
@@ -94,6 +97,18 @@ def _bcd(value: int, width: int) -> bytes:
     return bytes.fromhex(f"{value:0{2 * width}d}")
 
 
+def _open_a_receipt_for_sugar(client: RawClient) -> None:
+    """Mode 1 (registration) with the system administrator's password 30, a sale receipt opened
+    and one position registered (Сахар, 100.00, quantity 1.000)."""
+    assert client.task(b"\x56\x01" + _bcd(30, 4)) == (0xA6, b"\x55\x00\x00")
+    assert client.task(b"\x92\x00\x01") == (0xA6, b"\x55\x00\x00")
+    name = "Сахар".encode("cp866").ljust(64, b"\x00")
+    position = (
+        b"\x00" + name + _bcd(10000, 6) + _bcd(1000, 5) + b"\x01\x00" + bytes(6) + b"\x06\x00" + bytes(16) + b"\x00"
+    )
+    assert client.task(b"\xe6" + position) == (0xA6, b"\x55\x00\x00")
+
+
 def test_raw_frame_client_from_the_reference() -> None:
     core = build_emulator("atol", {"clock": START.isoformat()}).core
     server = serve(lambda: AtolFrontEnd(core), "pty")
@@ -111,15 +126,7 @@ def test_raw_frame_client_from_the_reference() -> None:
         assert block[14] == 61  # model byte: АТОЛ 30Ф
         assert block[9] & 0b1000 and not block[9] & 0b10  # paper present, shift closed
         assert block[10:14] == bytes.fromhex(core.serial[-8:]) and block[17] == 0  # serial BCD, select mode
-        # enter mode 1 (registration) with the system administrator's password 30
-        assert client.task(b"\x56\x01" + _bcd(30, 4)) == (0xA6, b"\x55\x00\x00")
-        # sale: open receipt (sale), position, cash payment, close
-        assert client.task(b"\x92\x00\x01") == (0xA6, b"\x55\x00\x00")
-        name = "Сахар".encode("cp866").ljust(64, b"\x00")
-        position = (
-            b"\x00" + name + _bcd(10000, 6) + _bcd(1000, 5) + b"\x01\x00" + bytes(6) + b"\x06\x00" + bytes(16) + b"\x00"
-        )
-        assert client.task(b"\xe6" + position) == (0xA6, b"\x55\x00\x00")
+        _open_a_receipt_for_sugar(client)  # then cash payment and close
         assert client.task(b"\x99\x00\x01" + _bcd(15000, 5)) == (0xA6, b"\x55\x00" + _bcd(0, 5) + _bcd(5000, 5))
         assert client.task(b"\x4a\x00\x01" + bytes(5)) == (0xA6, b"\x55\x00\x00")
         assert core.last_fd().kind == DocumentKind.RECEIPT and core.last_fd().total == Decimal("100.00")
@@ -149,49 +156,14 @@ def test_raw_frame_client_from_the_reference() -> None:
         server.close()
 
 
-def test_raw_frame_client_against_kkt_hil_emulate_atol() -> None:
+def test_raw_frame_client_against_kkt_hil_emulate_atol(spawn: Callable[..., Proc]) -> None:
     """Issue acceptance: the reference-only client against `kkt-hil emulate atol` over TCP, with
     paper pulled through the control channel."""
-    import json
-    import selectors
-    import signal
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "emulate",
-            "atol",
-            "--listen",
-            "tcp://127.0.0.1:0",
-            "--control",
-            "tcp://127.0.0.1:0",
-            "--frozen-clock",
-            "--clock",
-            START.isoformat(),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        bufsize=0,
-    )
+    proc, port, cport = start_emulator(spawn, model="atol", clock=START.isoformat())
+    assert cport is not None
     try:
-        assert proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        banner = b""
-        while banner.count(b"\n") < 2:
-            assert sel.select(10), "no banner from kkt-hil emulate atol"
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            assert chunk, proc.stderr.read() if proc.stderr else b""
-            banner += chunk
-        listening, control = banner.decode().splitlines()[:2]
-        host, port = listening.split("//")[1].split(":")
-        chost, cport = control.split("//")[1].split(":")
-        sock = socket.create_connection((host, int(port)), timeout=5)
-        ctl = socket.create_connection((chost, int(cport)), timeout=5).makefile("rw")
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        ctl = socket.create_connection(("127.0.0.1", cport), timeout=5).makefile("rw")
 
         def lab(request: dict) -> dict:
             ctl.write(json.dumps(request) + "\n")
@@ -204,13 +176,7 @@ def test_raw_frame_client_against_kkt_hil_emulate_atol() -> None:
         assert client.exchange(b"\xc4", expect=1)[0][1] == b"\xa3"
         status, block = client.task(b"\x3f")
         assert status == 0xA6 and block[0] == 0x44 and len(block) == 30 and block[14] == 61
-        assert client.task(b"\x56\x01" + _bcd(30, 4)) == (0xA6, b"\x55\x00\x00")
-        assert client.task(b"\x92\x00\x01") == (0xA6, b"\x55\x00\x00")
-        name = "Сахар".encode("cp866").ljust(64, b"\x00")
-        position = (
-            b"\x00" + name + _bcd(10000, 6) + _bcd(1000, 5) + b"\x01\x00" + bytes(6) + b"\x06\x00" + bytes(16) + b"\x00"
-        )
-        assert client.task(b"\xe6" + position) == (0xA6, b"\x55\x00\x00")
+        _open_a_receipt_for_sugar(client)
         assert client.task(b"\x99\x00\x01" + _bcd(10000, 5))[0] == 0xA6
         assert client.task(b"\x4a\x00\x01" + bytes(5)) == (0xA6, b"\x55\x00\x00")
         lab({"op": "paper", "state": "out"})
@@ -227,9 +193,4 @@ def test_raw_frame_client_against_kkt_hil_emulate_atol() -> None:
         sock.close()
         ctl.close()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(10) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        assert proc.terminate(timeout=10) == 0

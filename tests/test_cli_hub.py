@@ -5,51 +5,24 @@ with raw Pirit frames, the new tax-system mask read back (0x02/23) and the hub s
 from __future__ import annotations
 
 import json
-import os
-import selectors
-import signal
 import socket
-import subprocess
-import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+
+from .cli_helpers import Proc, start_emulator
 
 TIMEOUT = 10.0
 
 
-def start(*args: str) -> tuple[subprocess.Popen[bytes], list[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
-    )
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    wanted = 2 if "--control" in args else 1
-    buffer = b""
-    while buffer.count(b"\n") < wanted:
-        if not sel.select(TIMEOUT):
-            proc.kill()
-            raise AssertionError(f"no banner from kkt-hil {' '.join(args)}")
-        chunk = os.read(proc.stdout.fileno(), 4096)
-        if not chunk:
-            raise AssertionError(f"kkt-hil {' '.join(args)} exited: {proc.stderr.read() if proc.stderr else b''!r}")
-        buffer += chunk
-    return proc, buffer.decode().splitlines()[:wanted]
-
-
 @pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
+def processes(spawn: Callable[..., Proc]) -> Iterator[list[Proc]]:
+    """The processes of a test, each of which must exit with 0 on SIGTERM (``spawn`` kills what is left)."""
+    procs: list[Proc] = []
     yield procs
     for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(timeout=TIMEOUT) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        assert proc.terminate(timeout=TIMEOUT) == 0
 
 
 def frame(packet_id: int, command: str, *fields: str) -> bytes:
@@ -90,30 +63,18 @@ def http(method: str, url: str, body: dict | None = None) -> dict:
         return json.loads(resp.read())
 
 
-def test_black_box_deferred_reregistration(processes: list[subprocess.Popen[bytes]]) -> None:
-    hub, (hub_banner,) = start("hub", "--listen", "tcp://127.0.0.1:0")
+def test_black_box_deferred_reregistration(spawn: Callable[..., Proc], processes: list[Proc]) -> None:
+    hub = spawn("hub", "--listen", "tcp://127.0.0.1:0")
     processes.append(hub)
+    hub_banner = hub.readline()
     assert hub_banner.startswith("listening http://127.0.0.1:")
     hub_url = hub_banner.split()[1]
-    emu, (listening, control) = start(
-        "emulate",
-        "kf",
-        "--listen",
-        "tcp://127.0.0.1:0",
-        "--control",
-        "tcp://127.0.0.1:0",
-        "--hub",
-        hub_url,
-        "--frozen-clock",
-        "--clock",
-        "2020-12-31T20:00:00",
-    )
+    emu, port, ctl_port = start_emulator(spawn, "--hub", hub_url, clock="2020-12-31T20:00:00")
     processes.append(emu)
-    host, port = listening.split("//")[1].split(":")
-    ctl_host, ctl_port = control.split("//")[1].split(":")
+    assert ctl_port is not None
 
-    serial_sock = socket.create_connection((host, int(port)), timeout=TIMEOUT)
-    ctl = socket.create_connection((ctl_host, int(ctl_port)), timeout=TIMEOUT).makefile("rw")
+    serial_sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    ctl = socket.create_connection(("127.0.0.1", ctl_port), timeout=TIMEOUT).makefile("rw")
     try:
         assert ask(serial_sock, 0x21, "10", "311220", "200000")[0] == 0  # start of work
         serial = ask(serial_sock, 0x22, "02", "1")[1][1]
@@ -132,24 +93,13 @@ def test_black_box_deferred_reregistration(processes: list[subprocess.Popen[byte
         ctl.close()
 
 
-def test_state_file_survives_a_restart(tmp_path, processes: list[subprocess.Popen[bytes]]) -> None:
+def test_state_file_survives_a_restart(tmp_path, spawn: Callable[..., Proc]) -> None:
     state = tmp_path / "kf.json"
 
-    def run_once(request: dict | None, *clock: str) -> dict:
-        proc, (_, control) = start(
-            "emulate",
-            "kf",
-            "--listen",
-            "tcp://127.0.0.1:0",
-            "--control",
-            "tcp://127.0.0.1:0",
-            "--frozen-clock",
-            *clock,
-            "--state",
-            str(state),
-        )
-        host, port = control.split("//")[1].split(":")
-        with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+    def run_once(request: dict | None, clock: str | None) -> dict:
+        proc, _, port = start_emulator(spawn, "--state", str(state), clock=clock)
+        assert port is not None
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
             ctl = sock.makefile("rw")
             if request:
                 ctl.write(json.dumps(request) + "\n")
@@ -158,12 +108,11 @@ def test_state_file_survives_a_restart(tmp_path, processes: list[subprocess.Pope
             ctl.write(json.dumps({"op": "state"}) + "\n")
             ctl.flush()
             snapshot = json.loads(ctl.readline())["state"]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(TIMEOUT) == 0
+        assert proc.terminate(timeout=TIMEOUT) == 0
         return snapshot
 
-    first = run_once({"op": "clock", "advance": 3 * 86400}, "--clock", "2020-12-30T10:00:00")
+    first = run_once({"op": "clock", "advance": 3 * 86400}, "2020-12-30T10:00:00")
     assert state.exists()
-    second = run_once(None)  # the register comes back as it was
+    second = run_once(None, None)  # the register comes back as it was
     assert second["clock"]["rtc"] == first["clock"]["rtc"] == "2021-01-02T10:00:00"
     assert second["fn"]["documents"] == first["fn"]["documents"]

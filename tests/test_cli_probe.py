@@ -9,14 +9,15 @@ import json
 import random
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
-from .cli_helpers import IO_TIMEOUT, assert_clean_failure, run_cli, start_emulator
+from .cli_helpers import assert_clean_failure, run_cli, start_emulator
+from .tcp_peers import AnsweringPeer
 
 # ================================================================================ probe
 
@@ -94,54 +95,16 @@ def test_probe_unreachable_device(tmp_path: Path) -> None:
     assert elapsed < 2 + 8, elapsed  # the link timeout plus process start-up, not minutes
 
 
-class GarbageDevice:
-    """A TCP "device" that answers every read with bytes that are not a Pirit frame."""
-
-    def __init__(self, payload: Callable[[], bytes]) -> None:
-        self._payload = payload
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self._server.settimeout(0.2)
-        self.port = self._server.getsockname()[1]
-        self._stop = threading.Event()
-        self.reads = 0
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        conn.settimeout(0.2)
-        with conn:
-            while not self._stop.is_set():
-                try:
-                    data = conn.recv(4096)
-                except TimeoutError:
-                    continue
-                except OSError:
-                    return
-                if not data:
-                    return
-                self.reads += 1
-                try:
-                    conn.sendall(self._payload())
-                except OSError:
-                    return
-
-    def close(self) -> None:
-        self._stop.set()
-        self._server.close()
-        for thread in self._threads:
-            thread.join(timeout=IO_TIMEOUT)
+def _probe(payload: Callable[[], bytes], tmp_path: Path, timeout: str) -> tuple[CompletedProcess[str], int, float]:
+    """``kkt-hil probe`` of a TCP "device" that answers every read with ``payload()``: the result,
+    how many reads the device saw, and the seconds the probe took."""
+    with AnsweringPeer(payload, poll=0.2) as device:
+        started = time.monotonic()
+        result = run_cli(
+            "probe", f"socket://127.0.0.1:{device.port}", "--model", "kf", "--timeout", timeout, cwd=tmp_path
+        )
+        elapsed = time.monotonic() - started
+    return result, device.reads, elapsed
 
 
 def _random_noise(seed: int) -> Callable[[], bytes]:
@@ -152,47 +115,29 @@ def _random_noise(seed: int) -> Callable[[], bytes]:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_probe_device_answering_garbage(tmp_path: Path, seed: int) -> None:
-    device = GarbageDevice(_random_noise(seed))
-    try:
-        started = time.monotonic()
-        result = run_cli("probe", f"socket://127.0.0.1:{device.port}", "--model", "kf", "--timeout", "2", cwd=tmp_path)
-        elapsed = time.monotonic() - started
-    finally:
-        device.close()
+    result, reads, elapsed = _probe(_random_noise(seed), tmp_path, "2")
     line = assert_clean_failure(result, 1)
     assert "garbage" in line
-    assert device.reads >= 1
+    assert reads >= 1
     assert elapsed < 2 + 8, elapsed
 
 
 def test_probe_device_answering_an_unterminated_frame_reports_garbage(tmp_path: Path) -> None:
-    device = GarbageDevice(lambda: b"\x02" + b"\xaa" * 50)
-    try:
-        result = run_cli("probe", f"socket://127.0.0.1:{device.port}", "--model", "kf", "--timeout", "1", cwd=tmp_path)
-    finally:
-        device.close()
+    result, _, _ = _probe(lambda: b"\x02" + b"\xaa" * 50, tmp_path, "1")
     # regression (fixed in 0fdb950): a device that answered an unterminated frame is not "silent"
     line = assert_clean_failure(result, 1)
     assert "no answer" not in line and "garbage" in line
 
 
 def test_probe_unterminated_frame_message_dumps_the_bytes_the_device_sent(tmp_path: Path) -> None:
-    device = GarbageDevice(lambda: b"\x02" + b"\xaa" * 50)
-    try:
-        result = run_cli("probe", f"socket://127.0.0.1:{device.port}", "--model", "kf", "--timeout", "1", cwd=tmp_path)
-    finally:
-        device.close()
+    result, _, _ = _probe(lambda: b"\x02" + b"\xaa" * 50, tmp_path, "1")
     line = assert_clean_failure(result, 1)
     assert "02 aa aa" in line, line
 
 
 def test_probe_device_answering_a_frame_with_a_bad_crc(tmp_path: Path) -> None:
     # STX '!' "00" "00" ETX "ZZ": framed, but the CRC is not even hex
-    device = GarbageDevice(lambda: b"\x02!0000\x03ZZ")
-    try:
-        result = run_cli("probe", f"socket://127.0.0.1:{device.port}", "--model", "kf", "--timeout", "2", cwd=tmp_path)
-    finally:
-        device.close()
+    result, _, _ = _probe(lambda: b"\x02!0000\x03ZZ", tmp_path, "2")
     line = assert_clean_failure(result, 1)
     assert "CRC" in line
 

@@ -6,9 +6,6 @@ Prints the detection matrix (defect × scenario)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import pytest
 
 from devices.emulator.defects import DEFECTS
 
-ROOT = Path(__file__).resolve().parents[1]
+from .scenario_runs import run_scenarios
 
 # defect → scenarios that exist to catch it (each must fail on that defect)
 MEANT_TO_CATCH: dict[str, set[str]] = {
@@ -42,46 +39,24 @@ def test_every_defect_has_catchers() -> None:
 
 def test_detection_matrix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     specs = ["emulator:kf"] + [f"emulator:kf?defects={d}" for d in sorted(DEFECTS)]
-    junit = tmp_path / "junit.xml"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(ROOT / "scenarios"),
-        "-q",
-        "-p",
-        "no:randomly",
-        f"--junitxml={junit}",
-        "-o",
-        "junit_family=xunit2",
-        *[f"--kkt={s}" for s in specs],
-    ]
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert junit.exists(), proc.stdout[-2000:] + proc.stderr[-2000:]
+    runs = run_scenarios(["-o", "junit_family=xunit2", *[f"--kkt={s}" for s in specs]], tmp_path, timeout=600)
 
     outcome: dict[str, dict[str, str]] = defaultdict(dict)  # device id → scenario → outcome
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        name = case.get("name", "")
-        scenario, _, device = name.partition("[")
-        device = device[:-1]
-        result = "pass"
-        if case.find("failure") is not None or case.find("error") is not None:
-            result = "FAIL"
-        elif case.find("skipped") is not None:
-            result = "skip"
-        outcome[device][scenario] = result
+    for case, result in runs.items():
+        scenario, _, device = case.split("::", 1)[1].partition("[")
+        outcome[device[:-1]][scenario] = result
 
     baseline = outcome["emulator-kf"]
     scenarios = sorted(baseline)
     assert len(scenarios) >= 20, f"too few scenarios collected: {scenarios}"
-    broken = {s: r for s, r in baseline.items() if r == "FAIL"}
+    broken = {s: r for s, r in baseline.items() if r == "failed"}
     assert not broken, f"scenarios fail on the correct emulator: {broken}"
 
     rows = []
     missed: dict[str, set[str]] = {}
     for defect in sorted(DEFECTS):
         results = outcome[f"emulator-kf[defects={defect}]"]
-        caught = {s for s, r in results.items() if r == "FAIL"}
+        caught = {s for s, r in results.items() if r == "failed"}
         rows.append((defect, caught))
         if not MEANT_TO_CATCH[defect] <= caught:
             missed[defect] = MEANT_TO_CATCH[defect] - caught

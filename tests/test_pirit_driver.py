@@ -3,7 +3,6 @@ malformed input to the emulator.  What every family does is in tests/contract.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -12,7 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devices.emulator.build import build_emulator
-from devices.emulator.serve import serve
 from devices.pirit import protocol as p
 from devices.pirit.driver import PiritDriver
 from devices.pirit.emulator import PiritFrontEnd
@@ -26,27 +24,14 @@ from harness.errors import (
     TaxSystemNotRegistered,
     UsageError,
 )
-from harness.link import Link
-from harness.trace import Trace
-from harness.transport import open_transport
+
+from .driver_rigs import driver_rig
 
 START = datetime(2020, 12, 30, 10, 0, 0)
 SUGAR = Item("Сахар", Decimal("100.00"))
 
 
-@pytest.fixture(params=["pty", "tcp"])
-def rig(request: pytest.FixtureRequest) -> Iterator[tuple[PiritDriver, object]]:
-    emulator = build_emulator("kf", {"clock": START.isoformat()})
-    core = emulator.core
-    server = serve(lambda: PiritFrontEnd(core), "pty" if request.param == "pty" else "tcp://127.0.0.1:0")
-    transport = open_transport(server.url, timeout=2.0, trace=Trace(p.describe))
-    driver = PiritDriver(Link(transport, timeout_scale=0.5), model="kf", host_clock=core.now)
-    try:
-        driver.connect()
-        yield driver, core
-    finally:
-        transport.close()
-        server.close()
+rig = driver_rig("kf", PiritDriver, start=START, timeout_scale=0.5)
 
 
 def test_pirit_codes_of_the_refusals(rig) -> None:

@@ -15,41 +15,10 @@ import pytest
 from harness import report
 from harness.errors import HarnessError
 
+from .plugin_helpers import load_properties
+
 # ------------------------------------------------------------------------------------------
 # helpers
-
-
-def load_properties(text: str) -> dict[str, str]:
-    """A reference reader for what ``write_environment`` emits (java.util.Properties.load
-    rules for single logical lines: ``\\`` escapes, ``\\uXXXX`` incl. surrogate pairs)."""
-    simple = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
-    result: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip()[0] in "#!":
-            continue
-        key: list[str] = []
-        value: list[str] = []
-        target = key
-        i = 0
-        while i < len(line):
-            char = line[i]
-            if char == "\\":
-                nxt = line[i + 1]
-                if nxt == "u":
-                    target.append(chr(int(line[i + 2 : i + 6], 16)))
-                    i += 6
-                    continue
-                target.append(simple.get(nxt, nxt))
-                i += 2
-                continue
-            if target is key and char in "=:":
-                target = value
-            else:
-                target.append(char)
-            i += 1
-        raw_value = "".join(value)
-        result["".join(key)] = raw_value.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
-    return {k.encode("utf-16-le", "surrogatepass").decode("utf-16-le"): v for k, v in result.items()}
 
 
 def write_result(results: Path, *, name: str = "test_sale", status: str = "passed", message: str | None = None) -> Path:

@@ -8,9 +8,7 @@ lab; vendor codes and wire details stay in the per-family test files.
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +20,8 @@ from harness import families, open_kkt
 from harness.connect import DeviceHandle
 from harness.device import Item
 from harness.families import Emulated, Family
+
+from ..tcp_peers import AnsweringPeer
 
 START = datetime(2020, 12, 30, 10, 0, 0)
 SUGAR = Item("Сахар", Decimal("100.00"))
@@ -64,68 +64,18 @@ def rig(request: pytest.FixtureRequest, family: Family) -> Iterator[Rig]:
         yield Rig(handle, family)
 
 
-def _serve_forever(handler: Callable[[socket.socket], None]) -> tuple[str, Callable[[], None]]:
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(0.05)
-                handler(conn) if not stop.is_set() else None
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-
-    def close() -> None:
-        stop.set()
-        listener.close()
-        thread.join(timeout=5)
-
-    return f"socket://127.0.0.1:{listener.getsockname()[1]}", close
+def _peer_url(payload: bytes) -> Iterator[str]:
+    with AnsweringPeer(lambda: payload) as peer:
+        yield f"socket://127.0.0.1:{peer.port}"
 
 
 @pytest.fixture
 def garbage_url() -> Iterator[str]:
     """A TCP peer that answers every chunk with bytes no register sends."""
-
-    def answer(conn: socket.socket) -> None:
-        for _ in range(200):
-            try:
-                if not conn.recv(1024):
-                    return
-                conn.sendall(b"\xff\x00garbage\x10")
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    url, close = _serve_forever(answer)
-    yield url
-    close()
+    yield from _peer_url(b"\xff\x00garbage\x10")
 
 
 @pytest.fixture
 def silent_url() -> Iterator[str]:
     """A TCP peer that reads everything and never answers (a register that is off)."""
-
-    def swallow(conn: socket.socket) -> None:
-        for _ in range(200):
-            try:
-                if not conn.recv(1024):
-                    return
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    url, close = _serve_forever(swallow)
-    yield url
-    close()
+    yield from _peer_url(b"")

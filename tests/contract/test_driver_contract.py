@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -136,12 +137,17 @@ def test_the_24_hour_rule_and_closing_an_expired_shift(rig: Rig) -> None:
     assert kkt.sell([SUGAR]).shift_number == 2
 
 
+def _paper_runs_out_during(rig: Rig, operation: Callable[[Kkt], object]) -> None:
+    """A shift opened, paper left for one more line: ``operation`` stops with NoPaper."""
+    _open_shift(rig.kkt)
+    rig.lab.paper(PaperState.OK, after_lines=1)
+    with pytest.raises(NoPaper):
+        operation(rig.kkt)
+
+
 def test_paper_out_mid_receipt_then_continue_print(rig: Rig) -> None:
     kkt, lab = rig.kkt, rig.lab
-    _open_shift(kkt)
-    lab.paper(PaperState.OK, after_lines=1)
-    with pytest.raises(NoPaper):
-        kkt.sell([SUGAR])
+    _paper_runs_out_during(rig, lambda k: k.sell([SUGAR]))
     status = kkt.status()
     assert status.pending_print and not status.document_open and status.paper is PaperState.OUT
     assert kkt.fn().last_fd_number == 3 and kkt.ofd_queue().count == 2  # committed in the ФН
@@ -155,10 +161,7 @@ def test_paper_out_mid_receipt_then_continue_print(rig: Rig) -> None:
 
 def test_paper_out_during_z_then_continue_print(rig: Rig) -> None:
     kkt, lab = rig.kkt, rig.lab
-    _open_shift(kkt)
-    lab.paper(PaperState.OK, after_lines=1)
-    with pytest.raises(NoPaper):
-        kkt.close_shift()
+    _paper_runs_out_during(rig, lambda k: k.close_shift())
     assert kkt.status().pending_print and kkt.status().shift is ShiftState.CLOSED
     lab.paper(PaperState.OK)
     doc = kkt.continue_print()
