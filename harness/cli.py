@@ -99,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     try:
+        parser = build_parser()  # reads the catalogue: a broken family entry point is a usage error
         if args_list[:1] == ["run"]:  # everything unknown goes to pytest
             args, extra = parser.parse_known_args(args_list)
         else:

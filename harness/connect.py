@@ -22,6 +22,7 @@ from .device import Kkt
 from .errors import HarnessError, KktError, UsageError
 from .lab import EmulatorLab, Lab, UnavailableLab
 from .link import Link
+from .safety import Emulated, Unproven
 from .spec import DeviceSpec, parse_spec
 from .trace import Trace
 from .transport import check_url, open_transport
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from devices.models import Model
 
 DEFAULT_LINK_TIMEOUT = 5.0  # opening the port and each write, seconds
+URL_UNPROVEN = "a url: spec cannot prove the register is sacrificial (use a lab inventory entry marked sacrificial)"
 
 
 @dataclass
@@ -111,7 +113,7 @@ def _open_emulator(spec: DeviceSpec, *, timeout_scale: float, link_timeout: floa
     try:
         url = emulated.serve("pty" if spec.params.get("transport", "pty") == "pty" else "tcp://127.0.0.1:0")
         trace = Trace(family.describe_bytes)
-        transport = open_transport(url, baudrate=model.baudrate, timeout=link_timeout, trace=trace)
+        transport = open_transport(url, baudrate=model.baudrate, timeout=link_timeout, trace=trace, policy=Emulated())
         closers.append(transport.close)
         link = Link(transport, timeout_scale=timeout_scale)
         kkt = family.make_driver(link, model=model.id, host_clock=emulated.now)
@@ -148,7 +150,10 @@ def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) ->
         _close_all(closers)
         raise UsageError(f"{spec.text}: baud must be a number like 57600, not {baud!r}")
     try:
-        transport = open_transport(spec.url, baudrate=int(baud), timeout=link_timeout, trace=trace)
+        policy = Unproven(URL_UNPROVEN)
+        transport = open_transport(
+            spec.url, baudrate=int(baud), timeout=link_timeout, trace=trace, policy=policy, scanner=family.scan
+        )
         closers.append(transport.close)
         link = Link(transport, timeout_scale=timeout_scale)
         kkt = family.make_driver(link, model=model.id)

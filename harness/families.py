@@ -26,6 +26,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import UsageError
+from .safety import Destructive, Scanner
 
 if TYPE_CHECKING:
     from devices.models import Identified, Model
@@ -117,6 +118,7 @@ class Family:
     driver: str  # (link, *, model, host_clock=...) -> Kkt
     describe: str  # (raw bytes) -> one-line decoding for the wire trace
     detect: str  # (link) -> Identified | None: is a register of this family on the link?
+    safety: str  # (outgoing bytes) -> (destructive requests, bytes used): the guard's scanner
     frontend: str | None = None  # (core) -> FrontEnd: the emulator's wire side
     emulator: str | None = None  # (model id, settings, *, flowing_clock) -> Emulated
     cloud: str | None = None  # name of the vendor cloud its models' tasks come from (kkt_hil.clouds)
@@ -137,6 +139,10 @@ class Family:
     def detect_on(self, link: Link) -> Identified | None:
         detect: Callable[[Link], Identified | None] = resolve(self.detect)
         return detect(link)
+
+    def scan(self, stream: bytes) -> tuple[list[Destructive], int]:
+        scanner: Scanner = resolve(self.safety)
+        return scanner(stream)
 
     def make_frontend(self, core: Any) -> FrontEnd:
         if self.frontend is None:
@@ -177,10 +183,25 @@ class Cloud(Protocol):
 
 
 def _discover(group: str, builtin: Mapping[str, str]) -> dict[str, str]:
-    """Entry points of ``group``: the built-in ones first, in their order, then the others by name."""
-    found = {**builtin, **{ep.name: ep.value for ep in entry_points(group=group)}}
+    """Entry points of ``group``: the built-in ones first, in their order, then the others by name.
+
+    Two packages claiming one name with different targets is a configuration error, never a
+    silent choice."""
+    found = dict(builtin)
+    for ep in entry_points(group=group):
+        if ep.name in found and found[ep.name] != ep.value:
+            raise UsageError(f"two packages register {group} {ep.name!r}: {found[ep.name]} and {ep.value}")
+        found[ep.name] = ep.value
     order = [name for name in builtin if name in found] + sorted(name for name in found if name not in builtin)
     return {name: found[name] for name in order}
+
+
+def _load(group: str, name: str, ref: str) -> Any:
+    """Import an entry point's target; any failure is one line naming the entry point."""
+    try:
+        return resolve(ref)
+    except Exception as exc:  # noqa: BLE001 - a third party's import error, of any kind, is a configuration error
+        raise UsageError(f"{group} entry point {name} = {ref} cannot be loaded: {type(exc).__name__}: {exc}") from None
 
 
 @cache
@@ -188,11 +209,22 @@ def families() -> Mapping[str, Family]:
     """Every registered family by name (their records only: cheap to load)."""
     loaded: dict[str, Family] = {}
     for name, ref in _discover(FAMILY_GROUP, BUILTIN_FAMILIES).items():
-        record = resolve(ref)
+        record = _load(FAMILY_GROUP, name, ref)
         if not isinstance(record, Family) or record.name != name:
             raise UsageError(f"entry point {name} = {ref} is not a kkt-hil Family named {name!r}")
         loaded[name] = record
     return loaded
+
+
+def scan_all(stream: bytes) -> tuple[list[Destructive], int]:
+    """Every family's scanner over ``stream`` (a transport opened without naming the family)."""
+    found: list[Destructive] = []
+    used = len(stream)
+    for record in families().values():
+        requests, consumed = record.scan(stream)
+        found += requests
+        used = min(used, consumed)
+    return found, used
 
 
 def family(name: str) -> Family:
@@ -221,8 +253,10 @@ def model_ids() -> tuple[str, ...]:
 
 
 def default_models() -> tuple[str, ...]:
-    """What ``emulator:all`` means: one register of each model in the default set."""
-    return tuple(m.id for m in catalogue().values() if m.in_default_set)
+    """What ``emulator:all`` means: one register of each model in the default set whose family
+    can emulate it (a third-party family with a driver only is reached by ``url:`` specs)."""
+    known = families()
+    return tuple(m.id for m in catalogue().values() if m.in_default_set and known[m.family].emulator is not None)
 
 
 def model(model_id: str) -> Model:
@@ -239,7 +273,13 @@ def family_of(model_id: str) -> Family:
 
 @cache
 def clouds() -> Mapping[str, Cloud]:
-    return {name: resolve(ref) for name, ref in _discover(CLOUD_GROUP, BUILTIN_CLOUDS).items()}
+    loaded: dict[str, Cloud] = {}
+    for name, ref in _discover(CLOUD_GROUP, BUILTIN_CLOUDS).items():
+        record = _load(CLOUD_GROUP, name, ref)
+        if not all(callable(getattr(record, method, None)) for method in ("serve_hub", "admin", "attach")):
+            raise UsageError(f"entry point {name} = {ref} is not a kkt-hil Cloud (serve_hub, admin, attach)")
+        loaded[name] = record
+    return loaded
 
 
 def cloud(name: str) -> Cloud:

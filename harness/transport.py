@@ -13,8 +13,12 @@ from urllib.parse import urlsplit
 
 import serial
 
+from . import families
 from .errors import LinkDisconnected, LinkTimeout, UsageError
+from .safety import Emulated, Guard, Policy, Scanner, Unproven
 from .trace import Trace
+
+NO_SPEC = "opened without a device spec, nothing proves this register sacrificial"
 
 SUPPORTED_SCHEMES = ("socket", "rfc2217", "loop", "spy", "alt", "hwgrep")
 
@@ -51,12 +55,16 @@ class Port(Protocol):
 class Transport:
     """A pyserial port with deadlines and a trace."""
 
-    def __init__(self, port: Port, url: str, trace: Trace | None = None) -> None:
+    def __init__(self, port: Port, url: str, trace: Trace | None = None, guard: Guard | None = None) -> None:
         self._port = port
         self.url = url
         self.trace = trace or Trace()
+        self.guard = guard  # None only for an emulated register
 
     def write(self, data: bytes) -> None:
+        """Send ``data``; a destructive request the guard refuses raises SafetyRefusal, nothing sent."""
+        if self.guard is not None:
+            self.guard.check(data, self.trace)
         self.trace.tx(data)
         try:
             self._port.write(data)
@@ -101,9 +109,21 @@ def open_transport(
     baudrate: int = 57600,
     timeout: float = 5.0,
     trace: Trace | None = None,
+    policy: Policy | None = None,
+    scanner: Scanner | None = None,
 ) -> Transport:
-    """Open ``url`` (8N1 at ``baudrate`` for serial ports); LinkDisconnected if it cannot be opened."""
+    """Open ``url`` (8N1 at ``baudrate`` for serial ports); LinkDisconnected if it cannot be opened.
+
+    Every transport is guarded (:mod:`harness.safety`): ``policy`` says what this register may
+    receive (default: nothing destructive — :class:`~harness.safety.Unproven`; an emulator passes
+    :class:`~harness.safety.Emulated`), ``scanner`` finds destructive requests in what is written
+    (default: every registered family's).
+    """
     check_url(url)
+    policy = policy if policy is not None else Unproven(NO_SPEC)
+    guard = None
+    if not isinstance(policy, Emulated):
+        guard = Guard(scanner or families.scan_all, policy, where=url)
     try:
         port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout, write_timeout=timeout, do_not_open=True)
         if hasattr(port, "exclusive") and not url.startswith(("socket://", "rfc2217://", "loop://")):
@@ -119,4 +139,4 @@ def open_transport(
                 time.sleep(0.05)
     except (serial.SerialException, OSError, ValueError) as exc:
         raise LinkDisconnected(f"cannot open {url}: {exc}") from exc
-    return Transport(port, url, trace)
+    return Transport(port, url, trace, guard)

@@ -187,6 +187,7 @@ FAMILY = Family(
     driver="kkt_shtrih_test:Driver",
     describe="devices.pirit.protocol:describe",
     detect="devices.pirit.wire:detect",
+    safety="devices.pirit.safety:scan",
 )
 '''
 DRIVER = """
@@ -215,6 +216,7 @@ def test_a_third_party_family_registers_through_its_entry_point(tmp_path: Path) 
         """
         from harness import families
         print(list(families.families()), list(families.catalogue())[-1], families.family_of("shtrih").title)
+        print(families.default_models())
         try:
             families.family_of("shtrih").start_emulator("shtrih")
         except Exception as exc:
@@ -232,4 +234,52 @@ def test_a_third_party_family_registers_through_its_entry_point(tmp_path: Path) 
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == "['pirit', 'atol', 'shtrih'] shtrih Штрих-М (test double)"
-    assert lines[1] == "UsageError the Штрих-М (test double) family has no emulator"
+    assert lines[1] == "('kf', 'dkf', 'start', 'atol')"  # emulator:all stays the emulated models
+    assert lines[2] == "UsageError the Штрих-М (test double) family has no emulator"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            "shtrih = kkt_nothere:FAMILY",
+            "kkt_hil.families entry point shtrih = kkt_nothere:FAMILY cannot be loaded: ModuleNotFoundError",
+        ),
+        ("shtrih = harness.errors:UsageError", "is not a kkt-hil Family named 'shtrih'"),
+        ("pirit = harness.errors:UsageError", "two packages register kkt_hil.families 'pirit'"),
+    ],
+)
+def test_a_broken_family_entry_point_is_one_line(tmp_path: Path, entry: str, message: str) -> None:
+    """Whatever a third party ships, the CLI says what is wrong in one line (exit 2), and pytest too."""
+    site = tmp_path / "site"
+    (site / "kkt_broken-1.0.dist-info").mkdir(parents=True)
+    (site / "kkt_broken-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: kkt-broken\nVersion: 1.0\n"
+    )
+    (site / "kkt_broken-1.0.dist-info" / "entry_points.txt").write_text(f"[kkt_hil.families]\n{entry}\n")
+    env = {"PYTHONPATH": f"{site}:{ROOT}", "PATH": ""}
+    cli = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "emulate", "kf"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert cli.returncode == 2 and "Traceback" not in cli.stderr, cli.stderr
+    assert message in cli.stderr and len(cli.stderr.strip().splitlines()) == 1, cli.stderr
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--kkt",
+            "emulator:kf",
+            "-p",
+            "no:cacheprovider",
+            str(ROOT / "scenarios" / "test_no_paper.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 4 and message in run.stderr and "INTERNALERROR" not in run.stdout + run.stderr, (
+        run.stdout + run.stderr
+    )

@@ -10,6 +10,7 @@ FAMILY = Family(
     driver="devices.atol.driver:AtolDriver",
     describe="devices.atol.protocol:describe",
     detect="devices.atol.wire:detect",
+    safety="devices.atol.safety:scan",
     frontend="devices.atol.emulator:AtolFrontEnd",
     emulator="devices.emulator.build:build_emulator",
     inter_byte_timeout=0.5,  # v2 T6 (§3.4); v3 states none

@@ -3,11 +3,12 @@
 The way atol4j does it (reference §3.3): every command is an ADD with NeedResult and a fresh
 TId; the synchronous answer (same packet ID) is only a transport acknowledgement unless it
 already carries the result (A3/A4); the result is the asynchronous ``A6``/``A7`` frame on packet
-ID 0xF0 carrying our TId, after which the driver ACKs the TId.  A lost async frame is recovered
-with REQ.  An empty frame from the register is a retransmission request (resent at most
-:data:`RESEND_LIMIT` times); a corrupted answer is met with an empty frame of our own.  Buffer
-refusals (B1 overflow, B2 TId exists, A5 stopped) abort the buffer and retry once; anything else
-at the buffer level is a :class:`~harness.errors.LinkCorrupted`.
+ID 0xF0 carrying our TId, after which the driver ACKs the TId.  A garbled async frame (bad CRC on
+ID 0xF0) is recovered with REQ; a result that never arrives ends in a LinkTimeout.  An empty
+frame from the register is a retransmission request (resent at most :data:`RESEND_LIMIT` times);
+a corrupted answer is met with an empty frame of our own.  Buffer refusals (B1 overflow, B2 TId
+exists, A5 stopped) abort the buffer and retry once; anything else at the buffer level is a
+:class:`~harness.errors.LinkCorrupted`.
 
 Frames travel through the shared :class:`harness.link.Link`; :class:`BufferMatcher` is the АТОЛ
 half of an exchange.  Per-command timeouts are the T5 values of §3.4
@@ -111,7 +112,8 @@ class BufferMatcher:
         self._wire._rx.clear()
 
     def junk(self) -> bytes:
-        return bytes(self._seen[:64]) if self._garbage else b""
+        """What arrived, when some of it was no frame or a frame never finished (else b"")."""
+        return bytes(self._seen[:64]) if self._garbage or self._wire._reader.in_frame else b""
 
     def _items(self, chunk: bytes) -> list[V3Frame | V3Corrupt]:
         """Split a chunk into frames; trace it once a frame boundary is reached."""

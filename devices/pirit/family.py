@@ -10,6 +10,7 @@ FAMILY = Family(
     driver="devices.pirit.driver:PiritDriver",
     describe="devices.pirit.protocol:describe",
     detect="devices.pirit.wire:detect",
+    safety="devices.pirit.safety:scan",
     frontend="devices.pirit.emulator:PiritFrontEnd",
     emulator="devices.emulator.build:build_emulator",
     cloud="dreamkas",  # Dreamkas registers take deferred re-registration tasks from the Кабинет

@@ -57,11 +57,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "destructive: the scenario changes fiscal state irreversibly on a real device")
     config.addinivalue_line("markers", "requires(*capabilities): skip unless the device has these Capability values")
-    config.addinivalue_line("markers", f"models(*ids): run only on these models ({', '.join(families.model_ids())})")
+    config.addinivalue_line("markers", "models(*ids): run only on these models (catalogue ids: kkt-hil emulate --help)")
     config.addinivalue_line("markers", "firmware(min=...): skip on firmware older than min")
-    known = families.model_ids()
     specs: list[DeviceSpec] = []
     try:
+        known = families.model_ids()
         for text in config.getoption("--kkt") or ["emulator:all"]:
             specs.extend(parse_spec(text, known_models=known))
     except UsageError as exc:

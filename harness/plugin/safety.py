@@ -1,46 +1,22 @@
-"""The fixture-level safety rules: destructive scenarios and operations on real registers.
+"""The scenario-level safety rules: destructive scenarios on real registers, and markers.
 
 DESIGN.md "Safety": a destructive operation reaches a real register only with the
 ``destructive`` marker, ``--allow-destructive``, an inventory entry marked sacrificial and a
-matching serial.  ``url:`` specs cannot prove the last two, so this build refuses them there:
-marked scenarios are skipped (or broken) before connecting, and the ``kkt`` fixture refuses the
-destructive operations themselves before anything is sent.
+matching serial.  ``url:`` specs cannot prove the last two, so marked scenarios are skipped (or
+broken) before connecting.  The operations themselves are refused lower down, on the wire, by
+the transport's guard (:mod:`harness.safety`), whichever path sends them.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from harness.device import Capability
-from harness.errors import HarnessError, SafetyRefusal
+from harness.errors import HarnessError
 from harness.spec import DeviceSpec
 from harness.versions import parse_version
 
 from ..connect import DeviceHandle
-
-DESTRUCTIVE_OPERATIONS = frozenset({"reregister", "set_clock"})
-
-
-class SafetyGuard:
-    """On a real register, destructive operations are refused before anything is sent."""
-
-    def __init__(self, target: Any, spec_text: str) -> None:
-        self._target = target
-        self._spec = spec_text
-
-    def __getattr__(self, name: str) -> Any:
-        if name in DESTRUCTIVE_OPERATIONS:
-
-            def refuse(*args: Any, **kwargs: Any) -> Any:
-                raise SafetyRefusal(
-                    f"{name} refused on {self._spec}: destructive operations on a real register need a "
-                    "sacrificial inventory entry (nothing was sent)"
-                )
-
-            return refuse
-        return getattr(self._target, name)
 
 
 def check_markers_before_connect(request: pytest.FixtureRequest, spec: DeviceSpec) -> None:

@@ -243,6 +243,17 @@ def test_garbage_answers_are_a_link_error(family: Family, garbage_url: str) -> N
         transport.close()
 
 
+def test_an_unterminated_answer_is_garbage_not_silence(family: Family, unterminated_url: str) -> None:
+    """The register said something that never became a frame: the lab is broken (LinkCorrupted),
+    which is not the same as a register that is off (LinkTimeout)."""
+    transport = open_transport(unterminated_url, timeout=1.0)
+    try:
+        with pytest.raises(LinkCorrupted, match="answered garbage"):
+            family.make_driver(Link(transport, timeout_scale=0.1), model=family.models[0].id).connect()
+    finally:
+        transport.close()
+
+
 def test_silence_is_a_link_timeout_within_the_scaled_deadline(family: Family, silent_url: str) -> None:
     transport = open_transport(silent_url, timeout=1.0, trace=Trace(family.describe_bytes))
     try:

@@ -1,0 +1,82 @@
+"""The safety guard on the wire: a destructive operation never reaches a register not proven
+sacrificial, whichever path sends it.
+
+A fiscal device is not a dev board (DESIGN.md "Safety"): registration, re-registration, ФН
+close, technological reset and moving the clock forward cannot be undone.  The guard sits in
+:class:`~harness.transport.Transport` — the lowest layer the stand owns — so the typed API,
+a raw ``call()``, the driver's internals, ``open_kkt()`` and ``probe`` all pass through it.  The
+family's *scanner* finds the destructive requests in the outgoing byte stream (frames split
+across writes included); the *policy* decides whether this register may receive them.  A
+refusal raises :class:`~harness.errors.SafetyRefusal` naming the operation and the reason, sends
+nothing, and leaves a note in the wire trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from .errors import SafetyRefusal
+from .trace import Trace
+
+MAX_TAIL = 4096  # outgoing bytes kept while a frame is incomplete
+
+
+@dataclass(frozen=True)
+class Destructive:
+    """A destructive request found in outgoing bytes."""
+
+    operation: str  # for the refusal: "re-registration (0x60)"
+    clock: datetime | None = None  # for a clock set: the device time asked for
+
+
+# (stream) -> (destructive requests in its complete frames, bytes of the stream those frames used)
+Scanner = Callable[[bytes], tuple[list[Destructive], int]]
+
+
+class Policy(Protocol):
+    def refusal(self, request: Destructive) -> str | None:
+        """Why ``request`` may not go to this register; None when it may."""
+
+
+class Emulated:
+    """An emulated register: nothing it holds is real, everything may be sent."""
+
+    def refusal(self, request: Destructive) -> str | None:
+        return None
+
+
+@dataclass(frozen=True)
+class Unproven:
+    """A register nothing proves sacrificial: every destructive request is refused.
+
+    Clock sets included, in either direction: the guard cannot know the device's own time, and a
+    "start of work" (Pirit 0x10) already syncs a clock that is off by minutes."""
+
+    why: str
+
+    def refusal(self, request: Destructive) -> str | None:
+        return self.why
+
+
+class Guard:
+    """Checks every write to one transport against a family scanner and a policy."""
+
+    def __init__(self, scanner: Scanner, policy: Policy, *, where: str) -> None:
+        self._scan = scanner
+        self.policy = policy
+        self._where = where
+        self._tail = bytearray()  # bytes of an incomplete frame already sent
+
+    def check(self, data: bytes, trace: Trace) -> None:
+        """Raise :class:`SafetyRefusal` if ``data`` completes a refused request; else remember the tail."""
+        stream = bytes(self._tail) + bytes(data)
+        requests, used = self._scan(stream)
+        for request in requests:
+            reason = self.policy.refusal(request)
+            if reason is not None:
+                trace.note(f"refused before sending: {request.operation} ({reason})")
+                raise SafetyRefusal(f"{request.operation} refused on {self._where}: {reason} (nothing was sent)")
+        self._tail = bytearray(stream[used:][-MAX_TAIL:])

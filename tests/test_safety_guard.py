@@ -1,0 +1,160 @@
+"""The wire-level safety guard: no path sends a destructive request to a register not proven
+sacrificial.  The register here is an emulator reached only by its URL — exactly what the stand
+sees of a real one — and its own state proves nothing arrived."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from devices.atol import protocol as ap
+from devices.emulator.build import Emulator, build_emulator
+from devices.pirit import protocol as pp
+from harness import open_kkt
+from harness.connect import DeviceHandle
+from harness.device import TaxSystem
+from harness.errors import DeviceError, SafetyRefusal
+from harness.safety import Destructive, Unproven
+from harness.transport import open_transport
+
+START = datetime(2021, 3, 1, 10, 0, 0)
+
+
+def _served(model: str) -> Iterator[tuple[Emulator, DeviceHandle]]:
+    emulator = build_emulator(model, {"clock": START.isoformat()})
+    url = emulator.serve("tcp://127.0.0.1:0")
+    try:
+        with open_kkt(f"url:{url}#model={model}", timeout_scale=0.3) as handle:
+            yield emulator, handle
+    finally:
+        emulator.close()
+
+
+@pytest.fixture
+def kf() -> Iterator[tuple[Emulator, DeviceHandle]]:
+    yield from _served("kf")
+
+
+@pytest.fixture
+def atol() -> Iterator[tuple[Emulator, DeviceHandle]]:
+    yield from _served("atol")
+
+
+def _fingerprint(emulator: Emulator) -> tuple[Any, ...]:
+    core = emulator.core
+    return (core.fn.registrations_done, core.fn.tax_systems, core.last_fd().number, core.now(), core.clock.fn_seconds())
+
+
+def _pirit_frame(command: int, fields: list[Any]) -> bytes:
+    return pp.encode_request(command, fields, packet_id=0x30)
+
+
+def _atol_frame(code: int, params: bytes) -> bytes:
+    return ap.encode_frame(0x30, ap.encode_add(0x30, ap.encode_command(code, params)))
+
+
+def _raw(handle: DeviceHandle) -> Any:
+    """The driver with its vendor methods (call, internals), not just the device interface."""
+    return handle.kkt
+
+
+FORWARD = START + timedelta(days=400)
+PIRIT_PATHS: dict[str, Callable[[DeviceHandle], object]] = {
+    "typed reregister": lambda h: h.kkt.reregister(TaxSystem.OSN),
+    "typed set_clock forward": lambda h: h.kkt.set_clock(FORWARD),
+    "raw call 0x60": lambda h: _raw(h).call(0x60, [0, "", "", 1, 0, "x", "010321", "100000"]),
+    "raw call 0x63 reset": lambda h: _raw(h).call(0x63, ["010321", "100000"]),
+    "raw call 0x71 fn close": lambda h: _raw(h).call(0x71, ["x"]),
+    "driver internals": lambda h: _raw(h)._exchange(0x14, ["010322", "100000"], None),
+    "link exchange": lambda h: h.link.write(_pirit_frame(0x60, [0])),
+    "transport write": lambda h: h.link.transport.write(_pirit_frame(0x71, ["x"])),
+}
+ATOL_PATHS: dict[str, Callable[[DeviceHandle], object]] = {
+    "typed reregister": lambda h: h.kkt.reregister(TaxSystem.OSN),
+    "typed set_clock forward": lambda h: h.kkt.set_clock(FORWARD),
+    "raw call A6h": lambda h: _raw(h).call(ap.Cmd.REGISTRATION, b"\x02\x01"),
+    "raw call 6Bh reset": lambda h: _raw(h).call(ap.Cmd.TECH_RESET),
+    "raw call EDh clock": lambda h: _raw(h).call(ap.Cmd.SET_DATETIME, ap.encode_datetime_params(FORWARD)),
+    "transport write": lambda h: h.link.transport.write(_atol_frame(ap.Cmd.CLOSE_ARCHIVE, b"")),
+    "v2 frame": lambda h: h.link.transport.write(ap.encode_v2_frame(ap.encode_command(ap.Cmd.TECH_RESET))),
+}
+
+
+@pytest.mark.parametrize("path", PIRIT_PATHS)
+def test_no_path_reaches_an_unproven_pirit_register(kf: tuple[Emulator, DeviceHandle], path: str) -> None:
+    emulator, handle = kf
+    before = _fingerprint(emulator)
+    with pytest.raises(SafetyRefusal, match=r"refused on socket://.*url: spec cannot prove .*nothing was sent"):
+        PIRIT_PATHS[path](handle)
+    assert _fingerprint(emulator) == before
+    assert "refused before sending" in handle.trace.render()
+    assert handle.kkt.status().initialised  # the link is still good
+
+
+@pytest.mark.parametrize("path", ATOL_PATHS)
+def test_no_path_reaches_an_unproven_atol_register(atol: tuple[Emulator, DeviceHandle], path: str) -> None:
+    emulator, handle = atol
+    before = _fingerprint(emulator)
+    with pytest.raises(SafetyRefusal):
+        ATOL_PATHS[path](handle)
+    assert _fingerprint(emulator) == before
+    assert handle.kkt.status().shift.value == "closed"
+
+
+def test_a_frame_split_across_writes_is_refused_when_it_completes(kf: tuple[Emulator, DeviceHandle]) -> None:
+    emulator, handle = kf
+    frame = _pirit_frame(0x60, [0, "", "", 1, 0, "x", "010321", "100000"])
+    handle.link.transport.write(frame[:9])  # incomplete: harmless, the register drops it
+    with pytest.raises(SafetyRefusal):
+        handle.link.transport.write(frame[9:])
+    assert emulator.core.fn.registrations_done == 1
+
+
+def test_every_clock_set_is_refused_on_an_unproven_register(kf: tuple[Emulator, DeviceHandle]) -> None:
+    """Backward or a few seconds: the guard cannot know the device's own time, so it refuses them all."""
+    emulator, handle = kf
+    for value in (START - timedelta(days=1), START + timedelta(seconds=5), datetime.now()):
+        with pytest.raises(SafetyRefusal, match=r"clock set \(0x14\)"):
+            handle.kkt.set_clock(value)
+    assert emulator.core.now() == START
+
+
+def test_a_transport_opened_without_a_spec_is_guarded_for_every_family() -> None:
+    emulator = build_emulator("atol")
+    url = emulator.serve("tcp://127.0.0.1:0")
+    transport = open_transport(url, timeout=2.0)
+    try:
+        with pytest.raises(SafetyRefusal, match="opened without a device spec"):
+            transport.write(_atol_frame(ap.Cmd.REGISTRATION, b"\x02\x01"))
+        with pytest.raises(SafetyRefusal):
+            transport.write(_pirit_frame(0x60, [0]))
+    finally:
+        transport.close()
+        emulator.close()
+
+
+def test_an_emulator_spec_is_not_guarded() -> None:
+    with open_kkt("emulator:kf") as handle:
+        assert handle.link.transport.guard is None
+        assert handle.kkt.reregister(TaxSystem.OSN).number == 2
+
+
+def test_reads_and_everyday_operations_pass_the_guard(kf: tuple[Emulator, DeviceHandle]) -> None:
+    emulator, handle = kf
+    kkt = handle.kkt
+    kkt.info(), kkt.fn(), kkt.ofd_queue()
+    kkt.open_shift()
+    kkt.x_report()
+    kkt.close_shift()
+    with pytest.raises(DeviceError):  # the register itself refuses; the guard has nothing to say
+        kkt.cancel_document()
+    assert emulator.core.last_fd().number == 3
+
+
+def test_an_unproven_policy_refuses_every_finding() -> None:
+    policy = Unproven("not proven")
+    assert policy.refusal(Destructive("clock set", clock=START)) == "not proven"
+    assert policy.refusal(Destructive("re-registration")) == "not proven"
