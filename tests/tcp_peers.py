@@ -65,11 +65,18 @@ class LoopbackPeer:
 
 
 class AnsweringPeer(LoopbackPeer):
-    """A "register" that answers every chunk it reads with ``payload()`` (``b""``: it reads
-    everything and never answers, a register that is off); ``reads`` counts the chunks."""
+    """A "register" that answers every chunk it reads with ``payload()`` — or, with ``respond``,
+    with ``respond(chunk)`` — (``b""``: it reads everything and never answers, a register that is
+    off); ``reads`` counts the chunks."""
 
-    def __init__(self, payload: Callable[[], bytes], *, poll: float = 0.05) -> None:
-        self._payload = payload
+    def __init__(
+        self,
+        payload: Callable[[], bytes] = bytes,
+        *,
+        respond: Callable[[bytes], bytes] | None = None,
+        poll: float = 0.05,
+    ) -> None:
+        self._respond = respond or (lambda _chunk: payload())
         self.reads = 0
         super().__init__(self._answer, poll=poll)
 
@@ -84,7 +91,7 @@ class AnsweringPeer(LoopbackPeer):
             if not data:
                 return
             self.reads += 1
-            reply = self._payload()
+            reply = self._respond(data)
             if reply:
                 try:
                     conn.sendall(reply)

@@ -8,7 +8,6 @@ lab; vendor codes and wire details stay in the per-family test files.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +21,7 @@ from harness.connect import DeviceHandle
 from harness.device import Item
 from harness.families import Emulated, Family
 
-from ..tcp_peers import AnsweringPeer, LoopbackPeer
+from ..tcp_peers import AnsweringPeer
 
 START = datetime(2020, 12, 30, 10, 0, 0)
 SUGAR = Item("Сахар", Decimal("100.00"))
@@ -80,19 +79,7 @@ def garbage_url() -> Iterator[str]:
 def unterminated_url() -> Iterator[str]:
     """A TCP peer that answers every request with its first half: a frame that starts and never ends."""
 
-    def half_echo(conn: socket.socket) -> None:
-        while True:
-            try:
-                data = conn.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not data:
-                return
-            conn.sendall(data[: max(1, len(data) // 2)])
-
-    with LoopbackPeer(half_echo) as peer:
+    with AnsweringPeer(respond=lambda chunk: chunk[: max(1, len(chunk) // 2)]) as peer:
         yield f"socket://127.0.0.1:{peer.port}"
 
 

@@ -234,19 +234,14 @@ def test_a_driver_refuses_another_model(family: Family) -> None:
             transport.close()
 
 
-def test_garbage_answers_are_a_link_error(family: Family, garbage_url: str) -> None:
-    transport = open_transport(garbage_url, timeout=1.0)
-    try:
-        with pytest.raises(LinkCorrupted, match="garbage"):
-            family.make_driver(Link(transport, timeout_scale=0.1), model=family.models[0].id).connect()
-    finally:
-        transport.close()
-
-
-def test_an_unterminated_answer_is_garbage_not_silence(family: Family, unterminated_url: str) -> None:
-    """The register said something that never became a frame: the lab is broken (LinkCorrupted),
-    which is not the same as a register that is off (LinkTimeout)."""
-    transport = open_transport(unterminated_url, timeout=1.0)
+@pytest.mark.parametrize("peer", ["garbage_url", "unterminated_url"])
+def test_garbage_or_an_unterminated_answer_is_a_corrupted_link(
+    family: Family, peer: str, request: pytest.FixtureRequest
+) -> None:
+    """The register said something that never became a frame (bytes no register sends, or a frame
+    that starts and never ends): the lab is broken (LinkCorrupted), which is not the same as a
+    register that is off (LinkTimeout)."""
+    transport = open_transport(request.getfixturevalue(peer), timeout=1.0)
     try:
         with pytest.raises(LinkCorrupted, match="answered garbage"):
             family.make_driver(Link(transport, timeout_scale=0.1), model=family.models[0].id).connect()
