@@ -173,6 +173,7 @@ class Identified:
     model_code: int
     firmware: str = ""
     candidates: tuple[str, ...] = field(default=())
+    fn_serial: str = ""
     note: str = ""  # why the identity is incomplete, when it is
 
 

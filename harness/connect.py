@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from .control import ControlClient
 from .device import Kkt
 from .errors import HarnessError, KktError, UsageError
 from .lab import EmulatorLab, Lab, UnavailableLab
+from .lab_open import Bench, LabOptions, open_lab
 from .link import Link
 from .safety import Emulated, Unproven
 from .spec import DeviceSpec, parse_spec
@@ -46,6 +48,7 @@ class DeviceHandle:
     family: families.Family
     model: Model
     emulator: families.Emulated | None = None  # the emulated register, for emulator specs
+    bench: Bench | None = None  # the inventory entry, safety policy and scenario-time lens, for lab specs
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def close(self) -> None:
@@ -63,12 +66,22 @@ class DeviceHandle:
 
 @contextlib.contextmanager
 def open_kkt(
-    spec: str | DeviceSpec, *, timeout_scale: float = 1.0, link_timeout: float = DEFAULT_LINK_TIMEOUT
+    spec: str | DeviceSpec,
+    *,
+    timeout_scale: float = 1.0,
+    link_timeout: float = DEFAULT_LINK_TIMEOUT,
+    inventory: str | Path | None = None,
+    allow_destructive: bool = False,
+    destructive: bool = False,
+    operator: str | None = None,
 ) -> Iterator[DeviceHandle]:
     """Open one device from a ``--kkt`` spec string; close it (and its emulator) on exit.
 
     ``with open_kkt("emulator:kf") as h: h.kkt.status()``.  A spec naming several devices
-    (``emulator:all``) or a malformed one is a :class:`~harness.errors.UsageError`.
+    (``emulator:all``) or a malformed one is a :class:`~harness.errors.UsageError`.  For
+    ``lab:<id>``: ``inventory`` (else KKT_HIL_INVENTORY, else ./kkt-hil.toml); destructive
+    operations need both ``allow_destructive=True`` and ``destructive=True`` (the script's intent)
+    besides a sacrificial entry whose serial matches.
     """
     if isinstance(spec, str):
         specs = parse_spec(spec)
@@ -76,7 +89,8 @@ def open_kkt(
             names = ", ".join(s.text for s in specs)
             raise UsageError(f"open_kkt opens one device; {spec!r} names {len(specs)}: {names}")
         spec = specs[0]
-    handle = open_device(spec, timeout_scale=timeout_scale, link_timeout=link_timeout)
+    options = LabOptions(inventory, allow_destructive=allow_destructive, destructive=destructive, operator=operator)
+    handle = open_device(spec, timeout_scale=timeout_scale, link_timeout=link_timeout, lab=options)
     try:
         yield handle
     finally:
@@ -84,7 +98,11 @@ def open_kkt(
 
 
 def open_device(
-    spec: DeviceSpec, *, timeout_scale: float = 1.0, link_timeout: float = DEFAULT_LINK_TIMEOUT
+    spec: DeviceSpec,
+    *,
+    timeout_scale: float = 1.0,
+    link_timeout: float = DEFAULT_LINK_TIMEOUT,
+    lab: LabOptions | None = None,
 ) -> DeviceHandle:
     """Connect (incl. "start of work"); raise UsageError/HarnessError/LinkError with one line."""
     if timeout_scale <= 0:
@@ -93,7 +111,10 @@ def open_device(
         return _open_emulator(spec, timeout_scale=timeout_scale, link_timeout=link_timeout)
     if spec.kind == "url":
         return _open_url(spec, timeout_scale=timeout_scale, link_timeout=link_timeout)
-    raise UsageError(f"{spec.text}: lab inventory specs need --inventory FILE (not available in this version)")
+    kkt, bench_lab, trace, link, family, model, bench, closers = open_lab(
+        spec, lab or LabOptions(), timeout_scale=timeout_scale, link_timeout=link_timeout
+    )
+    return DeviceHandle(spec, kkt, bench_lab, trace, link, family, model, None, bench, closers)
 
 
 def _close_all(closers: list[Callable[[], None]]) -> None:
@@ -122,7 +143,7 @@ def _open_emulator(spec: DeviceSpec, *, timeout_scale: float, link_timeout: floa
         _close_all(closers)
         raise
     lab = EmulatorLab(emulated.control, description=f"emulator {model.id}")
-    return DeviceHandle(spec, kkt, lab, trace, link, family, model, emulated, closers)
+    return DeviceHandle(spec, kkt, lab, trace, link, family, model, emulated, None, closers)
 
 
 def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) -> DeviceHandle:
@@ -161,4 +182,4 @@ def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) ->
     except (KktError, ValueError):
         _close_all(closers)
         raise
-    return DeviceHandle(spec, kkt, lab, trace, link, family, model, None, closers)
+    return DeviceHandle(spec, kkt, lab, trace, link, family, model, None, None, closers)

@@ -98,8 +98,9 @@ class Emulated(Protocol):
     def serve_control(self, listen: str) -> str:
         """Serve the control channel on ``tcp://127.0.0.1:PORT``; its URL."""
 
-    def attach_cloud(self, url: str) -> None:
-        """Link the register to its vendor cloud (the Dreamkas hub) at ``url``."""
+    def attach_cloud(self, url: str, *, poll_interval: float | None = None) -> None:
+        """Link the register to its vendor cloud (the Dreamkas hub) at ``url``; it polls every
+        ``poll_interval`` device seconds (default: the vendor's)."""
 
     def snapshot(self) -> dict[str, Any]: ...
 
@@ -175,7 +176,7 @@ class Cloud(Protocol):
     def admin(self, url: str) -> Any:
         """The partner/admin client of a hub at ``url`` (schedule, withhold, device)."""
 
-    def attach(self, emulator: Any, url: str) -> Any:
+    def attach(self, emulator: Any, url: str, *, poll_interval: float | None = None) -> Any:
         """Make an emulated register of this cloud's models poll the hub at ``url``."""
 
 

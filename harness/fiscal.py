@@ -110,6 +110,9 @@ RUSSIAN_TAX_ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 ENVD_ABOLISHED = date(2021, 1, 1)  # R1.4: no ЕНВД in a registration from this date
+# R5.6: registrations a ФН allows (30 observed on ФН-1.1М); read from the register where it tells
+# (АТОЛ A4h/32h), assumed where it does not (Pirit counts only the registrations done)
+FN_REGISTRATION_LIMIT = 30
 
 
 def alias_key(text: str) -> str:

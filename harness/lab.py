@@ -9,12 +9,14 @@ which the pytest plugin turns into a *skip with the reason* — never a vacuous 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from .device import JournalEntry, PaperState
 from .errors import HarnessError, LabUnavailable, LinkError
+from .timelens import ScenarioTime
 
 Control = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -167,44 +169,93 @@ class HubLab:
     """The Dreamkas Кабинет side of a scenario: schedule, withhold, and read the three statuses.
 
     Works the same against the harness's own hub for an emulated register and for a lab
-    register pointed at that hub; forcing a poll needs the emulator's control channel.
+    register pointed at that hub.  An emulated register is told to poll and to drop its link
+    through its control channel; for a lab register the hub itself does it: it cuts the
+    register off (HTTP 503) and waits for the register's next poll on its own schedule.  Dates go
+    through the lab's scenario-time lens (:mod:`harness.timelens`).
     """
 
-    def __init__(self, admin: Any, serial: str, *, device_control: Control | None = None, url: str = "") -> None:
+    def __init__(
+        self,
+        admin: Any,
+        serial: str,
+        *,
+        device_control: Control | None = None,
+        url: str = "",
+        lens: ScenarioTime | None = None,
+        poll_wait: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._admin = admin
         self.serial = serial
         self.url = url
         self._device_control = device_control
+        self._lens = lens
+        self._poll_wait = poll_wait
+        self._sleep = sleep
 
     def schedule(self, tax_systems: Any, when: Any) -> int:
         """A deferred re-registration task to ``tax_systems`` (TaxSystem or names) from local date ``when``."""
         names = tax_systems.names if hasattr(tax_systems, "names") else list(tax_systems)
+        if self._lens is not None and isinstance(when, date):
+            when = self._lens.date_to_device(when)
         return int(
             self._admin.schedule(self.serial, names, when.isoformat() if hasattr(when, "isoformat") else str(when))
         )
+
+    def start_fresh(self) -> list[int]:
+        """Withdraw this register's tasks left open by earlier tests and release a withhold (a
+        lab register and its hub outlive one test; an emulator's hub does not)."""
+        self._admin.withhold(self.serial, False)
+        self._admin.offline(self.serial, False)
+        return list(self._admin.cancel(self.serial))
 
     def withhold(self, flag: bool = True) -> None:
         self._admin.withhold(self.serial, flag)
 
     def status(self) -> dict[str, Any]:
         """``{"firmware", "updated", "task_received", "reregistered", "last_error", ...}``."""
-        return dict(self._admin.device(self.serial))
+        view = dict(self._admin.device(self.serial))
+        if self._lens is not None and view.get("local_date"):
+            view["local_date"] = self._lens.date_to_scenario(date.fromisoformat(view["local_date"])).isoformat()
+        return view
 
     def _device(self, request: dict[str, Any]) -> dict[str, Any]:
         if self._device_control is None:
-            raise LabUnavailable("a lab register polls the hub on its own schedule; it cannot be told to poll")
+            raise LabUnavailable("a lab register's own hub state cannot be read")
         reply = self._device_control({"op": "hub", **request})
         if not reply.get("ok"):
             raise HarnessError(f"emulator hub control failed: {reply.get('error', reply)}")
         return reply
 
     def poll_now(self) -> dict[str, Any]:
-        """Make the register poll the hub now (emulators only)."""
-        return self._device({"poll": True})
+        """Make the register poll the hub now (an emulator), or wait for its next poll (a lab register)."""
+        if self._device_control is not None:
+            return self._device({"poll": True})
+        if self._poll_wait is None:
+            raise LabUnavailable(
+                "a lab register polls the hub on its own schedule (no hub_poll_seconds in the inventory)"
+            )
+        before = self._polls()
+        deadline = time.monotonic() + 2 * self._poll_wait + 1.0
+        while self._polls() <= before:
+            if time.monotonic() >= deadline:
+                raise LabUnavailable(f"the register did not poll the hub within {2 * self._poll_wait + 1.0:g} s")
+            self._sleep(min(0.1, self._poll_wait / 4))
+        return self.status()
+
+    def _polls(self) -> int:
+        try:
+            return int(self._admin.device(self.serial).get("poll_count", 0))
+        except Exception:  # noqa: BLE001 - a hub that has not seen the register yet: no poll so far
+            return 0
 
     def link(self, online: bool) -> None:
-        """Cut or restore the register's connection to the hub (emulators only)."""
-        self._device({"online": online})
+        """Cut or restore the register's connection to the hub."""
+        if self._device_control is not None:
+            self._device({"online": online})
+        else:
+            self._admin.offline(self.serial, not online)
 
     def device_tasks(self) -> list[dict[str, Any]]:
         """The tasks as the register itself holds them (emulators only)."""

@@ -80,3 +80,41 @@ class Guard:
                 trace.note(f"refused before sending: {request.operation} ({reason})")
                 raise SafetyRefusal(f"{request.operation} refused on {self._where}: {reason} (nothing was sent)")
         self._tail = bytearray(stream[used:][-MAX_TAIL:])
+
+
+REGISTRATION_WORDS = ("registration", "re-registration")  # findings that use up a registration
+
+
+@dataclass
+class Sacrificial:
+    """A lab register from the inventory: destructive requests pass only when all four hold —
+    the test asked for it (``destructive`` marker, or ``open_kkt(..., destructive=True)``), the run
+    allows it (``--allow-destructive``), the inventory entry is ``sacrificial = true``, and the
+    factory serial read from the register matches the entry — and, for a (re-)registration,
+    more registrations than the floor are left."""
+
+    entry: str  # "lab:bench1 (inventory.toml:12)"
+    sacrificial: bool
+    allow_destructive: bool
+    rereg_floor: int
+    test_destructive: bool = False
+    identity: str | None = None  # why the identity is not proven; None once the serial matched
+    registrations_left: int | None = None  # read from the register at connect; counted down
+
+    def refusal(self, request: Destructive) -> str | None:
+        if not self.test_destructive:
+            return "the scenario is not marked destructive"
+        if not self.allow_destructive:
+            return "the run has no --allow-destructive"
+        if not self.sacrificial:
+            return f"{self.entry} is not marked sacrificial"
+        if self.identity is not None:
+            return self.identity
+        if any(word in request.operation for word in REGISTRATION_WORDS):
+            left = self.registrations_left
+            if left is None:
+                return "the registrations left on the ФН could not be read"
+            if left <= self.rereg_floor:
+                return f"{left} registrations left on the ФН, the floor is {self.rereg_floor}"
+            self.registrations_left = left - 1
+        return None

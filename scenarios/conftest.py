@@ -13,6 +13,13 @@ from harness.lab import HubLab, Lab
 SUGAR = Item("Сахар", Decimal("100.00"))
 
 
+def regimes(kkt: Kkt) -> tuple[TaxSystem, TaxSystem]:
+    """The register's tax system now, and the one a scenario moves it to: ОСН, or УСН доход from ОСН.
+    (A fresh emulator starts on УСН доход; a lab register is on whatever its last run left.)"""
+    current = kkt.fn().tax_systems
+    return current, (TaxSystem.USN_INCOME if TaxSystem.OSN in current else TaxSystem.OSN)
+
+
 def ensure_shift_closed(kkt: Kkt) -> None:
     """Bring a device to "shift closed, no document" whatever state a previous run left it in."""
     with allure.step("Подготовка: смена закрыта, открытых документов нет"):
@@ -71,8 +78,8 @@ def attach_note(title: str, text: str) -> None:
 def task_delivered(kkt: Kkt, lab: Lab, hub: HubLab, *, now: str, target: TaxSystem, day: date) -> None:
     """Device local time ``now``, OFD online, shift closed, and a Кабинет task to ``target`` from
     ``day`` delivered to the register."""
+    ensure_shift_closed(kkt)  # first: a real register's clock moves only with the shift closed
     at(lab, now)
     lab.ofd(True)
-    ensure_shift_closed(kkt)
     hub.schedule(target, day)
     hub.poll_now()

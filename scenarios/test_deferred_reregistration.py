@@ -18,6 +18,7 @@ from .conftest import (
     check_regime,
     ensure_shift_closed,
     open_shift_expecting,
+    regimes,
     reregistered_right_before,
     task_delivered,
 )
@@ -29,14 +30,14 @@ pytestmark = [
     pytest.mark.destructive,
 ]
 
-OLD, NEW = TaxSystem.USN_INCOME, TaxSystem.OSN
 
-
-def day_with_shift(kkt: Kkt, lab: Lab, opened: str, closed: str) -> None:
-    at(lab, opened)
-    kkt.open_shift()
-    kkt.sell([SUGAR], tax_system=OLD)
+def day_with_shift(kkt: Kkt, lab: Lab, closed: str, regime: TaxSystem) -> None:
+    """A working day before the task's date: a shift with a sale on ``regime``, closed at ``closed``.
+    The shift opens right before it closes: inside an open shift a real register's time passes
+    only for real, and what the rule looks at is the closing time, not the opening one."""
     at(lab, closed)
+    kkt.open_shift()
+    kkt.sell([SUGAR], tax_system=regime)
     kkt.close_shift()
 
 
@@ -44,18 +45,17 @@ def day_with_shift(kkt: Kkt, lab: Lab, opened: str, closed: str) -> None:
 @allure.title("Задание на 31.12: перерегистрация перед открытием 01.01 12:00")
 @allure.severity(allure.severity_level.BLOCKER)
 def test_example_1(kkt: Kkt, lab, hub) -> None:
-    at(lab, "2020-12-31T07:00:00")
-    lab.ofd(True)
+    new = regimes(kkt)[1]  # a tax system the register is not on
     ensure_shift_closed(kkt)
-    at(lab, "2020-12-31T08:00:00")
+    at(lab, "2020-12-31T19:58:00")
+    lab.ofd(True)
     kkt.open_shift()
-    hub.schedule(NEW, date(2020, 12, 31))
+    hub.schedule(new, date(2020, 12, 31))  # the task arrives inside the open shift of its own date
     hub.poll_now()
-    at(lab, "2020-12-31T20:00:00")
-    kkt.close_shift()
+    kkt.close_shift()  # about 20:00 (a real register's time inside a shift passes only for real)
     at(lab, "2021-01-01T12:00:00")
     open_shift_expecting(
-        kkt, "Проверить: отчёт о перерегистрации перед отчётом об открытии", reregistered=True, regime=NEW
+        kkt, "Проверить: отчёт о перерегистрации перед отчётом об открытии", reregistered=True, regime=new
     )
     with allure.step("Проверить: Кабинет — «обновлена», «получила задание», «перерегистрирована»"):
         status = hub.status()
@@ -66,12 +66,13 @@ def test_example_1(kkt: Kkt, lab, hub) -> None:
 @allure.title("Задание на 01.01: перерегистрация 01.01 перед открытием, не раньше")
 @allure.severity(allure.severity_level.BLOCKER)
 def test_example_2(kkt: Kkt, lab, hub) -> None:
-    task_delivered(kkt, lab, hub, now="2020-12-31T07:00:00", target=NEW, day=date(2021, 1, 1))
-    day_with_shift(kkt, lab, "2020-12-31T08:00:00", "2020-12-31T20:00:00")
+    old, new = regimes(kkt)  # the register's regime now, and another one
+    task_delivered(kkt, lab, hub, now="2020-12-31T07:00:00", target=new, day=date(2021, 1, 1))
+    day_with_shift(kkt, lab, "2020-12-31T20:00:00", old)
     with allure.step("Проверить: 31.12 перерегистрации не было"):
-        check_regime(kkt, OLD)
+        check_regime(kkt, old)
     at(lab, "2021-01-01T12:00:00")
-    open_shift_expecting(kkt, "Проверить: 01.01 перерегистрация перед открытием", reregistered=True, regime=NEW)
+    open_shift_expecting(kkt, "Проверить: 01.01 перерегистрация перед открытием", reregistered=True, regime=new)
     with allure.step("Проверить: Кабинет — «перерегистрирована»"):
         assert hub.status()["reregistered"] is True
 
@@ -80,33 +81,35 @@ def test_example_2(kkt: Kkt, lab, hub) -> None:
 @allure.title("Задание на 01.01: перерегистрация перед открытием в 00:10")
 @allure.severity(allure.severity_level.BLOCKER)
 def test_example_3_round_the_clock(kkt: Kkt, lab, hub) -> None:
-    task_delivered(kkt, lab, hub, now="2020-12-31T00:05:00", target=NEW, day=date(2021, 1, 1))
-    day_with_shift(kkt, lab, "2020-12-31T00:10:00", "2020-12-31T23:50:00")
+    old, new = regimes(kkt)  # the register's regime now, and another one
+    task_delivered(kkt, lab, hub, now="2020-12-31T00:05:00", target=new, day=date(2021, 1, 1))
+    day_with_shift(kkt, lab, "2020-12-31T23:50:00", old)
     at(lab, "2021-01-01T00:10:00")
-    open_shift_expecting(kkt, "Проверить: перерегистрация перед открытием в 00:10", reregistered=True, regime=NEW)
+    open_shift_expecting(kkt, "Проверить: перерегистрация перед открытием в 00:10", reregistered=True, regime=new)
 
 
 @allure.story("Порог прошивки")
 @allure.title("Прошивка ниже порога не получает задание; после обновления — получает и перерегистрируется")
 @allure.severity(allure.severity_level.CRITICAL)
 def test_firmware_gate(kkt: Kkt, lab, hub) -> None:
+    old, new = regimes(kkt)  # the register's regime now, and another one
     threshold = families.model(kkt.model).rereg_min_firmware
     if threshold is None:
         pytest.skip(f"{kkt.model}: no firmware threshold for deferred re-registration")
     major, minor, patch = (int(x) for x in threshold.split("."))
-    old = f"{major}.{minor - 1}.{patch}"
+    below = f"{major}.{minor - 1}.{patch}"
     at(lab, "2021-01-01T08:00:00")
     lab.ofd(True)
     ensure_shift_closed(kkt)
-    lab.firmware(old)
+    lab.firmware(below)
     hub.poll_now()
-    hub.schedule(NEW, date(2021, 1, 1))
+    hub.schedule(new, date(2021, 1, 1))
     hub.poll_now()
     registration = kkt.fn().last_registration_fd
     open_shift_expecting(
-        kkt, f"Проверить: с прошивкой {old} перерегистрации нет, СНО прежняя", reregistered=False, regime=OLD
+        kkt, f"Проверить: с прошивкой {below} перерегистрации нет, СНО прежняя", reregistered=False, regime=old
     )
-    with allure.step(f"Проверить: с прошивкой {old} Кабинет видит «не обновлена», задание не получено"):
+    with allure.step(f"Проверить: с прошивкой {below} Кабинет видит «не обновлена», задание не получено"):
         status = hub.status()
         assert status["updated"] is False and status["task_received"] is False
     kkt.close_shift()

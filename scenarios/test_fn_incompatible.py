@@ -32,9 +32,11 @@ NOW = datetime(2021, 6, 1, 9, 0)
 
 
 def prepare(kkt: Kkt, lab: Lab, months_on_fn: int) -> None:
+    ensure_shift_closed(kkt)
     at(lab, NOW.isoformat())
     lab.ofd(True)
-    ensure_shift_closed(kkt)
+    if kkt.fn().tax_systems != TaxSystem.USN_INCOME:  # a lab register left on another regime
+        kkt.reregister(TaxSystem.USN_INCOME)
     lab.fn_setup(activated=NOW - timedelta(days=round(months_on_fn * 30.4)))
 
 

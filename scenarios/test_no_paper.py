@@ -10,7 +10,7 @@ import pytest
 from harness.device import Kkt, PaperState, ShiftState, TaxSystem
 from harness.errors import NoPaper
 
-from .conftest import SUGAR, ensure_shift_closed, ensure_shift_open, task_delivered
+from .conftest import SUGAR, ensure_shift_closed, ensure_shift_open, regimes, task_delivered
 
 pytestmark = [
     allure.epic("Отказы в работе ККТ"),
@@ -123,7 +123,8 @@ def test_paper_out_mid_reregistration_report(kkt: Kkt, lab) -> None:
 @allure.severity(allure.severity_level.BLOCKER)
 @pytest.mark.destructive
 def test_paper_out_mid_deferred_reregistration(kkt: Kkt, lab, hub) -> None:
-    task_delivered(kkt, lab, hub, now="2021-01-01T09:00:00", target=TaxSystem.OSN, day=date(2021, 1, 1))
+    new = regimes(kkt)[1]  # a tax system the register is not on
+    task_delivered(kkt, lab, hub, now="2021-01-01T09:00:00", target=new, day=date(2021, 1, 1))
     registration_before = kkt.fn().last_registration_fd
     lab.paper(PaperState.OK, after_lines=2)
     with allure.step("Открыть смену: ККТ перерегистрируется, печать отчёта обрывается"), pytest.raises(NoPaper):
@@ -131,7 +132,7 @@ def test_paper_out_mid_deferred_reregistration(kkt: Kkt, lab, hub) -> None:
     first = kkt.fn().last_registration_fd
     with allure.step("Проверить: перерегистрация выполнена, Кабинет видит «перерегистрирована»"):
         assert first is not None and first != registration_before
-        assert kkt.fn().tax_systems == TaxSystem.OSN
+        assert kkt.fn().tax_systems == new
         assert hub.status()["reregistered"] is True
     lab.paper(PaperState.OK)
     opened = kkt.open_shift()

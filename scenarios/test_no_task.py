@@ -7,7 +7,7 @@ from datetime import date
 import allure
 import pytest
 
-from harness.device import Kkt, TaxSystem
+from harness.device import Kkt
 from harness.errors import TaxSystemNotRegistered
 
 from .conftest import (
@@ -17,6 +17,7 @@ from .conftest import (
     check_regime,
     ensure_shift_closed,
     open_shift_expecting,
+    regimes,
     reregistered_right_before,
 )
 
@@ -32,19 +33,18 @@ pytestmark = [
     pytest.mark.destructive,
 ]
 
-OLD, NEW = TaxSystem.USN_INCOME, TaxSystem.OSN
-
 
 @allure.story("Задание придержано в Кабинете")
 @allure.title("Задание не дошло: смена в дату открывается на старой СНО, перерегистрации нет, статус «не получено»")
 @allure.severity(allure.severity_level.BLOCKER)
 def test_withheld_task_old_regime_stays(kkt: Kkt, lab, hub) -> None:
+    old, new = regimes(kkt)  # the register's regime now, and another one
     at(lab, "2020-12-31T09:00:00")
     lab.ofd(True)
     ensure_shift_closed(kkt)
-    check_regime(kkt, OLD)
+    check_regime(kkt, old)
     hub.withhold(True)
-    hub.schedule(NEW, date(2021, 1, 1))
+    hub.schedule(new, date(2021, 1, 1))
     hub.poll_now()
     at(lab, "2021-01-01T10:00:00")
     registration = kkt.fn().last_registration_fd
@@ -57,11 +57,11 @@ def test_withheld_task_old_regime_stays(kkt: Kkt, lab, hub) -> None:
     attach_note("Расхождение: дата прошла, ККТ не перерегистрирована", mismatch)
     with allure.step("Проверить: нет отчёта о перерегистрации, СНО старая"):
         assert not reregistered_right_before(kkt, opened, registration)
-        check_regime(kkt, OLD)
+        check_regime(kkt, old)
     with allure.step("Проверить: чек на старой СНО проходит, на новой — отклонён"):
-        assert kkt.sell([SUGAR], tax_system=OLD).number == opened.number + 1
+        assert kkt.sell([SUGAR], tax_system=old).number == opened.number + 1
         with pytest.raises(TaxSystemNotRegistered):
-            kkt.sell([SUGAR], tax_system=NEW)
+            kkt.sell([SUGAR], tax_system=new)
     with allure.step("Проверить: в Кабинете «задание не получено», «не перерегистрирована»"):
         assert status["task_received"] is False and status["reregistered"] is False
 
@@ -70,15 +70,16 @@ def test_withheld_task_old_regime_stays(kkt: Kkt, lab, hub) -> None:
 @allure.title("После ручной перерегистрации опоздавшее задание ничего не меняет и не тратит перерегистрацию")
 @allure.severity(allure.severity_level.CRITICAL)
 def test_manual_fallback_then_late_task_is_noop(kkt: Kkt, lab, hub) -> None:
+    new = regimes(kkt)[1]  # a tax system the register is not on
     at(lab, "2021-01-02T09:00:00")
     lab.ofd(True)
     ensure_shift_closed(kkt)
-    manual = kkt.reregister(NEW)
+    manual = kkt.reregister(new)
     registration = kkt.fn().last_registration_fd
     with allure.step("Проверить: ручная перерегистрация прошла"):
         assert registration == manual.number
-        check_regime(kkt, NEW)
-    hub.schedule(NEW, date(2021, 1, 1))
+        check_regime(kkt, new)
+    hub.schedule(new, date(2021, 1, 1))
     hub.poll_now()
     opened = kkt.open_shift()
     with allure.step("Проверить: второго отчёта о перерегистрации нет, Кабинет считает задание выполненным"):
@@ -91,18 +92,19 @@ def test_manual_fallback_then_late_task_is_noop(kkt: Kkt, lab, hub) -> None:
 @allure.title("ККТ вне связи в дату: смена на старой СНО; задание, пришедшее позже, применяется при следующем открытии")
 @allure.severity(allure.severity_level.CRITICAL)
 def test_offline_register_applies_task_at_next_open_after_reconnect(kkt: Kkt, lab, hub) -> None:
+    old, new = regimes(kkt)  # the register's regime now, and another one
     at(lab, "2020-12-31T09:00:00")
     lab.ofd(True)
     ensure_shift_closed(kkt)
     hub.link(False)
-    hub.schedule(NEW, date(2021, 1, 1))
+    hub.schedule(new, date(2021, 1, 1))
     at(lab, "2021-01-01T09:00:00")
-    open_shift_expecting(kkt, "Проверить: без связи смена открыта на старой СНО", reregistered=False, regime=OLD)
+    open_shift_expecting(kkt, "Проверить: без связи смена открыта на старой СНО", reregistered=False, regime=old)
     kkt.close_shift()
     hub.link(True)
     hub.poll_now()
     open_shift_expecting(
-        kkt, "Проверить: после связи перерегистрация перед открытием следующей смены", reregistered=True, regime=NEW
+        kkt, "Проверить: после связи перерегистрация перед открытием следующей смены", reregistered=True, regime=new
     )
     with allure.step("Проверить: Кабинет — «перерегистрирована»"):
         assert hub.status()["reregistered"] is True

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import replace
 
 from devices.models import Identified, identify
 from harness.errors import DeviceError, ErrorKind, LinkCorrupted, LinkError, LinkTimeout, device_error
@@ -41,6 +42,7 @@ from .protocol import (
     DeviceType,
     EnterMode,
     FirmwareVersion,
+    FnQuery,
     Mode,
     ReadRequisite,
     StateAnswer,
@@ -352,6 +354,7 @@ def detect(link: Link) -> Identified | None:
     try:
         version = FirmwareVersion.decode(wire.call(Cmd.FIRMWARE, b"\x01").data)
         firmware = f"{version.version}.{version.subversion}.{version.build}"
+        fn_serial = wire.call(Cmd.FN, bytes([FnQuery.NUMBER])).data[:16].decode("ascii", "replace").strip()
     except (LinkError, DeviceError, CodecError):
-        firmware = ""
-    return identify("atol", serial, device_type.model, firmware)
+        firmware = fn_serial = ""
+    return replace(identify("atol", serial, device_type.model, firmware), fn_serial=fn_serial)

@@ -24,10 +24,10 @@ class DreamkasCloud:
 
         return AdminClient(url)
 
-    def attach(self, emulator: Any, url: str) -> Any:
-        from .fisgo import attach_fisgo
+    def attach(self, emulator: Any, url: str, *, poll_interval: float | None = None) -> Any:
+        from .fisgo import DEFAULT_POLL_INTERVAL, attach_fisgo
 
-        return attach_fisgo(emulator, url)
+        return attach_fisgo(emulator, url, poll_interval=poll_interval or DEFAULT_POLL_INTERVAL)
 
 
 CLOUD = DreamkasCloud()

@@ -102,11 +102,22 @@ class FisGo:
                     return []
                 received = [self._receive(t) for t in tasks if t.get("type") == "registration"]
                 new = [task_id for task_id in received if task_id is not None]
+                self._forget_withdrawn({task_id for task_id in received if task_id is not None})
                 if "reregister_inside_open_shift" in core.defects and core.shift.is_open:
                     self._apply_due(inside_shift=True)
                 return new
         finally:
             self._polling.active = False
+
+    def _forget_withdrawn(self, delivered: set[int]) -> None:
+        """The hub delivers a task on every poll while it is open; one it no longer delivers
+        (cancelled or withheld in the Кабинет) and not done here is forgotten, not retried."""
+        if not self.supports_tasks():
+            return
+        for task_id, task in list(self.tasks.items()):
+            if task.state != "done" and task_id not in delivered:
+                del self.tasks[task_id]
+                self.core.log("hub task withdrawn", f"#{task_id}: no longer delivered by the hub")
 
     def _receive(self, task: dict[str, Any]) -> int | None:
         if not self.supports_tasks():

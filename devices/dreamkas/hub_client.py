@@ -256,6 +256,14 @@ class AdminClient:
             body["task_id"] = task_id
         return list(self._post("/admin/withhold", body)["tasks"])
 
+    def cancel(self, serial: str) -> list[int]:
+        """Withdraw the register's open tasks; returns their ids."""
+        return list(self._post("/admin/cancel", {"serial": serial})["tasks"])
+
+    def offline(self, serial: str, flag: bool = True) -> None:
+        """Cut (flag=True) or restore the register's link to the hub: its requests get 503."""
+        self._post("/admin/offline", {"serial": serial, "offline": flag})
+
     def device(self, serial: str) -> dict:
         """Cabinet view of a register: firmware, updated, task_received, reregistered, ..."""
         return self._get(f"/admin/devices/{serial}")

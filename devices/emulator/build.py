@@ -16,12 +16,14 @@ from typing import Any
 
 from harness.families import cloud_of, family
 from harness.fiscal import TaxSystem
+from harness.net import check_loopback, parse_tcp_url
 from harness.versions import parse_version
 
 from .clock import VirtualClock
 from .control import ControlHandler, ControlServer
 from .core import FiscalCore, restore_core
 from .defects import check_defects
+from .ofd_link import NetworkOfd
 from .profiles import ModelProfile, UnknownSetting, fn_kind, profile
 from .serve import serve
 
@@ -36,6 +38,9 @@ EMULATOR_SETTINGS = {
     "clock": "device local time at start, ISO (2020-12-31T23:50:00)",
     "tax": "registered tax systems, e.g. usn_income or osn+patent",
     "transport": "how the plugin reaches the emulator: pty (default) or tcp",
+    "ofd": "send documents over TCP to this OFD (tcp://127.0.0.1:PORT); default: the in-process OFD",
+    "ofd_retry": "with ofd: seconds between attempts after an OFD failure (default 1.0)",
+    "ofd_timeout": "with ofd: seconds to wait for the OFD to connect and for each receipt (default 2.0)",
 }
 
 
@@ -46,6 +51,7 @@ class Emulator:
     profile: ModelProfile
     core: FiscalCore
     handler: ControlHandler
+    ofd_link: NetworkOfd | None = None  # the TCP link to an OFD (setting ofd); None: in-process OFD
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
@@ -77,11 +83,11 @@ class Emulator:
         self._closers.append(server.close)
         return server.url
 
-    def attach_cloud(self, url: str) -> None:
+    def attach_cloud(self, url: str, *, poll_interval: float | None = None) -> None:
         cloud = cloud_of(self.profile.id)
         if cloud is None:
             raise ValueError(f"{self.profile.title} has no Dreamkas cloud link")
-        cloud.attach(self, url)
+        cloud.attach(self, url, poll_interval=poll_interval)
 
     def snapshot(self) -> dict[str, Any]:
         return self.core.snapshot()
@@ -129,6 +135,7 @@ def build_emulator(model: str, settings: Mapping[str, str] | None = None, *, flo
     defects = check_defects(settings.get("defects", "").split(","))
     if settings.get("transport", "pty") not in ("pty", "tcp"):
         raise ValueError(f"transport is pty or tcp, not {settings['transport']!r}")
+    ofd = _ofd_settings(settings)
     core = FiscalCore(
         prof,
         clock=VirtualClock(start, flowing=flowing_clock),
@@ -136,4 +143,34 @@ def build_emulator(model: str, settings: Mapping[str, str] | None = None, *, flo
         defects=frozenset(defects),
         tax_systems=tax,
     )
-    return Emulator(prof, core, ControlHandler(core))
+    emulator = Emulator(prof, core, ControlHandler(core))
+    if ofd is not None:
+        url, retry, timeout = ofd
+        link = NetworkOfd(core, url, retry=retry, timeout=timeout)
+        link.start()
+        emulator.ofd_link = link
+        emulator._closers.append(link.close)
+    return emulator
+
+
+def _ofd_settings(settings: Mapping[str, str]) -> tuple[str, float, float] | None:
+    """``ofd``, ``ofd_retry``, ``ofd_timeout`` checked; None without ``ofd`` (in-process OFD)."""
+    if "ofd" not in settings:
+        extra = [k for k in ("ofd_retry", "ofd_timeout") if k in settings]
+        if extra:
+            raise ValueError(f"{extra[0]} goes with ofd=tcp://127.0.0.1:PORT")
+        return None
+    url = settings["ofd"]
+    host, _port = parse_tcp_url(url)
+    check_loopback(host)
+    values = []
+    for key, default in (("ofd_retry", 1.0), ("ofd_timeout", 2.0)):
+        text = settings.get(key, str(default))
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0 < value <= 3600:
+            raise ValueError(f"{key} takes seconds like 0.5, not {text!r}")
+        values.append(value)
+    return url, values[0], values[1]

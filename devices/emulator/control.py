@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from harness.device import PaperState
+from harness.device import PaperState, TaxSystem
 
 from .core import FiscalCore
 from .defects import DEFECTS
@@ -159,12 +159,14 @@ class ControlHandler:
             if not isinstance(count, int) or isinstance(count, bool) or count < 1:
                 raise ControlError("fn registrations_done takes a positive integer")
             self.core.lab_fn(registrations_done=count)
+        if "tax_systems" in req:  # the regime the (prepared) ФН is registered on
+            names = req["tax_systems"]
+            if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+                raise ControlError('fn tax_systems takes a list of names like ["usn_income"]')
+            self.core.lab_fn(tax_systems=TaxSystem.from_names(names))
         fn = self.core.snapshot()["fn"]
-        return {
-            "fn": {
-                k: fn[k] for k in ("activated_at", "valid_until", "registrations_done", "registrations_left", "kind")
-            }
-        }
+        keys = ("activated_at", "valid_until", "registrations_done", "registrations_left", "kind")
+        return {"fn": {**{k: fn[k] for k in keys}, "tax_systems": TaxSystem(fn["tax_systems"]).names}}
 
     def _journal(self, _: dict[str, Any]) -> Reply:
         return {

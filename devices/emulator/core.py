@@ -76,6 +76,12 @@ class FiscalCore(Receipts, FiscalRules, Printing):
         self.initialised = not profile.needs_start_of_work  # "start of work" needed after power-up
         self.boot_count = 1  # front-ends reset their per-boot state when it changes
         self.ofd_online = False
+        # A network OFD link (ofd_link.NetworkOfd) sets ofd_network: then _drain_ofd delivers
+        # nothing and only calls the ofd_wakeups (documents go over TCP, receipts come back);
+        # ofd_allowed is the lab's "ofd" switch as that link sees it (the cable plugged in).
+        self.ofd_network = False
+        self.ofd_allowed = True
+        self.ofd_wakeups: list[Callable[[], None]] = []
         self.printer = Printer()
         self.shift = Shift()
         self.document = None
@@ -139,6 +145,10 @@ class FiscalCore(Receipts, FiscalRules, Printing):
         return doc
 
     def _drain_ofd(self) -> None:
+        if self.ofd_network:  # the network link delivers; a new document or a change wakes it
+            for wake in list(self.ofd_wakeups):
+                wake()
+            return
         if not self.ofd_online or not self.powered:
             return
         for doc in self.unsent():
@@ -341,7 +351,9 @@ class FiscalCore(Receipts, FiscalRules, Printing):
 
     @locked
     def set_ofd(self, online: bool) -> None:
-        self.ofd_online = online
+        self.ofd_allowed = online
+        if not self.ofd_network or not online:  # a network link raises ofd_online once its OFD answers
+            self.ofd_online = online
         self.log("OFD link", "up" if online else "down")
         self._changed()
 
@@ -357,7 +369,13 @@ class FiscalCore(Receipts, FiscalRules, Printing):
         self._changed()
 
     @locked
-    def lab_fn(self, *, activated: datetime | None = None, registrations_done: int | None = None) -> None:
+    def lab_fn(
+        self,
+        *,
+        activated: datetime | None = None,
+        registrations_done: int | None = None,
+        tax_systems: TaxSystem | None = None,
+    ) -> None:
         if activated is not None:
             if activated > self.clock.now():
                 raise ValueError("the ФН cannot be activated in the future")
@@ -368,6 +386,10 @@ class FiscalCore(Receipts, FiscalRules, Printing):
                 raise ValueError(f"this ФН allows {self.fn_kind.max_registrations} registrations")
             self.fn.registrations_done = registrations_done
             self.log("lab ФН", f"registrations done {registrations_done}")
+        if tax_systems is not None:
+            self.validate_tax_systems(tax_systems)
+            self.fn.tax_systems = tax_systems
+            self.log("lab ФН", f"registered on {tax_systems.title}")
 
     @locked
     def set_firmware(self, version: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from devices.models import MODELS, Model
 from harness.families import family
-from harness.fiscal import TaxSystem
+from harness.fiscal import FN_REGISTRATION_LIMIT, TaxSystem
 from harness.versions import parse_version
 
 __all__ = ["FN_KINDS", "PROFILES", "FnKind", "ModelProfile", "UnknownSetting", "fn_kind", "parse_version", "profile"]
@@ -31,7 +31,7 @@ class FnKind:
     id: str
     title: str
     nominal_days: int
-    max_registrations: int = 30
+    max_registrations: int = FN_REGISTRATION_LIMIT
 
     def term_days(self, tax_systems: TaxSystem, *, autonomous: bool = False, excise: bool = False) -> int:
         """Effective key life for a registration (R2.4); the ФН recomputes it on every registration."""

@@ -55,6 +55,7 @@ from .protocol import (
 )
 from .wire import PiritWire
 
+REGISTRATIONS_SEARCH_LIMIT = 64  # more than any ФН allows (R5.6: 30 observed)
 VAT_INDEX = {Vat.VAT20: 0, Vat.VAT10: 1, Vat.VAT0: 2, Vat.NONE: 3}
 PAYMENT_INDEX = {PaymentKind.CASH: 0, PaymentKind.ELECTRONIC: 1}
 
@@ -156,13 +157,30 @@ class PiritDriver(DriverBase, PiritWire):
             phase=FnPhase(parse_int(state[0]) & 0x0F),
             valid_until=parse_date(validity[0]) if validity and validity[0].strip("0") else None,
             tax_systems=TaxSystem(parse_int(taxes[0])),
-            registrations_done=None,  # Pirit has no plain counter for this (read via 0x78/20 TLV)
-            registrations_left=None,
+            registrations_done=self._registrations_done(),
+            registrations_left=None,  # the ФН's limit is not readable over Pirit
             last_fd_number=parse_int(self.sub(0x78, 3)[0]),
             warnings=FnWarning(parse_int(state[2]) if len(state) > 2 else 0),
             ffd=ffd,
             last_registration_fd=parse_int(self.sub(0x78, 19)[0]),
         )
+
+    def _registrations_done(self) -> int | None:
+        """How many registrations the ФН holds: the highest n that 0x78/20 answers (a binary
+        search, at most 7 requests); None when the firmware has no 0x78/20."""
+        try:
+            self.sub(0x78, 20, 1)
+        except DeviceError:
+            return None
+        low, high = 1, REGISTRATIONS_SEARCH_LIMIT  # 0x78/20 answers for 1..low, not for high
+        while high - low > 1:
+            middle = (low + high) // 2
+            try:
+                self.sub(0x78, 20, middle)
+                low = middle
+            except DeviceError:
+                high = middle
+        return low
 
     def ofd_queue(self) -> OfdQueue:
         fields = self.sub(0x78, 7)

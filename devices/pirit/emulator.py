@@ -359,9 +359,29 @@ class PiritFrontEnd:
             return [n, "fn-emulator 1.0", 1, ffd_code(core.fn.ffd), core.firmware, ffd_code(core.profile.ffd)]
         if n == 19:
             return [n, registration.number, registration.fiscal_sign, *self._date_time(registration.at)]
+        if n in (20, 21):
+            return [n, *self._registration_tlv(self._int(request, 1, 0))]
         if n == 22:
             return [n, ffd_code(core.fn.ffd), 4]
         raise ParamError(f"0x78 sub-request {n} not supported")
+
+    def _registration_tlv(self, index: int) -> list[Field]:
+        """0x78/20: the ``index``-th registration of this ФН (1 = the registration at activation):
+        its kind (1 registration, 11 re-registration) and its FD number as a 1040 TLV, in hex.
+        Beyond the registrations done: 0x03 [inferred: the manual names no code for "no such
+        registration"]."""
+        core = self.core
+        if not 1 <= index <= core.fn.registrations_done:
+            raise ParamError(f"0x78/20: no registration {index} on this ФН ({core.fn.registrations_done} done)")
+        documents = [d for d in core.fn.archive if d.kind in (DocumentKind.REGISTRATION, DocumentKind.REREGISTRATION)]
+        # the archive may hold only the last of them (a prepared ФН): number the known ones from the end
+        known = index - (core.fn.registrations_done - len(documents)) - 1
+        number = documents[known].number if 0 <= known < len(documents) else 0
+        kind = 1 if index == 1 else 11
+        return [
+            kind,
+            (1040).to_bytes(2, "little").hex() + (4).to_bytes(2, "little").hex() + number.to_bytes(4, "little").hex(),
+        ]
 
     # -------------------------------------------------------------------------- clock
 

@@ -6,12 +6,15 @@ and stale answers skipped, §2.2–§2.3) and turns error answers into normalize
 :class:`~harness.errors.DeviceError`\\ s — for 0x01/0x03 the extended code is read with 0x06/1,
 for 0x09 the printer state (0x04) tells a cover from a paper fault.  Crystal's own per-command
 read timeouts (§2.3, S5) are the defaults.  :func:`detect` is discovery: is a Pirit register on
-this link, and which model of the catalogue can it be?
+this link, and which model of the catalogue can it be?  (A register not started since power-up
+gets the "start of work" every cash program sends first, 0x10 with the host's time.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 
 from devices.models import Identified, identify
 from harness.errors import DeviceError, ErrorKind, LinkCorrupted, LinkError, LinkTimeout, device_error
@@ -33,6 +36,8 @@ from .protocol import (
     decode_response,
     describe,
     encode_request,
+    format_date,
+    format_time,
     is_recovery_frame,
     parse_int,
 )
@@ -173,12 +178,16 @@ def detect(link: Link) -> Identified | None:
     """A Pirit register on ``link``? Status 0x00 within a short deadline, then its identity."""
     wire = PiritWire(link)
     try:
-        wire.call(0x00, timeout=DETECT_TIMEOUT)
+        status = wire.call(0x00, timeout=DETECT_TIMEOUT)
     except (LinkError, DeviceError):
         return None
     try:
+        if parse_int(status.fields[1]) & 1:  # "start of work" not done since power-up (§2.5.7)
+            now = datetime.now()
+            wire.call(0x10, [format_date(now.date()), format_time(now.time())])
         serial, model_code = wire.identity()
         firmware = wire.firmware()
+        fn_serial = wire.sub(0x78, 1)[0]
     except (LinkError, DeviceError, ValueError, IndexError) as exc:  # e.g. "start of work" not done yet
         return Identified("pirit", "", 0, note=f"a Pirit register that did not tell its identity: {exc}")
-    return identify("pirit", serial, model_code, firmware)
+    return replace(identify("pirit", serial, model_code, firmware), fn_serial=fn_serial)

@@ -12,16 +12,20 @@ import json
 import os
 import platform
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .. import families
-from ..errors import LabUnavailable, UsageError
+from ..bench import DEFAULT_REAL_TIME_BUDGET
+from ..errors import LabUnavailable, SafetyRefusal, UsageError
+from ..lab_open import LabOptions
 from ..spec import DeviceSpec, parse_spec
 from .evidence import SEEN_KEY
 from .fixtures import hub, kkt, kkt_device, lab
+from .safety import INVENTORY_KEY, SKIP_SAFETY
 from .steps import HUB_TITLES, LAB_TITLES, STEP_TITLES, StepProxy
 
 __all__ = ["HUB_TITLES", "LAB_TITLES", "STEP_TITLES", "StepProxy", "hub", "kkt", "kkt_device", "lab"]
@@ -39,7 +43,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="device to run on (repeatable): emulator:kf | emulator:all | emulator:kf?firmware=2.25.0&defects=a,b | "
         "url:/dev/ttyUSB0#model=kf | lab:ID. Default: emulator:all",
     )
-    group.addoption("--inventory", metavar="FILE", help="lab inventory (TOML) for lab:ID specs")
+    group.addoption(
+        "--inventory",
+        metavar="FILE",
+        help="lab inventory (TOML) for lab:ID specs (default: $KKT_HIL_INVENTORY, then ./kkt-hil.toml)",
+    )
+    group.addoption(
+        "--operator",
+        metavar="WHO",
+        help="who does what no actuator can on lab registers: tty | none | tcp://127.0.0.1:PORT "
+        "(default: the inventory entry's)",
+    )
+    group.addoption(
+        "--real-time-budget",
+        type=float,
+        default=DEFAULT_REAL_TIME_BUDGET,
+        metavar="SECONDS",
+        help="real waiting a scenario may ask for on a lab register; more is skipped with the reason (default 300)",
+    )
     group.addoption(
         "--allow-destructive",
         action="store_true",
@@ -68,8 +89,23 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     if config.getoption("--device-timeout-scale") <= 0:
         raise pytest.UsageError("--device-timeout-scale must be positive")
+    if config.getoption("--real-time-budget") < 0:
+        raise pytest.UsageError("--real-time-budget must not be negative")
+    try:
+        specs = _with_lab_models(config, specs)
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.stash[SPECS_KEY] = specs
     config.stash[SEEN_KEY] = {}
+
+
+def _with_lab_models(config: pytest.Config, specs: list[DeviceSpec]) -> list[DeviceSpec]:
+    """``lab:<id>`` specs get their model from the inventory, read once for the whole run."""
+    if not any(spec.kind == "lab" for spec in specs):
+        return specs
+    inventory = LabOptions(config.getoption("--inventory")).load(next(s.text for s in specs if s.kind == "lab"))
+    config.stash[INVENTORY_KEY] = inventory
+    return [replace(spec, model=inventory.device(spec.target).model) if spec.kind == "lab" else spec for spec in specs]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -97,6 +133,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
         return (yield)
     except LabUnavailable as exc:
         pytest.skip(f"lab cannot do this on this device — {exc}")
+    except SafetyRefusal as exc:
+        if pyfuncitem.get_closest_marker("destructive") is None:
+            raise  # an unmarked scenario must not try it at all: the scenario is broken
+        pytest.skip(f"{SKIP_SAFETY}: {exc}")
 
 
 @pytest.hookimpl(optionalhook=True)

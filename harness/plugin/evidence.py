@@ -9,6 +9,7 @@ import pytest
 from harness.errors import KktError
 
 from ..connect import DeviceHandle
+from ..lab_open import Bench
 
 SEEN_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
 
@@ -40,6 +41,18 @@ def label(request: pytest.FixtureRequest, handle: DeviceHandle) -> None:
         "serial": info.serial,
         "protocol": info.protocol,
     }
+
+
+def restore_bench(bench: Bench) -> None:
+    """After a test on a lab register: bring it back to a known state and say what was done."""
+    if bench.lens.anchored:
+        allure.dynamic.parameter("Время сценария", bench.lens.description)
+    try:
+        done = bench.lab.restore()
+        text = "\n".join(done) if done else "ничего не потребовалось"
+    except KktError as exc:
+        text = f"не удалось: {exc}"
+    allure.attach(text, "Приведение ККТ в исходное состояние", allure.attachment_type.TEXT)
 
 
 def attach_evidence(handle: DeviceHandle) -> None:

@@ -15,8 +15,8 @@ from harness.lab import EmulatorLab, HubLab
 
 from ..connect import DeviceHandle, open_device
 from ..spec import DeviceSpec
-from .evidence import attach_evidence, label
-from .safety import check_markers_after_connect, check_markers_before_connect
+from .evidence import attach_evidence, label, restore_bench
+from .safety import check_markers_after_connect, check_markers_before_connect, lab_options
 from .steps import HUB_TITLES, LAB_TITLES, STEP_TITLES, StepProxy
 
 
@@ -27,7 +27,9 @@ def kkt_device(request: pytest.FixtureRequest) -> Iterator[DeviceHandle]:
     allure.dynamic.label("kkt_spec", spec.text)
     error: UsageError | None = None
     try:
-        handle = open_device(spec, timeout_scale=request.config.getoption("--device-timeout-scale"))
+        handle = open_device(
+            spec, timeout_scale=request.config.getoption("--device-timeout-scale"), lab=lab_options(request)
+        )
     except UsageError as exc:
         error = exc
     if error is not None:  # a configuration problem: broken, not a product failure
@@ -39,6 +41,8 @@ def kkt_device(request: pytest.FixtureRequest) -> Iterator[DeviceHandle]:
     finally:
         try:
             attach_evidence(handle)
+            if handle.bench is not None:
+                restore_bench(handle.bench)
         finally:
             handle.close()
 
@@ -75,12 +79,26 @@ def hub(kkt_device: DeviceHandle) -> Iterator[Any]:
         finally:
             server.close()
         return
-    hub_url = kkt_device.spec.params.get("hub")
+    bench = kkt_device.bench
+    hub_url = bench.entry.hub if bench is not None else kkt_device.spec.params.get("hub")
     if not hub_url:
-        pytest.skip("no Dreamkas hub for this device: add &hub=http://127.0.0.1:PORT (kkt-hil hub) to its url: spec")
+        where = (
+            "hub = URL in its inventory entry" if bench is not None else "&hub=http://127.0.0.1:PORT to its url: spec"
+        )
+        pytest.skip(f"no Dreamkas hub for this device (kkt-hil hub): add {where}")
     if cloud is None:
         pytest.skip(_no_cloud(kkt_device))
     lab = kkt_device.lab
     device_control = lab.raw if isinstance(lab, EmulatorLab) else None
     serial = kkt_device.kkt.info().serial
-    yield StepProxy(HubLab(cloud.admin(hub_url), serial, device_control=device_control, url=hub_url), HUB_TITLES)
+    hub_lab = HubLab(
+        cloud.admin(hub_url),
+        serial,
+        device_control=device_control,
+        url=hub_url,
+        lens=bench.lens if bench is not None else None,
+        poll_wait=bench.entry.hub_poll_seconds if bench is not None else None,
+    )
+    if bench is not None:
+        hub_lab.start_fresh()
+    yield StepProxy(hub_lab, HUB_TITLES)

@@ -13,10 +13,26 @@ import pytest
 
 from harness.device import Capability
 from harness.errors import HarnessError
+from harness.inventory import Inventory
+from harness.lab_open import LabOptions
 from harness.spec import DeviceSpec
 from harness.versions import parse_version
 
 from ..connect import DeviceHandle
+
+INVENTORY_KEY = pytest.StashKey[Inventory]()
+SKIP_SAFETY = "пропущен по безопасности"  # the category of skips the safety rules cause
+
+
+def lab_options(request: pytest.FixtureRequest) -> LabOptions:
+    config = request.config
+    return LabOptions(
+        config.stash.get(INVENTORY_KEY, None),
+        allow_destructive=config.getoption("--allow-destructive"),
+        destructive=request.node.get_closest_marker("destructive") is not None,
+        operator=config.getoption("--operator"),
+        real_time_budget=config.getoption("--real-time-budget"),
+    )
 
 
 def check_markers_before_connect(request: pytest.FixtureRequest, spec: DeviceSpec) -> None:
@@ -24,6 +40,13 @@ def check_markers_before_connect(request: pytest.FixtureRequest, spec: DeviceSpe
     models = node.get_closest_marker("models")
     if models and spec.model not in models.args:
         pytest.skip(f"scenario is for models {', '.join(models.args)}; device is {spec.model}")
+    if node.get_closest_marker("destructive") and spec.kind == "lab":
+        if not request.config.getoption("--allow-destructive"):
+            pytest.skip(f"{SKIP_SAFETY}: destructive scenario on a real register: run with --allow-destructive")
+        entry = request.config.stash[INVENTORY_KEY].device(spec.target)
+        if not entry.sacrificial:
+            pytest.skip(f"{SKIP_SAFETY}: lab:{entry.id} ({entry.source}) is not marked sacrificial")
+        return
     if node.get_closest_marker("destructive") and spec.kind != "emulator":
         if not request.config.getoption("--allow-destructive"):
             pytest.skip("destructive scenario on a real device: run with --allow-destructive on a sacrificial ФН")

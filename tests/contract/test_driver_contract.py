@@ -65,6 +65,7 @@ def test_identity_and_state(rig: Rig) -> None:
     assert not status.document_open and not status.pending_print and not status.cover_open
     fn = kkt.fn()
     assert (fn.tax_systems, fn.last_fd_number, fn.last_registration_fd) == (TaxSystem.USN_INCOME, 1, 1)
+    assert fn.registrations_done == 1  # the registration at activation
     assert fn.valid_until == date.fromisoformat(state["fn"]["valid_until"])
     assert kkt.clock() == START
     assert kkt.ofd_queue() == OfdQueue(0, None, None, connected=False)
@@ -181,6 +182,7 @@ def test_clock_and_reregistration(rig: Rig) -> None:
     assert doc.fiscal_sign == rig.state()["fn"]["documents"][-1]["fiscal_sign"] or doc.fiscal_sign == ""
     fn = kkt.fn()
     assert (fn.tax_systems, fn.last_fd_number, fn.last_registration_fd) == (TaxSystem.OSN | TaxSystem.USN_INCOME, 2, 2)
+    assert fn.registrations_done == 2
     with pytest.raises(NoChanges):
         kkt.reregister(TaxSystem.OSN | TaxSystem.USN_INCOME)
     assert kkt.fn().last_fd_number == 2

@@ -36,6 +36,8 @@ _DEVICE_ENDPOINTS = {
 _ADMIN_PATHS = {
     "/admin/tasks": ("GET", "POST"),
     "/admin/withhold": ("POST",),
+    "/admin/offline": ("POST",),
+    "/admin/cancel": ("POST",),
     "/admin/devices": ("GET",),
     "/admin/import": ("POST",),
     "/admin/reset": ("POST",),
@@ -94,6 +96,8 @@ def route(hub: Hub, method: str, target: str, headers: Headers, raw: bytes) -> t
             raise HubError(f"{method} not allowed on {path}", 405)
         payload = _device_payload(_json_object(raw))
         serial = _device_serial(headers, payload)
+        if hub.is_offline(serial):  # the harness cut this register's link to the Кабинет
+            raise HubError(f"register {serial} is cut off from the hub (admin offline)", 503)
         name = _DEVICE_ENDPOINTS[path]
         if name == "poll":
             data: Any = {"tasks": hub.poll(serial, payload.get("task_results"))}
@@ -126,6 +130,13 @@ def route(hub: Hub, method: str, target: str, headers: Headers, raw: bytes) -> t
         hub.reset()
         return 200, {"ok": True}
     body = _json_object(raw)
+    if path == "/admin/cancel":
+        return 200, {"ok": True, "tasks": hub.cancel(body.get("serial"))}
+    if path == "/admin/offline":
+        if not isinstance(body.get("offline"), bool):
+            raise HubError("'offline' (true or false) is required")
+        hub.set_offline(body.get("serial"), body["offline"])
+        return 200, {"ok": True, "offline": body["offline"]}
     if path == "/admin/withhold":
         if "withhold" not in body:
             raise HubError("'withhold' (true or false) is required")

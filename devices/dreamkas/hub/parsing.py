@@ -52,7 +52,7 @@ SERIAL_PREFIX_MODELS: Mapping[str, str] = MappingProxyType(
 FIRMWARE_VERSION_TYPES = frozenset({"fisgo", "firmware", "fw"})
 
 TASK_KIND = "CHANGE_PARAMETERS"
-TASK_STATES = ("new", "delivered", "done", "failed")
+TASK_STATES = ("new", "delivered", "done", "failed", "cancelled")
 DEFAULT_CASHIER: Mapping[str, str] = MappingProxyType({"name": "Администратор", "inn": ""})
 DEFAULT_SHOP_INFO: Mapping[str, str] = MappingProxyType(
     {"legal_name": "", "inn": "", "address": "", "real_address": "", "shop_name": ""}

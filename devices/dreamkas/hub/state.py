@@ -165,8 +165,28 @@ class Hub:
         self._devices: dict[str, _Device] = {}
         self._tasks: dict[int, _Task] = {}
         self._next_task_id = 1
+        self._offline: set[str] = set()
 
     # ---- admin side ------------------------------------------------------------------------
+
+    def set_offline(self, serial: object, flag: bool) -> None:
+        """Cut (or restore) one register's link: its requests get 503, as if the network were down."""
+        serial = check_serial(serial)
+        with self._lock:
+            (self._offline.add if flag else self._offline.discard)(serial)
+
+    def cancel(self, serial: object) -> list[int]:
+        """Withdraw a register's open tasks (state "cancelled"): they are no longer delivered."""
+        serial = check_serial(serial)
+        with self._lock:
+            cancelled = [task for task in self._tasks_of(serial) if task.open]
+            for task in cancelled:
+                task.state, task.done_at = "cancelled", self._now()
+            return [task.task_id for task in cancelled]
+
+    def is_offline(self, serial: str) -> bool:
+        with self._lock:
+            return serial in self._offline
 
     def schedule(self, serial: object, tax_systems: object, when: object, *, cashier: Mapping | None = None) -> int:
         """Queue a deferred re-registration task; returns its id."""
@@ -251,6 +271,7 @@ class Hub:
         with self._lock:
             self._devices.clear()
             self._tasks.clear()
+            self._offline.clear()
             self._next_task_id = 1
 
     # ---- device side -----------------------------------------------------------------------

@@ -1,0 +1,5 @@
+"""``python -m harness.cli``: the same as the ``kkt-hil`` command."""
+
+from . import main
+
+raise SystemExit(main())

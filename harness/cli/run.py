@@ -1,0 +1,65 @@
+"""``kkt-hil run`` (the scenario suite through pytest, then the HTML report) and ``report``."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+
+
+def scenarios_dir() -> Path:
+    import scenarios  # the suite ships with the package
+
+    return Path(scenarios.__file__).parent
+
+
+def _is_test_path(arg: str) -> bool:
+    """A test file, directory or node id among pytest's arguments (not an option's value, such as
+    ``--inventory lab.toml``)."""
+    if arg.startswith("-"):
+        return False
+    path = Path(arg.split("::")[0])
+    return path.is_dir() or (path.suffix == ".py" and path.exists())
+
+
+def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
+    paths = [a for a in extra if _is_test_path(a)]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *([] if paths else [str(scenarios_dir())]),
+        "--rootdir",
+        str(scenarios_dir().parent),
+        f"--alluredir={args.results}",
+        "--clean-alluredir",
+        *[f"--kkt={spec}" for spec in args.kkt],
+        *extra,
+    ]
+    print("run: " + " ".join(command[2:]), flush=True)
+    code = subprocess.call(command)
+    if code in (2, 3, 4):  # interrupted, internal error, usage error: no report worth building
+        return EXIT_USAGE if code == 4 else EXIT_FAILED
+    index = _build_report(args.results, args.report)
+    print(f"report: {index}", flush=True)
+    if code == 5:
+        print("kkt-hil: no scenario ran", file=sys.stderr)
+        return EXIT_FAILED
+    return code
+
+
+def cmd_report(args: argparse.Namespace, _: list[str]) -> int:
+    if not args.results.is_dir():
+        raise UsageError(f"no results directory {args.results}")
+    print(f"report: {_build_report(args.results, args.output)}", flush=True)
+    return EXIT_OK
+
+
+def _build_report(results: Path, output: Path) -> Path:
+    from .. import report
+
+    return report.generate_html(results, output)

@@ -1,0 +1,176 @@
+"""The long-running commands: ``emulate``, ``hub``, ``standin``, ``ofd``.  Each prints its
+``listening <url>`` (and for the stand-in ``inventory FILE`` / ``device ID``) line first, flushed,
+then runs until SIGINT/SIGTERM and exits 0."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import families
+from ..errors import UsageError
+from ..net import check_loopback, parse_tcp_url
+from .common import EXIT_OK, block_stop_signals, settings_of, unblock_stop_signals, wait_for_stop_signal
+
+if TYPE_CHECKING:
+    from ..families import Emulated
+
+
+def cmd_emulate(args: argparse.Namespace, _: list[str]) -> int:
+    settings = settings_of(args.set)
+    if args.firmware:
+        settings["firmware"] = args.firmware
+    if args.fn:
+        settings["fn"] = args.fn
+    if args.defect:
+        settings["defects"] = ",".join(args.defect)
+    if args.clock:
+        settings["clock"] = args.clock
+    model = families.model(args.model)
+    try:
+        emulated = families.family(model.family).start_emulator(model.id, settings, flowing_clock=not args.frozen_clock)
+        listen = (
+            "pty" + (f":{args.pty}" if args.pty else "")
+            if args.pty is not None
+            else (args.listen or "tcp://127.0.0.1:0")
+        )
+        if args.control:
+            host, _port = parse_tcp_url(args.control)
+            check_loopback(host)
+        if args.state and Path(args.state).exists():
+            _restore_state(emulated, args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    block_stop_signals()
+    try:
+        try:
+            url = emulated.serve(listen)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {listen}: {exc}") from None
+        control = None
+        if args.control:
+            try:
+                control = emulated.serve_control(args.control)
+            except (ValueError, OSError) as exc:
+                raise UsageError(f"--control: {exc}") from None
+        if args.hub:
+            try:
+                emulated.attach_cloud(args.hub)
+            except ValueError as exc:
+                raise UsageError(f"--hub: {exc}") from None
+        print(f"listening {url}", flush=True)
+        if control:
+            print(f"control {control}", flush=True)
+        wait_for_stop_signal()
+    finally:
+        emulated.close()
+        if args.state:
+            _write_state(Path(args.state), emulated.snapshot())
+        unblock_stop_signals()
+    return EXIT_OK
+
+
+def _restore_state(emulated: Emulated, args: argparse.Namespace) -> None:
+    """Load ``--state FILE``; what the command line says explicitly wins over the saved state."""
+    try:
+        emulated.restore(json.loads(Path(args.state).read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"--state {args.state}: cannot read it: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"--state {args.state}: {exc}") from None
+    explicit: list[dict[str, Any]] = []
+    if args.firmware:
+        explicit.append({"op": "firmware", "version": args.firmware})
+    if args.defect:
+        explicit.append({"op": "defects", "enable": list(args.defect)})
+    if args.clock:
+        explicit.append({"op": "clock", "set": args.clock})
+    for request in explicit:
+        reply = emulated.control(request)
+        if not reply.get("ok"):
+            raise UsageError(f"--{request['op']}: {reply.get('error')}")
+
+
+def _write_state(path: Path, snapshot: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(snapshot, ensure_ascii=False, indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+def cmd_hub(args: argparse.Namespace, _: list[str]) -> int:
+    try:
+        host, port = parse_tcp_url(args.listen)
+    except ValueError as exc:
+        raise UsageError(f"--listen: {exc}") from None
+    cloud = families.cloud("dreamkas")
+    block_stop_signals()
+    try:
+        try:
+            server = cloud.serve_hub(host, port)
+        except ValueError as exc:
+            raise UsageError(f"--listen: {exc}") from None
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {args.listen}: {exc}") from None
+        try:
+            print(f"listening {server.url}", flush=True)
+            wait_for_stop_signal()
+        finally:
+            server.close()
+    finally:
+        unblock_stop_signals()
+    return EXIT_OK
+
+
+def cmd_standin(args: argparse.Namespace, _: list[str]) -> int:
+    from ..standin import start_standin, write_entry
+
+    model = families.model(args.model)
+    device_id = args.id or f"standin-{model.id}"
+    path = Path(args.inventory)
+    block_stop_signals()
+    try:
+        try:
+            standin = start_standin(
+                model.id, device_id=device_id, sacrificial=args.sacrificial == "yes", settings=settings_of(args.set)
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            write_entry(path, standin.entry)
+            print(f"inventory {path}", flush=True)
+            print(f"device {device_id}", flush=True)
+            wait_for_stop_signal()
+        finally:
+            standin.close()
+    finally:
+        unblock_stop_signals()
+    return EXIT_OK
+
+
+def cmd_ofd(args: argparse.Namespace, _: list[str]) -> int:
+    from ..ofd.server import OfdServer
+
+    try:
+        host, port = parse_tcp_url(args.listen)
+    except ValueError as exc:
+        raise UsageError(f"--listen: {exc}") from None
+    block_stop_signals()
+    try:
+        try:
+            server = OfdServer(host, port)
+        except ValueError as exc:
+            raise UsageError(f"--listen: {exc}") from None
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {args.listen}: {exc}") from None
+        try:
+            print(f"listening {server.url}", flush=True)
+            wait_for_stop_signal()
+        finally:
+            server.close()
+    finally:
+        unblock_stop_signals()
+    return EXIT_OK

@@ -1,0 +1,206 @@
+"""Open a ``lab:<id>`` register: the inventory entry, its port, the guard, its instruments.
+
+The order matters for safety: the transport is guarded from the first byte by a
+:class:`~harness.safety.Sacrificial` policy that refuses every destructive request until the
+factory serial read from the register matches the inventory; only then is the identity marked
+proven and the registrations left read for the floor.  A register that fails identification is
+closed with one line, nothing destructive having been sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from . import families
+from .bench import DEFAULT_REAL_TIME_BUDGET, BenchLab
+from .errors import HarnessError, LinkError, UsageError
+from .fiscal import FN_REGISTRATION_LIMIT
+from .inventory import Inventory, LabDevice, inventory_path, load_inventory
+from .link import Link
+from .operator import make_operator
+from .safety import Sacrificial
+from .spec import DeviceSpec
+from .timelens import LensedKkt, ScenarioTime
+from .trace import Trace
+from .transport import open_transport
+
+
+@dataclass
+class LabOptions:
+    """What a run (or a lab script) says about lab registers."""
+
+    inventory: str | Path | Inventory | None = None  # --inventory / KKT_HIL_INVENTORY / ./kkt-hil.toml
+    allow_destructive: bool = False  # --allow-destructive
+    destructive: bool = False  # the scenario (or script) asks for destructive operations
+    operator: str | None = None  # --operator: overrides the entry's
+    real_time_budget: float = DEFAULT_REAL_TIME_BUDGET
+
+    def load(self, spec_text: str) -> Inventory:
+        if isinstance(self.inventory, Inventory):
+            return self.inventory
+        path = inventory_path(str(self.inventory) if self.inventory else None)
+        if path is None:
+            raise UsageError(
+                f"{spec_text}: needs a lab inventory: --inventory FILE, KKT_HIL_INVENTORY, or ./kkt-hil.toml"
+            )
+        return load_inventory(path)
+
+
+@dataclass
+class Bench:
+    """The lab side of an open lab register, for the plugin: the entry, the policy, the lens."""
+
+    entry: LabDevice
+    policy: Sacrificial
+    lens: ScenarioTime
+    lab: BenchLab
+
+
+class DeviceClock:
+    """The register's clock as the lab knows it: real time plus the skew the lab's clock moves
+    left on it.  A Pirit after power-up needs "start of work" with a time not before its last
+    document, so the skew is kept next to the inventory (``<inventory>.clock.json``) for the
+    next run as well."""
+
+    def __init__(self, inventory: Inventory, device_id: str) -> None:
+        self._path = inventory.path.with_suffix(".clock.json")
+        self._id = device_id
+        self.skew = timedelta(seconds=float(self._load().get(device_id, 0.0)))
+
+    def _load(self) -> dict[str, float]:
+        try:
+            data = json.loads(self._path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {k: float(v) for k, v in data.items() if isinstance(v, (int, float))} if isinstance(data, dict) else {}
+
+    def now(self) -> datetime:
+        return (datetime.now() + self.skew).replace(microsecond=0)
+
+    def observe(self, device_time: datetime) -> None:
+        """The register showed ``device_time`` just now (or was just set to it)."""
+        self.skew = device_time - datetime.now()
+        data = self._load()
+        data[self._id] = round(self.skew.total_seconds(), 1)
+        temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
+        try:
+            temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
+            os.replace(temporary, self._path)
+        except OSError:
+            pass  # a read-only lab directory: the skew lives as long as this run
+
+
+def _registrations_left(kkt: Any) -> int | None:
+    fn = kkt.fn()
+    if fn.registrations_left is not None:
+        return int(fn.registrations_left)
+    if fn.registrations_done is not None:
+        return max(0, FN_REGISTRATION_LIMIT - int(fn.registrations_done))
+    return None
+
+
+def open_lab(
+    spec: DeviceSpec, options: LabOptions, *, timeout_scale: float, link_timeout: float
+) -> tuple[Any, BenchLab, Trace, Link, families.Family, Any, Bench, list[Callable[[], None]]]:
+    """(scenario-facing kkt, lab, trace, link, family, model, bench, closers) of ``lab:<id>``."""
+    inventory = options.load(spec.text)
+    entry = inventory.device(spec.target)
+    where = f"lab:{entry.id} ({entry.source})"
+    model = families.model(entry.model)
+    family = families.family(model.family)
+    url = entry.resolve_url()
+    policy = Sacrificial(
+        entry=where,
+        sacrificial=entry.sacrificial,
+        allow_destructive=options.allow_destructive,
+        rereg_floor=entry.rereg_floor,
+        test_destructive=options.destructive,
+        identity="the register's factory serial is not verified yet",
+    )
+    closers: list[Callable[[], None]] = []
+    try:
+        trace = Trace(family.describe_bytes)
+        transport = open_transport(
+            url,
+            baudrate=entry.baud or model.baudrate,
+            timeout=link_timeout,
+            trace=trace,
+            policy=policy,
+            scanner=family.scan,
+        )
+        closers.append(transport.close)
+        link = Link(transport, timeout_scale=timeout_scale)
+        clock = DeviceClock(inventory, entry.id)
+        kkt = family.make_driver(link, model=model.id, host_clock=clock.now)
+        kkt.connect()
+        clock.observe(kkt.clock())
+        serial = kkt.info().serial
+        if serial != entry.serial:
+            raise UsageError(
+                f"{where}: the register at {url} reports factory serial {serial}, the inventory says {entry.serial}"
+            )
+        policy.identity = None
+        policy.registrations_left = _registrations_left(kkt)
+        supply = _open_supply(entry, where, closers)
+        proxy = _open_proxy(entry, where, closers)
+        lens = ScenarioTime()
+        bench_lab = BenchLab(
+            kkt,
+            entry=where,
+            operator=make_operator(options.operator or entry.operator),
+            lens=lens,
+            supply=supply,
+            proxy=proxy,
+            budget=options.real_time_budget,
+            on_fn_changed=lambda: setattr(policy, "registrations_left", _registrations_left(kkt)),
+            on_clock_set=clock.observe,
+        )
+    except BaseException:
+        for closer in reversed(closers):
+            with contextlib.suppress(Exception):
+                closer()
+        raise
+    bench = Bench(entry, policy, lens, bench_lab)
+    return LensedKkt(kkt, lens), bench_lab, trace, link, family, model, bench, closers
+
+
+def _open_supply(entry: LabDevice, where: str, closers: list[Callable[[], None]]) -> Any:
+    if entry.supply is None:
+        return None
+    from .instruments.supply import BenchSupply  # pyvisa: imported only for a lab with a supply
+
+    supply = BenchSupply(entry.supply.resource, channel=entry.supply.channel)
+    closers.append(supply.close)
+    try:
+        supply.identify()
+        if entry.supply.voltage is not None:
+            supply.set_voltage(entry.supply.voltage)
+        if entry.supply.current_limit is not None:
+            supply.set_current_limit(entry.supply.current_limit)
+    except LinkError as exc:
+        raise HarnessError(f"{where}: {exc}") from None
+    return supply
+
+
+def _open_proxy(entry: LabDevice, where: str, closers: list[Callable[[], None]]) -> Any:
+    if entry.ofd is None:
+        return None
+    from .ofd.proxy import OfdProxy
+
+    try:
+        proxy = OfdProxy(entry.ofd.listen, entry.ofd.upstream, allow_lan=True)  # addresses the inventory names
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"{where}: cannot start the OFD proxy on {entry.ofd.listen}: {exc}") from None
+    closers.append(proxy.close)
+    problem = proxy.check_upstream(2.0)
+    if problem:
+        raise HarnessError(f"{where}: the OFD upstream {entry.ofd.upstream} is down: {problem}")
+    proxy.set_mode("block")  # each test starts, as on an emulator, with the OFD out of reach
+    return proxy
