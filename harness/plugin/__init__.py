@@ -20,7 +20,7 @@ import pytest
 
 from .. import families
 from ..bench import DEFAULT_REAL_TIME_BUDGET
-from ..errors import LabUnavailable, SafetyRefusal, UsageError
+from ..errors import KktError, LabUnavailable, SafetyRefusal, UsageError
 from ..lab_open import LabOptions
 from ..spec import DeviceSpec, parse_spec
 from .evidence import SEEN_KEY
@@ -93,6 +93,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--real-time-budget must not be negative")
     try:
         specs = _with_lab_models(config, specs)
+        if not hasattr(config, "workerinput"):  # once per run, in the controlling process
+            _preflight_lab(config, specs)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SPECS_KEY] = specs
@@ -106,6 +108,21 @@ def _with_lab_models(config: pytest.Config, specs: list[DeviceSpec]) -> list[Dev
     inventory = LabOptions(config.getoption("--inventory")).load(next(s.text for s in specs if s.kind == "lab"))
     config.stash[INVENTORY_KEY] = inventory
     return [replace(spec, model=inventory.device(spec.target).model) if spec.kind == "lab" else spec for spec in specs]
+
+
+def _preflight_lab(config: pytest.Config, specs: list[DeviceSpec]) -> None:
+    """Reach every lab register once before any test: its port, its identity (the serial of the
+    inventory), its bench supply and its OFD upstream.  A problem is one line and no test runs."""
+    from ..connect import open_device
+
+    for spec in specs:
+        if spec.kind != "lab":
+            continue
+        options = LabOptions(config.stash[INVENTORY_KEY], operator="none")
+        try:
+            open_device(spec, lab=options, timeout_scale=config.getoption("--device-timeout-scale")).close()
+        except KktError as exc:
+            raise UsageError(f"{spec.text}: {exc}") from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

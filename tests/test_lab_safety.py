@@ -1,0 +1,82 @@
+"""Safety on a lab register: no destructive request reaches it unless all four conditions hold,
+through any path; and when they all hold, it does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import open_kkt
+from harness.device import TaxSystem
+from harness.errors import SafetyRefusal, UsageError
+from harness.inventory import entry_toml, write_inventory
+from harness.standin import StandIn, start_standin
+
+from .refusal_matrix import CONDITIONS, PATHS, run_matrix
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
+    started = start_standin("kf", device_id="bench", sacrificial=True)
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+@pytest.fixture
+def inventory(standin: StandIn, tmp_path: Path) -> Path:
+    path = tmp_path / "lab.toml"
+    write_inventory(path, [entry_toml(standin.entry)])
+    return path
+
+
+def test_the_refusal_matrix_is_all_refused(standin: StandIn, tmp_path: Path) -> None:
+    results = run_matrix(standin, tmp_path)
+    assert len(results) == len(CONDITIONS) * len(PATHS)
+    reached = {key: value for key, value in results.items() if value == "REACHED"}
+    assert not reached, reached
+    assert sum(value == "refused" for value in results.values()) >= 30
+
+
+def test_with_all_four_conditions_a_reregistration_goes_through(standin: StandIn, inventory: Path) -> None:
+    with open_kkt("lab:bench", inventory=inventory, allow_destructive=True, destructive=True) as handle:
+        before = handle.kkt.fn()
+        target = TaxSystem.USN_INCOME if TaxSystem.OSN in before.tax_systems else TaxSystem.OSN
+        document = handle.kkt.reregister(target)
+        after = handle.kkt.fn()
+    assert after.tax_systems == target and after.last_registration_fd == document.number
+    assert after.registrations_done == before.registrations_done + 1
+
+
+def test_a_refusal_names_the_failing_condition(standin: StandIn, inventory: Path) -> None:
+    with open_kkt("lab:bench", inventory=inventory, allow_destructive=True) as handle:
+        with pytest.raises(SafetyRefusal, match=r"the scenario is not marked destructive.*nothing was sent"):
+            handle.kkt.reregister(TaxSystem.OSN | TaxSystem.PATENT)
+        assert "refused before sending" in handle.trace.render()
+
+
+def test_a_serial_mismatch_stops_at_identification(standin: StandIn, tmp_path: Path) -> None:
+    import dataclasses
+
+    path = tmp_path / "wrong.toml"
+    write_inventory(path, [entry_toml(dataclasses.replace(standin.entry, serial="0497999999"))])
+    with pytest.raises(UsageError, match=r"reports factory serial 0497123456, the inventory says 0497999999"):
+        with open_kkt("lab:bench", inventory=path, allow_destructive=True, destructive=True):
+            pass
+
+
+def test_an_unknown_lab_id_is_one_line(inventory: Path) -> None:
+    with pytest.raises(UsageError, match=r"no device 'nosuch' in the inventory \(known: bench\)"):
+        with open_kkt("lab:nosuch", inventory=inventory):
+            pass
+
+
+def test_a_lab_spec_without_an_inventory_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("KKT_HIL_INVENTORY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match="needs a lab inventory: --inventory FILE"):
+        with open_kkt("lab:bench"):
+            pass
