@@ -28,7 +28,8 @@ DESTRUCTIVE_EVENTS = ("re-registered", "clock set", "technological reset", "ФН
 
 
 def _raw(handle: DeviceHandle) -> Any:
-    return handle.kkt._target  # the driver under the scenario-time lens, with its vendor methods
+    lensed: Any = handle.kkt
+    return lensed._target  # the driver under the scenario-time lens, with its vendor methods
 
 
 def _forward(handle: DeviceHandle) -> Any:

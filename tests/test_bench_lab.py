@@ -58,7 +58,8 @@ class Hands:
     description = "test hands"
 
     def __init__(self, kkt: FakeKkt, *, lie: bool = False) -> None:
-        self.kkt, self.lie, self.asked = kkt, lie, []
+        self.kkt, self.lie = kkt, lie
+        self.asked: list[str] = []
 
     def ask(self, action: str, text: str, **args: Any) -> None:
         self.asked.append(action)

@@ -48,7 +48,7 @@ def test_with_all_four_conditions_a_reregistration_goes_through(standin: StandIn
         document = handle.kkt.reregister(target)
         after = handle.kkt.fn()
     assert after.tax_systems == target and after.last_registration_fd == document.number
-    assert after.registrations_done == before.registrations_done + 1
+    assert before.registrations_done is not None and after.registrations_done == before.registrations_done + 1
 
 
 def test_a_refusal_names_the_failing_condition(standin: StandIn, inventory: Path) -> None:
