@@ -26,7 +26,26 @@ def _is_test_path(arg: str) -> bool:
     return path.is_dir() or (path.suffix == ".py" and path.exists())
 
 
+def _take_alluredir(extra: list[str], default: Path) -> tuple[Path, list[str]]:
+    """pytest's own ``--alluredir DIR`` among the extra arguments names the results directory
+    (like ``--results``), so the HTML report is built from the results this run wrote."""
+    results, rest = default, []
+    args = iter(extra)
+    for arg in args:
+        if arg == "--alluredir":
+            value = next(args, None)
+            if value is None:
+                raise UsageError("--alluredir needs a directory")
+            results = Path(value)
+        elif arg.startswith("--alluredir="):
+            results = Path(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    return results, rest
+
+
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
+    results, extra = _take_alluredir(extra, args.results)
     paths = [a for a in extra if _is_test_path(a)]
     command = [
         sys.executable,
@@ -35,7 +54,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         *([] if paths else [str(scenarios_dir())]),
         "--rootdir",
         str(scenarios_dir().parent),
-        f"--alluredir={args.results}",
+        f"--alluredir={results}",
         "--clean-alluredir",
         *[f"--kkt={spec}" for spec in args.kkt],
         *extra,
@@ -44,7 +63,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     code = subprocess.call(command)
     if code in (2, 3, 4):  # interrupted, internal error, usage error: no report worth building
         return EXIT_USAGE if code == 4 else EXIT_FAILED
-    index = _build_report(args.results, args.report)
+    index = _build_report(results, args.report)
     print(f"report: {index}", flush=True)
     if code == 5:
         print("kkt-hil: no scenario ran", file=sys.stderr)
