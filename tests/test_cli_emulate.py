@@ -14,9 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+from harness.ofd.protocol import MessageReader, ReceiptMessage, encode_document
 
 from .cli_helpers import (
     EXIT_TIMEOUT,
@@ -132,6 +135,24 @@ def test_hub_with_explicit_loopback_port(spawn) -> None:
     assert proc.terminate() == 0
 
 
+def test_ofd_prints_listening_and_acknowledges_a_document(spawn) -> None:
+    proc = spawn("ofd")
+    match = re.fullmatch(r"listening tcp://127\.0\.0\.1:(\d+)", proc.readline())
+    assert match
+    with socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=IO_TIMEOUT) as conn:
+        conn.sendall(encode_document("9999078900000001", 7, "1234567890", 1, datetime(2021, 1, 1, 10, 0)))
+        reader = MessageReader()
+        answers: list[object] = []
+        while not answers:
+            chunk = conn.recv(4096)  # the socket's timeout bounds each wait
+            assert chunk, "the OFD hung up without a receipt"
+            answers = list(reader.feed(chunk))
+    assert len(answers) == 1 and isinstance(answers[0], ReceiptMessage), answers
+    assert (answers[0].fn_serial, answers[0].number) == ("9999078900000001", 7)
+    assert proc.terminate() == 0
+    assert "Traceback" not in proc.stderr()
+
+
 # Runs the CLI in-process with a stdout that sends SIGTERM to the process right after the
 # "listening" line is written: what a lab script does when it stops the emulator at once.
 SIGTERM_AFTER_LISTENING = """
@@ -170,7 +191,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize("command", [["emulate", "kf"], ["hub"]], ids=["emulate", "hub"])
+@pytest.mark.parametrize("command", [["emulate", "kf"], ["hub"], ["ofd"]], ids=["emulate", "hub", "ofd"])
 def test_sigterm_right_after_the_listening_line_exits_0(spawn, command: list[str]) -> None:
     proc = spawn(*command, prefix=[sys.executable, "-c", SIGTERM_AFTER_LISTENING])
     try:
@@ -182,7 +203,7 @@ def test_sigterm_right_after_the_listening_line_exits_0(spawn, command: list[str
     assert code == 0, f"exit code {code}"
 
 
-@pytest.mark.parametrize("command", [["emulate", "kf"], ["hub"]], ids=["emulate", "hub"])
+@pytest.mark.parametrize("command", [["emulate", "kf"], ["hub"], ["ofd"]], ids=["emulate", "hub", "ofd"])
 def test_sigterm_while_the_main_thread_is_inside_event_wait_exits_0(spawn, command: list[str]) -> None:
     proc = spawn(*command, prefix=[sys.executable, "-c", SIGTERM_INSIDE_EVENT_WAIT])
     assert proc.readline().startswith("listening ")

@@ -117,8 +117,9 @@ def test_emulate_refuses_non_loopback_control_and_binds_only_loopback(tmp_path: 
     assert all("127.0.0.1" in b for b in binds), binds  # now refused before anything binds
 
 
-def test_hub_refuses_non_loopback_listen_and_binds_nothing(tmp_path: Path) -> None:
-    result, binds = _run_recording_binds(tmp_path, "hub", "--listen", "tcp://10.0.0.1:0")
+@pytest.mark.parametrize("command", ["hub", "ofd"])
+def test_server_refuses_non_loopback_listen_and_binds_nothing(tmp_path: Path, command: str) -> None:
+    result, binds = _run_recording_binds(tmp_path, command, "--listen", "tcp://10.0.0.1:0")
     assert "10.0.0.1" in assert_clean_failure(result, 2)
     assert binds == []
 

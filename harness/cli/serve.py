@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,20 +102,21 @@ def _write_state(path: Path, snapshot: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def cmd_hub(args: argparse.Namespace, _: list[str]) -> int:
+def _serve_until_stopped(listen: str, start: Callable[[str, int], Any]) -> int:
+    """``start(host, port)`` a server on ``--listen``, print ``listening URL``, wait for
+    SIGINT/SIGTERM, close it; a bad or busy address is one usage line."""
     try:
-        host, port = parse_tcp_url(args.listen)
+        host, port = parse_tcp_url(listen)
     except ValueError as exc:
         raise UsageError(f"--listen: {exc}") from None
-    cloud = families.cloud("dreamkas")
     block_stop_signals()
     try:
         try:
-            server = cloud.serve_hub(host, port)
+            server = start(host, port)
         except ValueError as exc:
             raise UsageError(f"--listen: {exc}") from None
         except OSError as exc:
-            raise UsageError(f"cannot listen on {args.listen}: {exc}") from None
+            raise UsageError(f"cannot listen on {listen}: {exc}") from None
         try:
             print(f"listening {server.url}", flush=True)
             wait_for_stop_signal()
@@ -123,6 +125,10 @@ def cmd_hub(args: argparse.Namespace, _: list[str]) -> int:
     finally:
         unblock_stop_signals()
     return EXIT_OK
+
+
+def cmd_hub(args: argparse.Namespace, _: list[str]) -> int:
+    return _serve_until_stopped(args.listen, families.cloud("dreamkas").serve_hub)
 
 
 def cmd_standin(args: argparse.Namespace, _: list[str]) -> int:
@@ -154,23 +160,4 @@ def cmd_standin(args: argparse.Namespace, _: list[str]) -> int:
 def cmd_ofd(args: argparse.Namespace, _: list[str]) -> int:
     from ..ofd.server import OfdServer
 
-    try:
-        host, port = parse_tcp_url(args.listen)
-    except ValueError as exc:
-        raise UsageError(f"--listen: {exc}") from None
-    block_stop_signals()
-    try:
-        try:
-            server = OfdServer(host, port)
-        except ValueError as exc:
-            raise UsageError(f"--listen: {exc}") from None
-        except OSError as exc:
-            raise UsageError(f"cannot listen on {args.listen}: {exc}") from None
-        try:
-            print(f"listening {server.url}", flush=True)
-            wait_for_stop_signal()
-        finally:
-            server.close()
-    finally:
-        unblock_stop_signals()
-    return EXIT_OK
+    return _serve_until_stopped(args.listen, OfdServer)

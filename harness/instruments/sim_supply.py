@@ -31,16 +31,12 @@ import math
 import socket
 import threading
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
-from harness.net import check_loopback
+from harness.net import ConnectionServer
 
 DEFAULT_IDN = "kkt-hil,SIM-PSU,0,1.0"
 MAX_VOLTS = 30.0
 MAX_AMPS = 5.0
-POLL = 0.05  # seconds: how often blocked sockets look at the stop flag
-JOIN_TIMEOUT = 5.0
 MAX_LINE = 4096
 MAX_ERRORS = 16
 NO_ERROR = '0,"No error"'
@@ -91,7 +87,7 @@ def _number(arg: str, low: float, high: float) -> float:
     return value
 
 
-class SimulatedSupply:
+class SimulatedSupply(ConnectionServer):
     """A one-channel SCPI bench supply listening on ``host:port`` (loopback unless ``allow_lan``)."""
 
     def __init__(
@@ -103,9 +99,6 @@ class SimulatedSupply:
         idn: str = DEFAULT_IDN,
         allow_lan: bool = False,
     ) -> None:
-        if not allow_lan:
-            check_loopback(host)
-        self.host = host
         self.idn = idn
         self._on_output = on_output
         # RLock: on_output runs on the connection's thread with the lock held (so callbacks arrive
@@ -116,12 +109,7 @@ class SimulatedSupply:
         self._volts = 12.0
         self._amps = 1.0
         self._errors: list[str] = []
-        self._stop = threading.Event()
-        self._listener = socket.create_server((host, port))
-        self._listener.settimeout(POLL)
-        self.port: int = self._listener.getsockname()[1]
-        self._threads = [threading.Thread(target=self._accept, name="sim-psu-accept", daemon=True)]
-        self._threads[0].start()
+        super().__init__(host, port, name="sim-psu-accept", allow_lan=allow_lan)
 
     @property
     def resource(self) -> str:
@@ -133,63 +121,25 @@ class SimulatedSupply:
         with self._lock:
             return self._output
 
-    def close(self) -> None:
-        """Stop listening, drop every connection and join every thread.  Idempotent."""
-        self._stop.set()
-        self._listener.close()
-        for thread in self._threads:  # the accept thread first: no connection is added after it
-            thread.join(timeout=JOIN_TIMEOUT)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
     # ---------------------------------------------------------------- the wire
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            thread = threading.Thread(target=self._serve, args=(conn,), name="sim-psu-conn", daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(POLL)
-            pending = b""
-            while not self._stop.is_set():
+    def serve_connection(self, conn: socket.socket) -> None:
+        pending = b""
+        for data in self.chunks(conn):
+            if QUICKACK is not None:  # ack at once: the client's Nagle holds SYST:ERR? until we do
                 try:
-                    data = conn.recv(4096)
-                except TimeoutError:
-                    continue
+                    conn.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
                 except OSError:
+                    pass
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            if len(pending) > MAX_LINE:
+                pending = b""
+                self._queue(ScpiError(-223, "Too much data"))
+            for line in lines:
+                answer = self.handle(line.decode("ascii", errors="replace").strip())
+                if answer is not None and not self.send_all(conn, answer.encode("ascii", errors="replace") + b"\n"):
                     return
-                if not data:
-                    return
-                if QUICKACK is not None:  # ack at once: the client's Nagle holds SYST:ERR? until we do
-                    try:
-                        conn.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
-                    except OSError:
-                        pass
-                pending += data
-                *lines, pending = pending.split(b"\n")
-                if len(pending) > MAX_LINE:
-                    pending = b""
-                    self._queue(ScpiError(-223, "Too much data"))
-                for line in lines:
-                    answer = self.handle(line.decode("ascii", errors="replace").strip())
-                    if answer is not None:
-                        try:
-                            conn.sendall(answer.encode("ascii", errors="replace") + b"\n")
-                        except OSError:
-                            return
 
     # ---------------------------------------------------------------- the instrument
 
