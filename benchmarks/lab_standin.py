@@ -3,7 +3,7 @@ harness reaches only through its inventory entry (its port, a pyvisa bench suppl
 a scripted operator), and how many destructive requests reach a register that fails a safety
 condition, tried through every path.
 
-    .venv/bin/python benchmarks/lab_standin.py [--model kf]
+    .venv/bin/python benchmarks/lab_standin.py [--model kf] [--model atol]
 """
 
 from __future__ import annotations
@@ -34,12 +34,8 @@ def skip_reasons(junit: Path) -> Counter[str]:
     return reasons
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="kf")
-    args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="kkt-hil-lab-"))
-    standin = start_standin(args.model, device_id="standin", sacrificial=True)
+def suite(model: str, folder: Path) -> None:
+    standin = start_standin(model, device_id="standin", sacrificial=True)
     try:
         inventory = folder / "lab.toml"
         write_inventory(inventory, [entry_toml(standin.entry)])
@@ -48,22 +44,42 @@ def main() -> None:
             ["--kkt", "lab:standin", "--inventory", str(inventory), "--allow-destructive"], folder, timeout=1800
         )
         elapsed = time.monotonic() - started
-        counts = Counter(outcomes.values())
-        print(
-            f"scenarios on the stand-in ({args.model}) via lab:standin: {counts['passed']} of {len(outcomes)} passed, "
-            f"{counts['skipped']} skipped, {counts['failed']} failed, in {elapsed:.1f} s"
-        )
-        for reason, n in skip_reasons(folder / "junit.xml").most_common():
-            print(f"  skipped {n}: {reason}")
-        matrix = run_matrix(standin, folder)
-        tried = [v for v in matrix.values() if v != "n/a"]
-        reached = sum(v == "REACHED" for v in tried)
-        print(
-            f"refusal matrix: {reached} destructive requests reached the register in {len(tried)} tries "
-            f"({len({c for c, _ in matrix})} failing conditions x {len({p for _, p in matrix})} paths)"
-        )
     finally:
         standin.close()
+    counts = Counter(outcomes.values())
+    print(
+        f"scenarios on the stand-in ({model}) via lab:standin: {counts['passed']} of {len(outcomes)} passed, "
+        f"{counts['skipped']} skipped, {counts['failed']} failed or broken, in {elapsed:.1f} s"
+    )
+    for reason, n in skip_reasons(folder / "junit.xml").most_common():
+        print(f"  skipped {n}: {reason}")
+
+
+def matrix(model: str, folder: Path) -> None:
+    standin = start_standin(model, device_id="matrix", sacrificial=True)  # its own: the control row burns it
+    try:
+        result = run_matrix(standin, folder)
+    finally:
+        standin.close()
+    tried, control = result.tried(), result.control()
+    conditions = len({c for c, _ in result.cells}) - 1
+    print(
+        f"refusal matrix ({model}): {len(result.reached())} destructive requests reached the register in "
+        f"{len(tried)} tries ({conditions} failing conditions x {len(control)} paths; the floor guards "
+        f"registrations only); control row, all four conditions met: "
+        f"{sum(v == 'REACHED' for v in control.values())} of {len(control)} paths got through"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", help="a stand-in model (repeatable; default kf and atol)")
+    args = parser.parse_args()
+    for model in args.model or ["kf", "atol"]:
+        folder = Path(tempfile.mkdtemp(prefix=f"kkt-hil-lab-{model}-"))
+        (folder / "suite").mkdir()
+        suite(model, folder / "suite")
+        matrix(model, folder)
 
 
 if __name__ == "__main__":

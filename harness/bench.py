@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .device import JournalEntry, PaperState, ShiftState
-from .errors import HarnessError, LabUnavailable, LinkError, SafetyRefusal
-from .fiscal import FN_REGISTRATION_LIMIT
+from .errors import HarnessError, KktError, LabUnavailable, LinkError, SafetyRefusal
+from .fiscal import registrations_left
 from .operator import Operator
 from .timelens import ScenarioTime
 
@@ -64,6 +64,8 @@ class BenchLab:
         budget: float = DEFAULT_REAL_TIME_BUDGET,
         on_fn_changed: Callable[[], None] = lambda: None,
         on_clock_set: Callable[[datetime], None] = lambda _at: None,
+        hub: Any = None,
+        registration_limit: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._kkt = kkt
@@ -75,6 +77,8 @@ class BenchLab:
         self._budget = budget
         self._on_fn_changed = on_fn_changed
         self._on_clock_set = on_clock_set
+        self._hub = hub  # a HubLab: leftover Кабинет tasks are withdrawn by restore()
+        self.registration_limit = registration_limit  # registrations the ФН allows (inventory), if known
         self._sleep = sleep
         self._fn_swapped = False
         self.registrations_reserve = 5  # below this many registrations left, the ФН is replaced after a test
@@ -197,9 +201,7 @@ class BenchLab:
             raise HarnessError(
                 f"the ФН shows {fn.registrations_done} registrations done, {registrations_done} were asked for"
             )
-        left = fn.registrations_left
-        if left is None and fn.registrations_done is not None:  # the register counts only the done ones
-            left = max(0, FN_REGISTRATION_LIMIT - fn.registrations_done)
+        left = registrations_left(fn.registrations_left, fn.registrations_done, self.registration_limit)
         return {
             "valid_until": fn.valid_until.isoformat() if fn.valid_until else None,
             "registrations_done": fn.registrations_done,
@@ -235,16 +237,54 @@ class BenchLab:
         left = self.fn_setup()["registrations_left"]
         return left is not None and left <= self.registrations_reserve
 
+    def prepare(self) -> list[str]:
+        """Before a test: the known state :meth:`restore` leaves (a run may have died half-way),
+        then the OFD link blocked, as an emulator starts.  Returns what was done."""
+        done = self.restore()
+        if self._proxy is not None:
+            self._proxy.set_mode("block")
+        return done
+
     def restore(self) -> list[str]:
         """Back to a known state: OFD link up, power on, paper in, cover closed, nothing pending,
-        the shift closed, the lab's own ФН and firmware back.  Returns what was done, for the report."""
+        the shift closed, the lab's own ФН and firmware back, no Кабинет task left.  Every step is
+        tried even when an earlier one failed (the lab's own ФН must come back even if the shift
+        on a prepared one cannot be closed); returns what was done, for the report, or raises
+        :class:`RestoreIncomplete` naming what could not be done."""
         done: list[str] = []
+        failed: list[str] = []
+        steps = (
+            self._restore_power,
+            self._restore_printer,
+            self._restore_document,
+            self._restore_shift,
+            self._restore_fn,
+            self._restore_shift,  # the lab's own ФН may hold an open shift of its own
+            self._restore_firmware,
+            self._restore_hub,
+        )
+        for step in steps:
+            try:
+                done += step()
+            except KktError as exc:
+                failed.append(f"{step.__name__.removeprefix('_restore_')}: {exc}")
+                if isinstance(exc, LinkError) and step is self._restore_power:
+                    break  # no answer after power-up: nothing else can be done
+        if failed:
+            raise RestoreIncomplete(done, failed)
+        return done
+
+    def _restore_power(self) -> list[str]:
         if self._proxy is not None:
             self._proxy.set_mode("pass")
         if self._supply is not None and not self._supply.output_state():
             self._supply.output(True)
             self._wait_for_power_up()
-            done.append("питание включено")
+            return ["питание включено"]
+        return []
+
+    def _restore_printer(self) -> list[str]:
+        done = []
         status = self._kkt.status()
         if status.cover_open:
             self.cover(False)
@@ -252,16 +292,26 @@ class BenchLab:
         if status.paper is PaperState.OUT:
             self.paper(PaperState.OK)
             done.append("бумага заправлена")
-        status = self._kkt.status()
-        if status.pending_print:
+        return done
+
+    def _restore_document(self) -> list[str]:
+        done = []
+        if self._kkt.status().pending_print:
             self._kkt.continue_print()
             done.append("допечатан прерванный документ")
-        if status.document_open:
+        if self._kkt.status().document_open:  # read again: the printout may have closed it
             self._kkt.cancel_document()
             done.append("открытый чек аннулирован")
-        if self._kkt.status().shift is not ShiftState.CLOSED:
-            self._kkt.close_shift()  # each test starts, as on an emulator, with the shift closed
-            done.append("смена закрыта")
+        return done
+
+    def _restore_shift(self) -> list[str]:
+        if self._kkt.status().shift is ShiftState.CLOSED:
+            return []
+        self._kkt.close_shift()  # each test starts, as on an emulator, with the shift closed
+        return ["смена закрыта"]
+
+    def _restore_fn(self) -> list[str]:
+        done = []
         if self._fn_swapped:
             self._operator.ask("fn_restore", "Верните в ККТ стендовый ФН")
             self._fn_swapped = False
@@ -271,8 +321,27 @@ class BenchLab:
             self._operator.ask("fn_replace", "Замените ФН стенда на новый: регистраций почти не осталось")
             self._on_fn_changed()
             done.append("ФН стенда заменён: регистрации почти исчерпаны")
-        if self._firmware is not None:
-            self._operator.ask("firmware", f"Верните на ККТ прошивку {self._firmware}", version=self._firmware)
-            self._firmware = None
-            done.append("прошивка возвращена")
         return done
+
+    def _restore_firmware(self) -> list[str]:
+        if self._firmware is None:
+            return []
+        version = self._firmware
+        self._operator.ask("firmware", f"Верните на ККТ прошивку {version}", version=version)
+        shown = self._kkt.info().firmware
+        if shown != version:
+            raise HarnessError(f"the operator confirmed firmware {version} back, but the register reports {shown}")
+        self._firmware = None
+        return [f"прошивка {version} возвращена"]
+
+    def _restore_hub(self) -> list[str]:
+        return list(self._hub.settle()) if self._hub is not None else []
+
+
+class RestoreIncomplete(HarnessError):
+    """Some of the known state could not be brought back: ``done`` and ``failed`` say what."""
+
+    def __init__(self, done: list[str], failed: list[str]) -> None:
+        super().__init__("; ".join(failed))
+        self.done = done
+        self.failed = failed

@@ -115,6 +115,16 @@ ENVD_ABOLISHED = date(2021, 1, 1)  # R1.4: no ЕНВД in a registration from th
 FN_REGISTRATION_LIMIT = 30
 
 
+def registrations_left(left: int | None, done: int | None, limit: int | None) -> int | None:
+    """Registrations still allowed: as the register tells (АТОЛ), else the ФН's ``limit`` (from
+    the lab inventory) minus those done (Pirit); None when neither is known."""
+    if left is not None:
+        return int(left)
+    if done is not None and limit is not None:
+        return max(0, limit - int(done))
+    return None
+
+
 def alias_key(text: str) -> str:
     """Normalize a tax-system spelling for lookup: case, ё, dashes and spaces folded."""
     text = text.strip().lower().replace("ё", "е")

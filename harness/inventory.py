@@ -16,6 +16,8 @@ reboots).  A complete entry (keys marked *required* must be there; one connectio
     fn = "fn36"                        # required, the ФН kind: fn15 | fn36
     sacrificial = false                # required: true only for a test ФН that may be burnt
     rereg_floor = 2                    # re-registrations that must stay left on the ФН (>= 0; default 2)
+    fn_registration_limit = 30         # optional: registrations the ФН allows in all; needed for a
+                                       #   (re-)registration where the register counts only those done (Pirit)
     timezone = "+03:00"                # device local time, UTC offset +HH:MM / -HH:MM (default +03:00)
     operator = "tty"                   # required: "tty", "none" or "tcp://127.0.0.1:PORT" (scripted)
     hub = "http://127.0.0.1:8080"      # optional: the harness hub this register polls (http/https)
@@ -68,6 +70,7 @@ DEVICE_KEYS: tuple[str, ...] = (
     "fn",
     "sacrificial",
     "rereg_floor",
+    "fn_registration_limit",
     "timezone",
 )
 DEVICE_KEYS += ("operator", "hub", "hub_poll_seconds", "baud", "supply", "ofd")
@@ -114,6 +117,7 @@ class LabDevice:
     fn: str
     sacrificial: bool
     rereg_floor: int
+    fn_registration_limit: int | None
     utc_offset: dt.timedelta
     operator: str
     hub: str | None
@@ -299,6 +303,7 @@ def _device(file: str, index: dict[Path_, int], number: int, data: Any) -> LabDe
         t.url("operator", ("tcp",))
     v["sacrificial"] = t.get("sacrificial", "true or false", required=True)
     v["rereg_floor"] = t.get("rereg_floor", "an integer", default=2)
+    v["fn_registration_limit"] = t.get("fn_registration_limit", "an integer", minimum=1)
     zone = _TZ.fullmatch(t.get("timezone", "a string", default="+03:00"))
     if not zone or int(zone[2]) > 14 or int(zone[3]) > 59:
         t.fail("timezone", f"timezone must be a UTC offset like +03:00 or -05:00, not {t.data['timezone']!r}")

@@ -184,7 +184,10 @@ class HubLab:
         url: str = "",
         lens: ScenarioTime | None = None,
         poll_wait: float | None = None,
+        budget: float | None = None,
+        guard: Callable[[], None] = lambda: None,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._admin = admin
         self.serial = serial
@@ -192,23 +195,50 @@ class HubLab:
         self._device_control = device_control
         self._lens = lens
         self._poll_wait = poll_wait
+        self._budget = budget  # seconds of real waiting a scenario may spend on one poll
+        self._guard = guard  # raises SafetyRefusal where a re-registration may not be ordered
         self._sleep = sleep
+        self._monotonic = monotonic
 
     def schedule(self, tax_systems: Any, when: Any) -> int:
         """A deferred re-registration task to ``tax_systems`` (TaxSystem or names) from local date ``when``."""
         names = tax_systems.names if hasattr(tax_systems, "names") else list(tax_systems)
+        self._guard()  # the register re-registers itself from the task: the same four conditions
         if self._lens is not None and isinstance(when, date):
             when = self._lens.date_to_device(when)
         return int(
             self._admin.schedule(self.serial, names, when.isoformat() if hasattr(when, "isoformat") else str(when))
         )
 
-    def start_fresh(self) -> list[int]:
-        """Withdraw this register's tasks left open by earlier tests and release a withhold (a
-        lab register and its hub outlive one test; an emulator's hub does not)."""
+    def settle(self) -> list[str]:
+        """Back to a known hub state for a lab register, which outlives one test (an emulator's
+        hub does not): the link restored, a withhold released, leftover tasks withdrawn — and
+        when the register already holds one, its next poll awaited, so that it has dropped the
+        task before any shift opens.  Returns what was done, for the report."""
         self._admin.withhold(self.serial, False)
         self._admin.offline(self.serial, False)
-        return list(self._admin.cancel(self.serial))
+        held = [task for task in self._admin.tasks(self.serial) if task.get("state") == "delivered"]
+        cancelled = self._admin.cancel(self.serial)
+        done = [f"задания Кабинета отозваны: {', '.join(map(str, cancelled))}"] if cancelled else []
+        if held:
+            self._wait_for_poll(self._poll_limit(), "to drop the withdrawn task")
+            done.append("ККТ получила отзыв задания")
+        return done
+
+    def _poll_limit(self) -> float:
+        if self._poll_wait is None:
+            raise HarnessError(
+                "the register holds a Кабинет task and its hub poll period is unknown (hub_poll_seconds)"
+            )
+        return 2 * self._poll_wait + 1.0
+
+    def _wait_for_poll(self, limit: float, why: str) -> None:
+        before = self._polls()
+        deadline = self._monotonic() + limit
+        while self._polls() <= before:
+            if self._monotonic() >= deadline:
+                raise HarnessError(f"the register did not poll the hub within {limit:g} s {why}")
+            self._sleep(min(0.1, limit / 8))
 
     def withhold(self, flag: bool = True) -> None:
         self._admin.withhold(self.serial, flag)
@@ -236,19 +266,22 @@ class HubLab:
             raise LabUnavailable(
                 "a lab register polls the hub on its own schedule (no hub_poll_seconds in the inventory)"
             )
-        before = self._polls()
-        deadline = time.monotonic() + 2 * self._poll_wait + 1.0
-        while self._polls() <= before:
-            if time.monotonic() >= deadline:
-                raise LabUnavailable(f"the register did not poll the hub within {2 * self._poll_wait + 1.0:g} s")
-            self._sleep(min(0.1, self._poll_wait / 4))
+        limit = self._poll_limit()
+        if self._budget is not None and limit > self._budget:
+            raise LabUnavailable(
+                f"waiting for the register's next hub poll takes up to {limit:g} s of real time; "
+                f"the real-time budget is {self._budget:g} s (--real-time-budget)"
+            )
+        self._wait_for_poll(limit, "(its hub address or poll period in the inventory is wrong, or it is down)")
         return self.status()
 
     def _polls(self) -> int:
         try:
             return int(self._admin.device(self.serial).get("poll_count", 0))
-        except Exception:  # noqa: BLE001 - a hub that has not seen the register yet: no poll so far
-            return 0
+        except Exception as exc:  # noqa: BLE001 - the admin client is the cloud's (no vendor import here)
+            if getattr(exc, "status", None) == 404:  # the hub has not seen the register yet: no poll so far
+                return 0
+            raise HarnessError(f"the hub at {self.url} cannot be read: {exc}") from None
 
     def link(self, online: bool) -> None:
         """Cut or restore the register's connection to the hub."""

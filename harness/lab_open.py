@@ -20,12 +20,13 @@ from typing import Any
 
 from . import families
 from .bench import DEFAULT_REAL_TIME_BUDGET, BenchLab
-from .errors import HarnessError, LinkError, UsageError
-from .fiscal import FN_REGISTRATION_LIMIT
+from .errors import HarnessError, LinkError, SafetyRefusal, UsageError
+from .fiscal import registrations_left
 from .inventory import Inventory, LabDevice, inventory_path, load_inventory
+from .lab import HubLab
 from .link import Link
 from .operator import make_operator
-from .safety import Sacrificial
+from .safety import Destructive, Sacrificial
 from .spec import DeviceSpec
 from .timelens import LensedKkt, ScenarioTime
 from .trace import Trace
@@ -61,6 +62,7 @@ class Bench:
     policy: Sacrificial
     lens: ScenarioTime
     lab: BenchLab
+    hub: HubLab | None = None  # the Кабинет side, when the entry names the harness hub it polls
 
 
 class DeviceClock:
@@ -97,13 +99,18 @@ class DeviceClock:
             pass  # a read-only lab directory: the skew lives as long as this run
 
 
-def _registrations_left(kkt: Any) -> int | None:
+def _registrations_left(kkt: Any, entry: LabDevice) -> int | None:
     fn = kkt.fn()
-    if fn.registrations_left is not None:
-        return int(fn.registrations_left)
-    if fn.registrations_done is not None:
-        return max(0, FN_REGISTRATION_LIMIT - int(fn.registrations_done))
-    return None
+    return registrations_left(fn.registrations_left, fn.registrations_done, entry.fn_registration_limit)
+
+
+def _unknown_registrations(entry: LabDevice, where: str) -> str:
+    if entry.fn_registration_limit is None:
+        return (
+            f"the registrations left on the ФН are not known: the register may count only those done; "
+            f"set fn_registration_limit in {where} to the ФН's limit"
+        )
+    return "the registrations left on the ФН could not be read"
 
 
 def open_lab(
@@ -123,6 +130,7 @@ def open_lab(
         rereg_floor=entry.rereg_floor,
         test_destructive=options.destructive,
         identity="the register's factory serial is not verified yet",
+        registrations_unknown=_unknown_registrations(entry, where),
     )
     closers: list[Callable[[], None]] = []
     try:
@@ -147,10 +155,11 @@ def open_lab(
                 f"{where}: the register at {url} reports factory serial {serial}, the inventory says {entry.serial}"
             )
         policy.identity = None
-        policy.registrations_left = _registrations_left(kkt)
+        policy.registrations_left = _registrations_left(kkt, entry)
         supply = _open_supply(entry, where, closers)
         proxy = _open_proxy(entry, where, closers)
         lens = ScenarioTime()
+        hub = _hub_of(entry, model, serial, lens, policy, trace, options.real_time_budget)
         bench_lab = BenchLab(
             kkt,
             entry=where,
@@ -159,16 +168,45 @@ def open_lab(
             supply=supply,
             proxy=proxy,
             budget=options.real_time_budget,
-            on_fn_changed=lambda: setattr(policy, "registrations_left", _registrations_left(kkt)),
+            on_fn_changed=lambda: setattr(policy, "registrations_left", _registrations_left(kkt, entry)),
             on_clock_set=clock.observe,
+            hub=hub,
+            registration_limit=entry.fn_registration_limit,
         )
     except BaseException:
         for closer in reversed(closers):
             with contextlib.suppress(Exception):
                 closer()
         raise
-    bench = Bench(entry, policy, lens, bench_lab)
+    bench = Bench(entry, policy, lens, bench_lab, hub)
     return LensedKkt(kkt, lens), bench_lab, trace, link, family, model, bench, closers
+
+
+def _hub_of(
+    entry: LabDevice, model: Any, serial: str, lens: ScenarioTime, policy: Sacrificial, trace: Trace, budget: float
+) -> HubLab | None:
+    """The Кабинет of a lab register; scheduling a task is a re-registration the register will do
+    by itself, so the safety policy is asked first, as for a 0x60 on the wire."""
+    cloud = families.cloud_of(model.id)
+    if not entry.hub or cloud is None:
+        return None
+    operation = "re-registration (Кабинет task)"
+
+    def guard() -> None:
+        reason = policy.refusal(Destructive(operation))
+        if reason is not None:
+            trace.note(f"refused before scheduling: {operation} ({reason})")
+            raise SafetyRefusal(f"{operation} refused on lab:{entry.id}: {reason} (no task was scheduled)")
+
+    return HubLab(
+        cloud.admin(entry.hub),
+        serial,
+        url=entry.hub,
+        lens=lens,
+        poll_wait=entry.hub_poll_seconds,
+        budget=budget,
+        guard=guard,
+    )
 
 
 def _open_supply(entry: LabDevice, where: str, closers: list[Callable[[], None]]) -> Any:

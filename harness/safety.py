@@ -13,6 +13,7 @@ nothing, and leaves a note in the wire trace.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,17 +70,27 @@ class Guard:
         self.policy = policy
         self._where = where
         self._tail = bytearray()  # bytes of an incomplete frame already sent
+        # Complete frames the kept tail already holds (a scanner keeps bytes from the first place a
+        # frame may start, and a complete frame may follow it): judged when they were written,
+        # they must not be judged — or counted against the registrations floor — again.
+        self._judged: Counter[Destructive] = Counter()
 
     def check(self, data: bytes, trace: Trace) -> None:
         """Raise :class:`SafetyRefusal` if ``data`` completes a refused request; else remember the tail."""
         stream = bytes(self._tail) + bytes(data)
         requests, used = self._scan(stream)
+        judged = self._judged.copy()
         for request in requests:
+            if judged[request] > 0:
+                judged[request] -= 1
+                continue
             reason = self.policy.refusal(request)
             if reason is not None:
                 trace.note(f"refused before sending: {request.operation} ({reason})")
                 raise SafetyRefusal(f"{request.operation} refused on {self._where}: {reason} (nothing was sent)")
-        self._tail = bytearray(stream[used:][-MAX_TAIL:])
+        tail = stream[used:][-MAX_TAIL:]
+        self._tail = bytearray(tail)
+        self._judged = Counter(self._scan(tail)[0]) if tail else Counter()
 
 
 REGISTRATION_WORDS = ("registration", "re-registration")  # findings that use up a registration
@@ -100,6 +111,7 @@ class Sacrificial:
     test_destructive: bool = False
     identity: str | None = None  # why the identity is not proven; None once the serial matched
     registrations_left: int | None = None  # read from the register at connect; counted down
+    registrations_unknown: str = "the registrations left on the ФН could not be read"  # the refusal then
 
     def refusal(self, request: Destructive) -> str | None:
         if not self.test_destructive:
@@ -113,7 +125,7 @@ class Sacrificial:
         if any(word in request.operation for word in REGISTRATION_WORDS):
             left = self.registrations_left
             if left is None:
-                return "the registrations left on the ФН could not be read"
+                return self.registrations_unknown
             if left <= self.rereg_floor:
                 return f"{left} registrations left on the ФН, the floor is {self.rereg_floor}"
             self.registrations_left = left - 1

@@ -31,6 +31,7 @@ from typing import Any
 
 from . import families
 from .errors import UsageError
+from .fiscal import FN_REGISTRATION_LIMIT
 from .inventory import LabDevice, OfdLink, Supply, entry_toml, load_inventory, write_inventory
 
 HUB_POLL_SECONDS = 1.0
@@ -162,6 +163,7 @@ def start_standin(
             fn=emulated.fn_kind,
             sacrificial=sacrificial,
             rereg_floor=2,
+            fn_registration_limit=FN_REGISTRATION_LIMIT,  # what the emulated ФН allows (R5.6)
             utc_offset=timedelta(hours=3),
             operator=f"tcp://{host!s}:{port}",
             hub=hub_url,

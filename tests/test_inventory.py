@@ -119,6 +119,7 @@ def test_full_file_loads_with_every_field(tmp_path: Path) -> None:
         fn="fn36",
         sacrificial=False,
         rereg_floor=2,
+        fn_registration_limit=None,
         utc_offset=dt.timedelta(hours=3),
         operator="tty",
         hub="http://127.0.0.1:8080",

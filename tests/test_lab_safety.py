@@ -33,12 +33,19 @@ def inventory(standin: StandIn, tmp_path: Path) -> Path:
     return path
 
 
-def test_the_refusal_matrix_is_all_refused(standin: StandIn, tmp_path: Path) -> None:
-    results = run_matrix(standin, tmp_path)
-    assert len(results) == len(CONDITIONS) * len(PATHS)
-    reached = {key: value for key, value in results.items() if value == "REACHED"}
-    assert not reached, reached
-    assert sum(value == "refused" for value in results.values()) >= 30
+@pytest.mark.parametrize("model", ["kf", "atol"])
+def test_the_refusal_matrix_is_all_refused_and_the_control_row_gets_through(model: str, tmp_path: Path) -> None:
+    started = start_standin(model, device_id="matrix", sacrificial=True)  # its own: the control row burns it
+    try:
+        matrix = run_matrix(started, tmp_path)
+    finally:
+        started.close()
+    paths = PATHS[matrix.family]
+    assert len(matrix.cells) == (len(CONDITIONS) + 1) * len(paths)
+    assert not matrix.reached(), matrix.reached()
+    assert len(matrix.tried()) >= 4 * len(paths)
+    assert set(matrix.control()) == set(paths)
+    assert set(matrix.control().values()) == {"REACHED"}, matrix.control()  # each path really is a path
 
 
 def test_with_all_four_conditions_a_reregistration_goes_through(standin: StandIn, inventory: Path) -> None:
@@ -80,3 +87,17 @@ def test_a_lab_spec_without_an_inventory_is_one_line(monkeypatch: pytest.MonkeyP
     with pytest.raises(UsageError, match="needs a lab inventory: --inventory FILE"):
         with open_kkt("lab:bench"):
             pass
+
+
+def test_a_pirit_entry_without_the_fn_registration_limit_refuses_registrations(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    path = tmp_path / "nolimit.toml"
+    write_inventory(path, [entry_toml(dataclasses.replace(standin.entry, fn_registration_limit=None))])
+    with open_kkt("lab:bench", inventory=path, allow_destructive=True, destructive=True) as handle:
+        done = handle.kkt.fn().registrations_done
+        with pytest.raises(SafetyRefusal, match=r"registrations left on the ФН are not known.*fn_registration_limit"):
+            handle.kkt.reregister(TaxSystem.OSN | TaxSystem.PATENT)
+        assert handle.kkt.fn().registrations_done == done

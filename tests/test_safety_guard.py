@@ -158,3 +158,42 @@ def test_an_unproven_policy_refuses_every_finding() -> None:
     policy = Unproven("not proven")
     assert policy.refusal(Destructive("clock set", clock=START)) == "not proven"
     assert policy.refusal(Destructive("re-registration")) == "not proven"
+
+
+class _Counting:
+    """A policy that lets everything through and counts what it was asked about."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def refusal(self, request: Destructive) -> str | None:
+        self.asked.append(request.operation)
+        return None
+
+
+@pytest.mark.parametrize("family", ["pirit", "atol"])
+def test_a_frame_is_judged_once_even_when_the_tail_keeps_it(family: str) -> None:
+    """A stray frame start (АТОЛ: any 0x02 may open a v2 frame) makes the guard keep the bytes
+    after it, complete frames included: those were judged when written and must not be judged —
+    nor counted against the registrations floor — again on every later write."""
+    from harness import families
+    from harness.safety import Guard
+    from harness.trace import Trace
+
+    scan = families.family(family).scan
+    if family == "atol":
+        stray, frame = b"\x02\x41", _atol_frame(ap.Cmd.REGISTRATION, b"\x02\x01")
+        harmless = ap.encode_frame(0x31, ap.encode_add(0x31, ap.encode_command(ap.Cmd.STATUS, b"")))
+    else:
+        stray, frame = b"\x02PIRI", _pirit_frame(0x60, [0])
+        harmless = _pirit_frame(0x00, [])
+    policy = _Counting()
+    guard = Guard(scan, policy, where="test")
+    trace = Trace(lambda _raw: "")
+    guard.check(stray, trace)
+    guard.check(frame, trace)
+    for _ in range(5):
+        guard.check(harmless, trace)
+    assert len(policy.asked) == 1, policy.asked
+    guard.check(frame, trace)  # the same request sent again is a new request
+    assert len(policy.asked) == 2, policy.asked

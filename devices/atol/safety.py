@@ -8,7 +8,7 @@ clock forward burns ФН time) — sent as v3 task-buffer ADD / ACK_ADD tasks or
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 from harness.safety import Destructive
 
@@ -26,7 +26,6 @@ from .protocol import (
     decode_command,
     decode_date_params,
     decode_datetime_params,
-    decode_time_params,
 )
 
 V3_STX = 0xFE
@@ -41,12 +40,14 @@ DESTRUCTIVE = {
 
 
 def _clock(code: int, params: bytes) -> datetime | None:
+    """The time asked for, as far as the frame tells it (a date alone: its midnight; a time alone:
+    unknown).  Deterministic: the same frame is the same finding (the guard counts on it)."""
     try:
         if code == Cmd.SET_DATETIME:
             return decode_datetime_params(params)
         if code == Cmd.SET_DATE:
-            return datetime.combine(decode_date_params(params), datetime.now().time())
-        return datetime.combine(datetime.now().date(), decode_time_params(params))
+            return datetime.combine(decode_date_params(params), time())
+        return None
     except (CodecError, ValueError):
         return None
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import allure
 import pytest
 
-from harness.errors import KktError
+from harness.errors import HarnessError, KktError
 
+from ..bench import RestoreIncomplete
 from ..connect import DeviceHandle
 from ..lab_open import Bench
 
@@ -43,6 +44,17 @@ def label(request: pytest.FixtureRequest, handle: DeviceHandle) -> None:
     }
 
 
+def prepare_bench(bench: Bench) -> None:
+    """Before a test on a lab register: a register that cannot be brought to the known state is
+    not tested (the test is broken, with the reason)."""
+    try:
+        done = bench.lab.prepare()
+    except KktError as exc:
+        raise HarnessError(f"lab:{bench.entry.id} cannot be brought to a known state before the test: {exc}") from exc
+    if done:
+        allure.attach("\n".join(done), "Исходное состояние ККТ перед тестом", allure.attachment_type.TEXT)
+
+
 def restore_bench(bench: Bench) -> None:
     """After a test on a lab register: bring it back to a known state and say what was done."""
     if bench.lens.anchored:
@@ -50,6 +62,8 @@ def restore_bench(bench: Bench) -> None:
     try:
         done = bench.lab.restore()
         text = "\n".join(done) if done else "ничего не потребовалось"
+    except RestoreIncomplete as exc:
+        text = "\n".join([*exc.done, *(f"не удалось: {line}" for line in exc.failed)])
     except KktError as exc:
         text = f"не удалось: {exc}"
     allure.attach(text, "Приведение ККТ в исходное состояние", allure.attachment_type.TEXT)

@@ -3,19 +3,19 @@ vendor cloud).  ``kkt_device`` is parametrized over the ``--kkt`` specs by the p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import allure
 import pytest
 
 from harness import families
-from harness.errors import UsageError
+from harness.errors import SafetyRefusal, UsageError
 from harness.lab import EmulatorLab, HubLab
 
-from ..connect import DeviceHandle, open_device
+from ..connect import URL_UNPROVEN, DeviceHandle, open_device
 from ..spec import DeviceSpec
-from .evidence import attach_evidence, label, restore_bench
+from .evidence import attach_evidence, label, prepare_bench, restore_bench
 from .safety import check_markers_after_connect, check_markers_before_connect, lab_options
 from .steps import HUB_TITLES, LAB_TITLES, STEP_TITLES, StepProxy
 
@@ -37,6 +37,8 @@ def kkt_device(request: pytest.FixtureRequest) -> Iterator[DeviceHandle]:
     try:
         label(request, handle)
         check_markers_after_connect(request, handle)
+        if handle.bench is not None:
+            prepare_bench(handle.bench)
         yield handle
     finally:
         try:
@@ -80,25 +82,37 @@ def hub(kkt_device: DeviceHandle) -> Iterator[Any]:
             server.close()
         return
     bench = kkt_device.bench
-    hub_url = bench.entry.hub if bench is not None else kkt_device.spec.params.get("hub")
+    if bench is not None:
+        if bench.hub is None:
+            if cloud is None:
+                pytest.skip(_no_cloud(kkt_device))
+            pytest.skip("no Dreamkas hub for this device (kkt-hil hub): add hub = URL in its inventory entry")
+        yield StepProxy(bench.hub, HUB_TITLES)  # restore() withdraws what the test left on the hub
+        return
+    hub_url = kkt_device.spec.params.get("hub")
     if not hub_url:
-        where = (
-            "hub = URL in its inventory entry" if bench is not None else "&hub=http://127.0.0.1:PORT to its url: spec"
-        )
-        pytest.skip(f"no Dreamkas hub for this device (kkt-hil hub): add {where}")
+        pytest.skip("no Dreamkas hub for this device (kkt-hil hub): add &hub=http://127.0.0.1:PORT to its url: spec")
     if cloud is None:
         pytest.skip(_no_cloud(kkt_device))
     lab = kkt_device.lab
     device_control = lab.raw if isinstance(lab, EmulatorLab) else None
     serial = kkt_device.kkt.info().serial
-    hub_lab = HubLab(
-        cloud.admin(hub_url),
-        serial,
-        device_control=device_control,
-        url=hub_url,
-        lens=bench.lens if bench is not None else None,
-        poll_wait=bench.entry.hub_poll_seconds if bench is not None else None,
-    )
-    if bench is not None:
-        hub_lab.start_fresh()
+    if device_control is None:  # a register nothing proves sacrificial: a task would re-register it
+        guard = _refuse_task(kkt_device.spec.text)
+    else:
+        guard = _allow_task  # an out-of-process emulator: its control channel says so
+    hub_lab = HubLab(cloud.admin(hub_url), serial, device_control=device_control, url=hub_url, guard=guard)
     yield StepProxy(hub_lab, HUB_TITLES)
+
+
+def _allow_task() -> None:
+    return None
+
+
+def _refuse_task(where: str) -> Callable[[], None]:
+    def refuse() -> None:
+        raise SafetyRefusal(
+            f"re-registration (Кабинет task) refused on {where}: {URL_UNPROVEN} (no task was scheduled)"
+        )
+
+    return refuse
