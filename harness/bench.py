@@ -51,6 +51,19 @@ class Proxy(Protocol):
     def set_mode(self, mode: str, delay: float = 0.0) -> None: ...
 
 
+def wait_for_power_up(kkt: Any, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Connect to a register that was just powered up (it answers once it has booted)."""
+    deadline = time.monotonic() + POWER_UP_TIMEOUT
+    while True:
+        try:
+            kkt.connect()
+            return
+        except LinkError:
+            if time.monotonic() >= deadline:
+                raise
+            sleep(POLL)
+
+
 class BenchLab:
     def __init__(
         self,
@@ -171,15 +184,7 @@ class BenchLab:
             self._wait_for_power_up()
 
     def _wait_for_power_up(self) -> None:
-        deadline = time.monotonic() + POWER_UP_TIMEOUT
-        while True:
-            try:
-                self._kkt.connect()
-                return
-            except LinkError:
-                if time.monotonic() >= deadline:
-                    raise
-                self._sleep(POLL)
+        wait_for_power_up(self._kkt, self._sleep)
 
     # ------------------------------------------------------------------ ФН and firmware, by the operator
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import families
-from .bench import DEFAULT_REAL_TIME_BUDGET, BenchLab
+from .bench import DEFAULT_REAL_TIME_BUDGET, BenchLab, wait_for_power_up
 from .errors import HarnessError, LinkError, SafetyRefusal, UsageError
 from .fiscal import registrations_left
 from .inventory import Inventory, LabDevice, inventory_path, load_inventory
@@ -147,7 +147,13 @@ def open_lab(
         link = Link(transport, timeout_scale=timeout_scale)
         clock = DeviceClock(inventory, entry.id)
         kkt = family.make_driver(link, model=model.id, host_clock=clock.now)
-        kkt.connect()
+        supply = _open_supply(entry, where, closers)
+        if supply is not None and not supply.output_state():  # a run that died with the power off
+            trace.note("the bench supply's output was off: switched on")
+            supply.output(True)
+            wait_for_power_up(kkt)
+        else:
+            kkt.connect()
         clock.observe(kkt.clock())
         serial = kkt.info().serial
         if serial != entry.serial:
@@ -156,7 +162,6 @@ def open_lab(
             )
         policy.identity = None
         policy.registrations_left = _registrations_left(kkt, entry)
-        supply = _open_supply(entry, where, closers)
         proxy = _open_proxy(entry, where, closers)
         lens = ScenarioTime()
         hub = _hub_of(entry, model, serial, lens, policy, trace, options.real_time_budget)

@@ -246,3 +246,16 @@ def test_lan_broken_on_output_is_queued_not_fatal(py_rm):
         with pytest.raises(InstrumentError, match=r'OUTP 0 rejected: -300,"Device-specific error"'):
             supply.output(False)
         assert supply.output_state() is False
+
+
+def test_closing_one_supply_leaves_another_working(events) -> None:
+    """pyvisa shares one resource manager per backend in a process: closing one supply must not
+    end the session of another (two lab registers, or the preflight and the run)."""
+    with SimulatedSupply(on_output=events.append) as first_psu, SimulatedSupply() as second_psu:
+        first, second = BenchSupply(first_psu.resource), BenchSupply(second_psu.resource)
+        try:
+            first.close()
+            second.output(False)
+            assert second.output_state() is False and second_psu.output is False
+        finally:
+            second.close()

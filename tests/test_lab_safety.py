@@ -101,3 +101,19 @@ def test_a_pirit_entry_without_the_fn_registration_limit_refuses_registrations(
         with pytest.raises(SafetyRefusal, match=r"registrations left on the ФН are not known.*fn_registration_limit"):
             handle.kkt.reregister(TaxSystem.OSN | TaxSystem.PATENT)
         assert handle.kkt.fn().registrations_done == done
+
+
+def test_a_register_left_powered_off_is_powered_on_when_opened(standin: StandIn, inventory: Path) -> None:
+    from harness.instruments.supply import BenchSupply
+
+    assert standin.entry.supply is not None
+    supply = BenchSupply(standin.entry.supply.resource)
+    try:
+        supply.output(False)  # a run that died between power("off") and power("on")
+        with open_kkt("lab:bench", inventory=inventory) as handle:
+            assert supply.output_state() is True
+            assert handle.kkt.status().initialised
+            assert "output was off: switched on" in handle.trace.render()
+    finally:
+        supply.output(True)
+        supply.close()

@@ -81,7 +81,6 @@ class BenchSupply:
         self.channel = channel
         self.timeout = timeout
         self._lock = threading.Lock()
-        self._owns_manager = resource_manager is None
         self._manager: pyvisa.ResourceManager | None = None
         self._instrument: MessageBasedResource | None = None
         try:
@@ -165,7 +164,7 @@ class BenchSupply:
         return self._float("MEAS:CURR?")
 
     def close(self) -> None:
-        """Release the instrument (and the resource manager, when we made it).  Idempotent."""
+        """Release the instrument.  Idempotent."""
         with self._lock:
             instrument, self._instrument = self._instrument, None
             if instrument is not None:
@@ -254,12 +253,10 @@ class BenchSupply:
         return InstrumentError(self.resource, f"{command} failed: {exc}", original=exc)
 
     def _close_manager(self) -> None:
-        manager, self._manager = self._manager, None
-        if manager is not None and self._owns_manager:
-            try:
-                manager.close()
-            except _IO_FAILURES:
-                pass
+        # pyvisa keeps one ResourceManager per backend for the whole process: closing it would end
+        # every other supply's session too (two lab registers, or preflight and the run), so only
+        # our own instrument is closed and the manager is left to pyvisa.
+        self._manager = None
 
 
 def power_cycle(supply: BenchSupply, off_seconds: float, sleep: Callable[[float], None] = time.sleep) -> None:
