@@ -118,7 +118,7 @@ class Family:
     models: tuple[Model, ...]
     driver: str  # (link, *, model, host_clock=...) -> Kkt
     describe: str  # (raw bytes) -> one-line decoding for the wire trace
-    detect: str  # (link) -> Identified | None: is a register of this family on the link?
+    detect: str  # (link, *, host_clock=...) -> Identified | None: is a register of this family on the link?
     safety: str  # (outgoing bytes) -> (destructive requests, bytes used): the guard's scanner
     frontend: str | None = None  # (core) -> FrontEnd: the emulator's wire side
     emulator: str | None = None  # (model id, settings, *, flowing_clock) -> Emulated
@@ -137,9 +137,11 @@ class Family:
         describe: Callable[[bytes], str] = resolve(self.describe)
         return describe(raw)
 
-    def detect_on(self, link: Link) -> Identified | None:
-        detect: Callable[[Link], Identified | None] = resolve(self.detect)
-        return detect(link)
+    def detect_on(self, link: Link, *, host_clock: Callable[[], datetime] | None = None) -> Identified | None:
+        """``host_clock``: the register's time as the lab knows it, for a family whose registers
+        need the host's time before they answer (Pirit "start of work" after power-up)."""
+        detect: Callable[..., Identified | None] = resolve(self.detect)
+        return detect(link, host_clock=host_clock) if host_clock is not None else detect(link)
 
     def scan(self, stream: bytes) -> tuple[list[Destructive], int]:
         scanner: Scanner = resolve(self.safety)

@@ -68,3 +68,48 @@ def test_the_suite_runs_on_the_standin_through_its_port(spawn: Callable[..., Pro
         "test_printed_is_not_delivered",
     ):
         assert by_name[name] == "passed", name
+
+
+def _devices(inventory: Path) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "devices", "--inventory", str(inventory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_devices_starts_a_register_the_lab_moved_forward_with_the_lab_clock(tmp_path: Path) -> None:
+    """After the lab moved a Pirit's clock forward and it was powered off, its start of work must
+    carry the lab's clock (the skew kept next to the inventory), not the host's: a time before its
+    last document is refused (0x0C) and the register stays unidentified."""
+    from datetime import timedelta
+
+    from harness import open_kkt
+    from harness.instruments.supply import BenchSupply
+    from harness.inventory import entry_toml, write_inventory
+    from harness.standin import start_standin
+
+    standin = start_standin("kf", device_id="bench", sacrificial=True)
+    try:
+        inventory = tmp_path / "lab.toml"
+        write_inventory(inventory, [entry_toml(standin.entry)])
+        with open_kkt("lab:bench", inventory=inventory, allow_destructive=True, destructive=True) as handle:
+            handle.lab.clock_set(handle.kkt.clock() + timedelta(days=10))
+            handle.kkt.open_shift()  # a document 10 days ahead of the host
+            handle.kkt.close_shift()
+            handle.lab.power("off")
+        assert standin.entry.supply is not None
+        with BenchSupply(standin.entry.supply.resource) as supply:
+            supply.output(True)  # powered up again: it waits for its start of work
+            line = next(x for x in _devices(inventory).splitlines() if x.startswith(str(standin.entry.url)))
+            assert f"serial {standin.entry.serial}" in line and line.endswith("= lab:bench"), line
+            inventory.with_suffix(".clock.json").unlink()  # the lab's clock forgotten: host time
+            supply.output(False)
+            supply.output(True)
+            line = next(x for x in _devices(inventory).splitlines() if x.startswith(str(standin.entry.url)))
+            assert "waiting for start of work" in line and "before its last document" in line, line
+    finally:
+        standin.close()

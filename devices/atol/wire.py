@@ -22,8 +22,9 @@ its mode (56h, mode password 30 = system administrator by default) and leaves it
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import datetime
 
 from devices.models import Identified, identify
 from harness.errors import DeviceError, ErrorKind, LinkCorrupted, LinkError, LinkTimeout, device_error
@@ -342,8 +343,9 @@ class AtolWire:
         self._leave_quietly()
 
 
-def detect(link: Link) -> Identified | None:
-    """An АТОЛ register on ``link``? ABORT within a short deadline, then A5h (model) and 3Fh (serial)."""
+def detect(link: Link, *, host_clock: Callable[[], datetime] | None = None) -> Identified | None:
+    """An АТОЛ register on ``link``? ABORT within a short deadline, then A5h (model) and 3Fh (serial).
+    Reads only; ``host_clock`` is not needed (an АТОЛ answers without the host's time)."""
     wire = AtolWire(link)
     try:
         wire._request(encode_abort(), link.deadline(DETECT_TIMEOUT), "ABORT")

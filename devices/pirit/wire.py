@@ -12,12 +12,20 @@ gets the "start of work" every cash program sends first, 0x10 with the host's ti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from devices.models import Identified, identify
-from harness.errors import DeviceError, ErrorKind, LinkCorrupted, LinkError, LinkTimeout, device_error
+from harness.errors import (
+    ClockBehindLastDocument,
+    DeviceError,
+    ErrorKind,
+    LinkCorrupted,
+    LinkError,
+    LinkTimeout,
+    device_error,
+)
 from harness.link import Link
 from harness.trace import Trace
 
@@ -174,8 +182,13 @@ class PiritWire:
             return self.sub(0x02, 2)[0]  # older firmware: numeric id only
 
 
-def detect(link: Link) -> Identified | None:
-    """A Pirit register on ``link``? Status 0x00 within a short deadline, then its identity."""
+def detect(link: Link, *, host_clock: Callable[[], datetime] = datetime.now) -> Identified | None:
+    """A Pirit register on ``link``? Status 0x00 within a short deadline, then its identity.
+
+    A register just powered up answers nothing else before "start of work" (0x10, §2.5.7), which
+    carries the host's time: ``host_clock``, the register's time as the lab knows it (a register
+    whose clock the lab moved forward refuses a time before its last document, 0x0C).  Within
+    8 minutes of its own clock the register takes the host's; beyond, it keeps its own."""
     wire = PiritWire(link)
     try:
         status = wire.call(0x00, timeout=DETECT_TIMEOUT)
@@ -183,8 +196,19 @@ def detect(link: Link) -> Identified | None:
         return None
     try:
         if parse_int(status.fields[1]) & 1:  # "start of work" not done since power-up (§2.5.7)
-            now = datetime.now()
-            wire.call(0x10, [format_date(now.date()), format_time(now.time())])
+            now = host_clock()
+            try:
+                wire.call(0x10, [format_date(now.date()), format_time(now.time())])
+            except ClockBehindLastDocument:
+                return Identified(
+                    "pirit",
+                    "",
+                    0,
+                    note=(
+                        f"a Pirit register waiting for start of work: {now:%d.%m.%Y %H:%M} is before its last "
+                        "document (its clock was moved forward; with its inventory entry the lab's clock skew is used)"
+                    ),
+                )
         serial, model_code = wire.identity()
         firmware = wire.firmware()
         fn_serial = wire.sub(0x78, 1)[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -74,6 +75,7 @@ def cmd_devices(args: argparse.Namespace, _: list[str]) -> int:
     from serial.tools import list_ports
 
     from ..inventory import Inventory, inventory_path, load_inventory, suggest_entry
+    from ..lab_open import DeviceClock
 
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
@@ -81,6 +83,7 @@ def cmd_devices(args: argparse.Namespace, _: list[str]) -> int:
     inventory: Inventory | None = load_inventory(path) if path is not None else None
     ports = list(list_ports.comports())
     candidates: dict[str, str] = {port.device: _port_line(port) for port in ports}
+    clocks: dict[str, Callable[[], datetime]] = {}
     for entry in inventory.devices.values() if inventory is not None else ():
         try:
             url = entry.resolve_url(ports)
@@ -88,11 +91,13 @@ def cmd_devices(args: argparse.Namespace, _: list[str]) -> int:
             print(f"lab:{entry.id}  not found: {exc}")
             continue
         candidates.setdefault(url, f"lab:{entry.id} ({entry.source})")
+        assert inventory is not None
+        clocks[url] = DeviceClock(inventory, entry.id).now  # the skew the lab left on it
     if not candidates:
         print("serial ports: none found")
     suggestions = []
     for url, where in candidates.items():
-        found, problem = _identify(url, args.timeout)
+        found, problem = _identify(url, args.timeout, clocks.get(url))
         print(f"{url}  {where}  {problem or _found_line(found, inventory)}")
         if found is not None and found.serial and (inventory is None or inventory.match(found.serial) is None):
             model = found.candidates[0] if found.candidates else None
@@ -112,9 +117,9 @@ def _port_line(port: Any) -> str:
     return f"usb {vid} {port.description}{hint}"
 
 
-def _identify(url: str, timeout: float) -> tuple[Identified | None, str]:
-    """The first family that recognises a register at ``url`` (reads only: the guard refuses the
-    rest), or why the port could not be tried."""
+def _identify(url: str, timeout: float, host_clock: Callable[[], datetime] | None) -> tuple[Identified | None, str]:
+    """The first family that recognises a register at ``url`` (reads, and the start of work a
+    register just powered up needs: the guard refuses the rest), or why the port could not be tried."""
     from ..link import Link
     from ..transport import open_transport
 
@@ -124,7 +129,7 @@ def _identify(url: str, timeout: float) -> tuple[Identified | None, str]:
         except LinkError as exc:
             return None, str(exc)
         try:
-            found = family.detect_on(Link(transport, timeout_scale=timeout))
+            found = family.detect_on(Link(transport, timeout_scale=timeout), host_clock=host_clock)
         finally:
             transport.close()
         if found is not None:
