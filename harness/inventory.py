@@ -327,6 +327,11 @@ def _device(file: str, index: dict[Path_, int], number: int, data: Any) -> LabDe
     return LabDevice(**v, source=f"{file}:{t.line()}")
 
 
+def parse_text(text: str, path: Path) -> Inventory:
+    """``text`` checked as the inventory ``path`` would be (InventoryError, FILE:LINE, if bad)."""
+    return _parse(text, path)
+
+
 def _parse(text: str, path: Path) -> Inventory:
     file = str(path)
     try:

@@ -132,24 +132,29 @@ def cmd_hub(args: argparse.Namespace, _: list[str]) -> int:
 
 
 def cmd_standin(args: argparse.Namespace, _: list[str]) -> int:
-    from ..standin import start_standin, write_entry
+    from ..standin import check_inventory, default_serial, start_standin, write_entry
 
     model = families.model(args.model)
     device_id = args.id or f"standin-{model.id}"
     path = Path(args.inventory)
+    settings = settings_of(args.set)
+    settings = {**check_inventory(path, device_id, settings.get("serial") or default_serial(model.id)), **settings}
     block_stop_signals()
     try:
         try:
             standin = start_standin(
-                model.id, device_id=device_id, sacrificial=args.sacrificial == "yes", settings=settings_of(args.set)
+                model.id, device_id=device_id, sacrificial=args.sacrificial == "yes", settings=settings
             )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         try:
-            write_entry(path, standin.entry)
-            print(f"inventory {path}", flush=True)
-            print(f"device {device_id}", flush=True)
-            wait_for_stop_signal()
+            remove = write_entry(path, standin.entry)
+            try:
+                print(f"inventory {path}", flush=True)
+                print(f"device {device_id}", flush=True)
+                wait_for_stop_signal()
+            finally:
+                remove()
         finally:
             standin.close()
     finally:
