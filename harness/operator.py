@@ -27,7 +27,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
-from .errors import HarnessError, LabUnavailable
+from .errors import HarnessError, LabUnavailable, UsageError
 from .net import check_loopback, parse_tcp_url
 
 DEFAULT_ANSWER_TIMEOUT = 120.0  # seconds a person gets to do what was asked
@@ -121,5 +121,8 @@ def make_operator(kind: str | None, *, timeout: float = DEFAULT_ANSWER_TIMEOUT) 
     if choice == "tty":
         return TtyOperator(timeout=timeout)
     if choice.startswith("tcp://"):
-        return RemoteOperator(choice)
-    raise HarnessError(f"operator must be tty, none or tcp://127.0.0.1:PORT, not {choice!r}")
+        try:
+            return RemoteOperator(choice)
+        except ValueError as exc:
+            raise UsageError(f"operator {choice!r}: {exc}") from None
+    raise UsageError(f"operator must be tty, none or tcp://127.0.0.1:PORT, not {choice!r}")

@@ -131,3 +131,10 @@ def test_bind_recorder_sees_binds(tmp_path: Path) -> None:
     log = tmp_path / "binds.txt"
     subprocess.run([sys.executable, "-c", code, str(log)], check=True, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL)
     assert "127.0.0.1" in log.read_text()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e12", "0", "-1"])
+@pytest.mark.parametrize("command", [["devices"], ["probe", "/dev/null", "--model", "kf"]], ids=["devices", "probe"])
+def test_a_timeout_must_be_a_finite_positive_number(tmp_path: Path, command: list[str], value: str) -> None:
+    result = run_cli(*command, "--timeout", value, cwd=tmp_path)
+    assert "--timeout must be a number of seconds above 0 and at most 600" in assert_clean_failure(result, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 from pathlib import Path
 
@@ -11,6 +12,16 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_RESULTS = Path("reports/allure-results")
 DEFAULT_REPORT = Path("reports/allure-report")
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+MAX_TIMEOUT = 600.0  # seconds: longer than any register needs to answer; more is a typo
+
+
+def check_timeout(value: float, option: str = "--timeout") -> float:
+    """A deadline in seconds: positive, finite and at most MAX_TIMEOUT (one usage line if not)."""
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise UsageError(f"{option} must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, not {value!r}")
+    return value
 
 
 def settings_of(items: list[str]) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import families
 from ..errors import LinkError, UsageError
-from .common import EXIT_OK
+from .common import EXIT_OK, check_timeout
 
 if TYPE_CHECKING:
     from devices.models import Identified, Model
@@ -23,8 +23,7 @@ def cmd_probe(args: argparse.Namespace, _: list[str]) -> int:
     from ..connect import open_kkt
     from ..spec import parse_spec
 
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    check_timeout(args.timeout)
     families.model(args.model)  # unknown model: one line naming the known ones
     (spec,) = parse_spec(f"url:{args.url}#model={args.model}")
     with open_kkt(spec, link_timeout=args.timeout, timeout_scale=min(1.0, args.timeout / 5.0)) as handle:
@@ -77,8 +76,7 @@ def cmd_devices(args: argparse.Namespace, _: list[str]) -> int:
     from ..inventory import Inventory, inventory_path, load_inventory, suggest_entry
     from ..lab_open import DeviceClock
 
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    check_timeout(args.timeout)
     path = inventory_path(args.inventory)
     inventory: Inventory | None = load_inventory(path) if path is not None else None
     ports = list(list_ports.comports())

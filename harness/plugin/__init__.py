@@ -9,6 +9,7 @@ real device is reconnected per test and keeps its state, as hardware does.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
@@ -89,8 +90,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     if config.getoption("--device-timeout-scale") <= 0:
         raise pytest.UsageError("--device-timeout-scale must be positive")
-    if config.getoption("--real-time-budget") < 0:
-        raise pytest.UsageError("--real-time-budget must not be negative")
+    budget = config.getoption("--real-time-budget")
+    if not (math.isfinite(budget) and budget >= 0):
+        raise pytest.UsageError(f"--real-time-budget must be a number of seconds >= 0, not {budget!r}")
+    scale = config.getoption("--device-timeout-scale")
+    if not math.isfinite(scale):
+        raise pytest.UsageError(f"--device-timeout-scale must be a finite number, not {scale!r}")
     try:
         specs = _with_lab_models(config, specs)
         if not hasattr(config, "workerinput"):  # once per run, in the controlling process
@@ -114,11 +119,14 @@ def _preflight_lab(config: pytest.Config, specs: list[DeviceSpec]) -> None:
     """Reach every lab register once before any test: its port, its identity (the serial of the
     inventory), its bench supply and its OFD upstream.  A problem is one line and no test runs."""
     from ..connect import open_device
+    from ..operator import make_operator
 
     for spec in specs:
         if spec.kind != "lab":
             continue
-        options = LabOptions(config.stash[INVENTORY_KEY], operator="none")
+        entry = config.stash[INVENTORY_KEY].device(spec.target)
+        make_operator(config.getoption("--operator") or entry.operator)  # a bad one: one line, not one per test
+        options = LabOptions(config.stash[INVENTORY_KEY], operator="none")  # nobody is asked anything yet
         try:
             open_device(spec, lab=options, timeout_scale=config.getoption("--device-timeout-scale")).close()
         except KktError as exc:
