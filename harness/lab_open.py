@@ -10,8 +10,10 @@ closed with one line, nothing destructive having been sent.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +34,8 @@ from .timelens import LensedKkt, ScenarioTime
 from .trace import Trace
 from .transport import open_transport
 
+LEASE_TIMEOUT = 1800.0  # seconds: a test on a lab register seldom takes longer
+
 
 @dataclass
 class LabOptions:
@@ -42,6 +46,7 @@ class LabOptions:
     destructive: bool = False  # the scenario (or script) asks for destructive operations
     operator: str | None = None  # --operator: overrides the entry's
     real_time_budget: float = DEFAULT_REAL_TIME_BUDGET
+    lease_timeout: float = LEASE_TIMEOUT  # waiting for another test or run to let the register go
 
     def load(self, spec_text: str) -> Inventory:
         if isinstance(self.inventory, Inventory):
@@ -134,6 +139,7 @@ def open_lab(
     )
     closers: list[Callable[[], None]] = []
     try:
+        closers.append(_lease(url, where, options.lease_timeout))
         trace = Trace(family.describe_bytes)
         transport = open_transport(
             url,
@@ -185,6 +191,23 @@ def open_lab(
         raise
     bench = Bench(entry, policy, lens, bench_lab, hub)
     return LensedKkt(kkt, lens), bench_lab, trace, link, family, model, bench, closers
+
+
+def _lease(url: str, where: str, timeout: float) -> Callable[[], None]:
+    """One test (or lab script) at a time on a register, whichever worker or run it comes from: a
+    lock file named after its port, released with the handle, or by the system when the process
+    dies (a lease that expires by itself)."""
+    from filelock import FileLock, Timeout
+
+    path = Path(tempfile.gettempdir()) / f"kkt-hil-lease-{hashlib.sha256(url.encode()).hexdigest()[:16]}.lock"
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise HarnessError(
+            f"{where}: {url} is in use by another test or run (lease {path}) for more than {timeout:g} s"
+        ) from None
+    return lock.release
 
 
 def _hub_of(

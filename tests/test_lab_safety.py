@@ -117,3 +117,18 @@ def test_a_register_left_powered_off_is_powered_on_when_opened(standin: StandIn,
     finally:
         supply.output(True)
         supply.close()
+
+
+def test_a_lab_register_is_leased_to_one_handle_at_a_time(standin: StandIn, inventory: Path) -> None:
+    """Two workers (or two runs) on one register: the second waits for the lease, and says who
+    holds it when it cannot get it — it never opens the port under the first one."""
+    from harness.connect import open_device
+    from harness.errors import HarnessError
+    from harness.lab_open import LabOptions
+    from harness.spec import parse_spec
+
+    (spec,) = parse_spec("lab:bench")
+    with open_kkt("lab:bench", inventory=inventory):
+        with pytest.raises(HarnessError, match=r"is in use by another test or run \(lease .*\) for more than 0.2 s"):
+            open_device(spec, lab=LabOptions(inventory, lease_timeout=0.2))
+    open_device(spec, lab=LabOptions(inventory, lease_timeout=0.2)).close()  # released with the handle

@@ -115,6 +115,9 @@ def _with_lab_models(config: pytest.Config, specs: list[DeviceSpec]) -> list[Dev
     return [replace(spec, model=inventory.device(spec.target).model) if spec.kind == "lab" else spec for spec in specs]
 
 
+PREFLIGHT_LEASE_TIMEOUT = 10.0
+
+
 def _preflight_lab(config: pytest.Config, specs: list[DeviceSpec]) -> None:
     """Reach every lab register once before any test: its port, its identity (the serial of the
     inventory), its bench supply and its OFD upstream.  A problem is one line and no test runs."""
@@ -126,7 +129,8 @@ def _preflight_lab(config: pytest.Config, specs: list[DeviceSpec]) -> None:
             continue
         entry = config.stash[INVENTORY_KEY].device(spec.target)
         make_operator(config.getoption("--operator") or entry.operator)  # a bad one: one line, not one per test
-        options = LabOptions(config.stash[INVENTORY_KEY], operator="none")  # nobody is asked anything yet
+        # nobody is asked anything yet; a register another run holds is reported, not waited for
+        options = LabOptions(config.stash[INVENTORY_KEY], operator="none", lease_timeout=PREFLIGHT_LEASE_TIMEOUT)
         try:
             open_device(spec, lab=options, timeout_scale=config.getoption("--device-timeout-scale")).close()
         except KktError as exc:
