@@ -197,3 +197,12 @@ def test_a_frame_is_judged_once_even_when_the_tail_keeps_it(family: str) -> None
     assert len(policy.asked) == 1, policy.asked
     guard.check(frame, trace)  # the same request sent again is a new request
     assert len(policy.asked) == 2, policy.asked
+
+
+@pytest.mark.parametrize("command", [0x60, 0x63, 0x71, 0xA0, 0xA4, 0x14])
+def test_every_pirit_destructive_command_is_a_finding(command: int) -> None:
+    from devices.pirit.safety import scan
+
+    found, _ = scan(_pirit_frame(command, ["x"]))
+    assert len(found) == 1 and f"(0x{command:02X})" in found[0].operation
+    assert scan(_pirit_frame(0x00, []))[0] == []  # a status request is not

@@ -1,8 +1,9 @@
 """Which Pirit requests cannot be undone: what the safety guard (``harness.safety``) refuses on a
 register not proven sacrificial.  Pure: bytes in, findings out.
 
-0x60 registration / re-registration, 0x63 technological reset, 0x71 ФН close, 0xA4 emergency ФН
-close (§2.5.12, §2.5.13), and 0x14 clock set (§2.5.8) — moving the clock forward burns ФН time.
+0x60 registration / re-registration, 0x63 technological reset, 0x71 ФН close, 0xA0 emergency shift
+close (the step before an emergency ФН close), 0xA4 emergency ФН close (§2.5.12, §2.5.13), and
+0x14 clock set (§2.5.8) — moving the clock forward burns ФН time.
 A frame the codec cannot fully decode is judged by its command bytes alone: a device may be more
 lenient than our decoder, the guard may not be.
 """
@@ -19,6 +20,7 @@ DESTRUCTIVE = {
     0x60: "registration / re-registration (0x60)",
     0x63: "technological reset (0x63)",
     0x71: "ФН close (0x71)",
+    0xA0: "emergency shift close (0xA0)",
     0xA4: "emergency ФН close (0xA4)",
 }
 CLOCK_SET = 0x14
