@@ -79,6 +79,7 @@ class BenchLab:
         on_clock_set: Callable[[datetime], None] = lambda _at: None,
         hub: Any = None,
         registration_limit: int | None = None,
+        sacrificial: bool = False,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._kkt = kkt
@@ -92,6 +93,7 @@ class BenchLab:
         self._on_clock_set = on_clock_set
         self._hub = hub  # a HubLab: leftover Кабинет tasks are withdrawn by restore()
         self.registration_limit = registration_limit  # registrations the ФН allows (inventory), if known
+        self._sacrificial = sacrificial  # only a sacrificial ФН is replaced when its registrations run low
         self._sleep = sleep
         self._fn_swapped = False
         self.registrations_reserve = 5  # below this many registrations left, the ФН is replaced after a test
@@ -319,7 +321,7 @@ class BenchLab:
             self._fn_swapped = False
             self._on_fn_changed()
             done.append("стендовый ФН возвращён")
-        if self._registrations_low():
+        if self._sacrificial and self._registrations_low():  # elsewhere the guard refuses every registration
             self._operator.ask("fn_replace", "Замените ФН стенда на новый: регистраций почти не осталось")
             self._on_fn_changed()
             done.append("ФН стенда заменён: регистрации почти исчерпаны")

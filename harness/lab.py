@@ -206,24 +206,37 @@ class HubLab:
         self._guard()  # the register re-registers itself from the task: the same four conditions
         if self._lens is not None and isinstance(when, date):
             when = self._lens.date_to_device(when)
-        return int(
-            self._admin.schedule(self.serial, names, when.isoformat() if hasattr(when, "isoformat") else str(when))
-        )
+        day = when.isoformat() if hasattr(when, "isoformat") else str(when)
+        return int(self._hub_call(self._admin.schedule, self.serial, names, day))
 
     def settle(self) -> list[str]:
         """Back to a known hub state for a lab register, which outlives one test (an emulator's
-        hub does not): the link restored, a withhold released, leftover tasks withdrawn — and
-        when the register already holds one, its next poll awaited, so that it has dropped the
-        task before any shift opens.  Returns what was done, for the report."""
-        self._admin.withhold(self.serial, False)
-        self._admin.offline(self.serial, False)
-        held = [task for task in self._admin.tasks(self.serial) if task.get("state") == "delivered"]
-        cancelled = self._admin.cancel(self.serial)
+        hub does not): the link restored, leftover tasks withdrawn, a withhold released — and
+        while the register still holds a withdrawn task (delivered, and no poll since it was
+        withdrawn: the hub says so, so a settle that timed out is not forgotten by the next), its
+        next poll awaited, so that no shift applies it.  Returns what was done, for the report."""
+        self._hub_call(self._admin.offline, self.serial, False)
+        cancelled = self._hub_call(self._admin.cancel, self.serial)  # first: nothing open is delivered after
+        self._hub_call(self._admin.withhold, self.serial, False)
         done = [f"задания Кабинета отозваны: {', '.join(map(str, cancelled))}"] if cancelled else []
-        if held:
-            self._wait_for_poll(self._poll_limit(), "to drop the withdrawn task")
+        held = [
+            int(task["cancelled_after_poll"])
+            for task in self._hub_call(self._admin.tasks, self.serial)
+            if task.get("state") == "cancelled"
+            and task.get("delivered_at")
+            and task.get("cancelled_after_poll") is not None
+        ]
+        if held and self._polls() <= max(held):
+            self._wait_for_poll(self._poll_limit(), "to drop the withdrawn task", after=max(held))
             done.append("ККТ получила отзыв задания")
         return done
+
+    def _hub_call(self, call: Callable[..., Any], *args: Any) -> Any:
+        """One admin request; a hub that is down or refuses is a HarnessError naming it."""
+        try:
+            return call(*args)
+        except Exception as exc:  # noqa: BLE001 - the admin client is the cloud's (no vendor import here)
+            raise HarnessError(f"the hub at {self.url} failed: {exc}") from None
 
     def _poll_limit(self) -> float:
         if self._poll_wait is None:
@@ -232,8 +245,9 @@ class HubLab:
             )
         return 2 * self._poll_wait + 1.0
 
-    def _wait_for_poll(self, limit: float, why: str) -> None:
-        before = self._polls()
+    def _wait_for_poll(self, limit: float, why: str, *, after: int | None = None) -> None:
+        """Until the register's poll count passes ``after`` (default: its count now)."""
+        before = self._polls() if after is None else after
         deadline = self._monotonic() + limit
         while self._polls() <= before:
             if self._monotonic() >= deadline:
@@ -241,11 +255,11 @@ class HubLab:
             self._sleep(min(0.1, limit / 8))
 
     def withhold(self, flag: bool = True) -> None:
-        self._admin.withhold(self.serial, flag)
+        self._hub_call(self._admin.withhold, self.serial, flag)
 
     def status(self) -> dict[str, Any]:
         """``{"firmware", "updated", "task_received", "reregistered", "last_error", ...}``."""
-        view = dict(self._admin.device(self.serial))
+        view = dict(self._hub_call(self._admin.device, self.serial))
         if self._lens is not None and view.get("local_date"):
             view["local_date"] = self._lens.date_to_scenario(date.fromisoformat(view["local_date"])).isoformat()
         return view
@@ -281,14 +295,18 @@ class HubLab:
         except Exception as exc:  # noqa: BLE001 - the admin client is the cloud's (no vendor import here)
             if getattr(exc, "status", None) == 404:  # the hub has not seen the register yet: no poll so far
                 return 0
-            raise HarnessError(f"the hub at {self.url} cannot be read: {exc}") from None
+            raise HarnessError(f"the hub at {self.url} failed: {exc}") from None
+
+    def check(self) -> None:
+        """The hub answers (before a run, and when a lab register is opened)."""
+        self._hub_call(self._admin.tasks, self.serial)
 
     def link(self, online: bool) -> None:
         """Cut or restore the register's connection to the hub."""
         if self._device_control is not None:
             self._device({"online": online})
         else:
-            self._admin.offline(self.serial, not online)
+            self._hub_call(self._admin.offline, self.serial, not online)
 
     def device_tasks(self) -> list[dict[str, Any]]:
         """The tasks as the register itself holds them (emulators only)."""

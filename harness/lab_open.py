@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -171,6 +172,8 @@ def open_lab(
         proxy = _open_proxy(entry, where, closers)
         lens = ScenarioTime()
         hub = _hub_of(entry, model, serial, lens, policy, trace, options.real_time_budget)
+        if hub is not None:
+            hub.check()  # a hub that is down: one line now, not a broken teardown later
         bench_lab = BenchLab(
             kkt,
             entry=where,
@@ -183,6 +186,7 @@ def open_lab(
             on_clock_set=clock.observe,
             hub=hub,
             registration_limit=entry.fn_registration_limit,
+            sacrificial=entry.sacrificial,
         )
     except BaseException:
         for closer in reversed(closers):
@@ -193,21 +197,55 @@ def open_lab(
     return LensedKkt(kkt, lens), bench_lab, trace, link, family, model, bench, closers
 
 
+_HELD: set[Path] = set()  # leases this process holds: a nested open of one register fails at once
+
+
+def lease_dir() -> Path:
+    """Where leases live: ``$KKT_HIL_LEASE_DIR``, else one folder for every user of this host."""
+    configured = os.environ.get("KKT_HIL_LEASE_DIR")
+    if configured:
+        return Path(configured)
+    return Path("/tmp" if os.name == "posix" else tempfile.gettempdir()) / "kkt-hil-leases"
+
+
 def _lease(url: str, where: str, timeout: float) -> Callable[[], None]:
-    """One test (or lab script) at a time on a register, whichever worker or run it comes from: a
-    lock file named after its port, released with the handle, or by the system when the process
-    dies (a lease that expires by itself)."""
+    """One test (or lab script) at a time on a register, whichever worker, run or user it comes
+    from: a lock file named after its port, released with the handle, or by the system when the
+    process dies (a lease that expires by itself)."""
     from filelock import FileLock, Timeout
 
-    path = Path(tempfile.gettempdir()) / f"kkt-hil-lease-{hashlib.sha256(url.encode()).hexdigest()[:16]}.lock"
-    lock = FileLock(path)
+    folder = lease_dir()
+    path = folder / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.lock"
+    if path in _HELD:
+        raise HarnessError(f"{where}: {url} is already open in this process (one handle per register at a time)")
     try:
-        lock.acquire(timeout=timeout)
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):
+                folder.chmod(0o1777)  # every lab user may lease (sticky: nobody removes another's file)
+        lock = FileLock(path, mode=0o666)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            print(
+                f"kkt-hil: {where}: {url} is in use by another test or run; waiting up to {timeout:g} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            lock.acquire(timeout=timeout)
     except Timeout:
         raise HarnessError(
             f"{where}: {url} is in use by another test or run (lease {path}) for more than {timeout:g} s"
         ) from None
-    return lock.release
+    except OSError as exc:
+        raise HarnessError(f"{where}: cannot take the lease {path}: {exc} (set KKT_HIL_LEASE_DIR)") from None
+    _HELD.add(path)
+
+    def release() -> None:
+        _HELD.discard(path)
+        lock.release()
+
+    return release
 
 
 def _hub_of(

@@ -20,22 +20,17 @@ through the inventory, like hardware.
 from __future__ import annotations
 
 import json
-import os
-import re
 import socket
 import socketserver
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from . import families
-from .errors import UsageError
 from .fiscal import FN_REGISTRATION_LIMIT
-from .inventory import LabDevice, OfdLink, Supply, entry_toml, load_inventory
-from .inventory import parse_text as _parse_text
+from .inventory import LabDevice, OfdLink, Supply
 
 HUB_POLL_SECONDS = 1.0
 
@@ -209,87 +204,3 @@ def _start_hub(emulated: families.Emulated, standin: StandIn) -> str:
 
     standin._closers.append(stop_polling)
     return str(hub.url)
-
-
-def _marks(device_id: str) -> tuple[str, str]:
-    return (
-        f"# kkt-hil standin {device_id}: written by `kkt-hil standin`, removed when it stops\n",
-        f"# end of kkt-hil standin {device_id}\n",
-    )
-
-
-def _without_block(text: str, device_id: str) -> str:
-    begin, end = _marks(device_id)
-    return re.sub(re.escape(begin) + r".*?" + re.escape(end), "", text, flags=re.DOTALL)
-
-
-def default_serial(model_id: str) -> str:
-    """The factory number an emulated register of ``model_id`` has unless told otherwise."""
-    return (families.model(model_id).serial_prefix + "123456")[:10]
-
-
-def check_inventory(path: Path, device_id: str, serial: str) -> dict[str, str]:
-    """Before anything starts: the stand-in's entry can go into ``path`` (its folder exists, the
-    file parses, ``device_id`` is not a real register's).  Returns the emulator settings that keep
-    its factory serial unique in the file (two stand-ins of one model in one inventory)."""
-    if not path.parent.is_dir():
-        raise UsageError(f"--inventory {path}: the folder {path.parent} does not exist")
-    if not path.exists():
-        return {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--inventory {path}: cannot read it: {exc}") from None
-    try:
-        load_inventory(path)
-        others = _parse_text(_without_block(text, device_id), path).devices
-    except UsageError as exc:
-        raise UsageError(f"--inventory {path}: {exc}") from None
-    if device_id in others:
-        raise UsageError(
-            f"--inventory {path}: {others[device_id].source} already describes a device {device_id!r} "
-            "that is not this stand-in; choose another --id"
-        )
-    taken = {device.serial for device in others.values()}
-    if serial not in taken:
-        return {}
-    prefix = serial[:4]  # the model's serial prefix: the register's identity check reads it
-    free = next(f"{prefix}{n:06d}" for n in range(int(serial[4:]) + 1, 10**6) if f"{prefix}{n:06d}" not in taken)
-    return {"serial": free}
-
-
-def write_entry(path: Path, entry: LabDevice) -> Callable[[], None]:
-    """Add ``entry`` to the inventory at ``path`` as a marked block, leaving the rest of the file
-    as the user wrote it (a stale block of a stand-in that was killed is replaced); returns what
-    removes the block again when the stand-in stops."""
-    begin, end = _marks(entry.id)
-    try:
-        text = _without_block(path.read_text(encoding="utf-8"), entry.id) if path.exists() else ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--inventory {path}: cannot read it: {exc}") from None
-    if text:
-        text = text.rstrip("\n") + "\n\n"
-    _replace(path, text + begin + entry_toml(entry) + end)
-
-    def remove() -> None:
-        try:
-            rest = _without_block(path.read_text(encoding="utf-8"), entry.id)
-            if rest.strip():
-                _replace(path, rest.rstrip("\n") + "\n")
-            else:
-                path.unlink()
-        except (OSError, UnicodeDecodeError):
-            pass  # the file is gone or unreadable: nothing of ours to take out
-
-    return remove
-
-
-def _replace(path: Path, text: str) -> None:
-    """Check ``text`` as an inventory, then write it atomically."""
-    _parse_text(text, path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as exc:
-        raise UsageError(f"--inventory {path}: cannot write it: {exc}") from None

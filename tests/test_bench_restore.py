@@ -69,27 +69,36 @@ class FakeAdmin:
     polls: int = 0
     polls_on_read: bool = True  # the register polls while we wait (it reads the cancellation)
     calls: list[str] = field(default_factory=list)
+    down: bool = False
+    reads: int = 0
 
     def withhold(self, serial: str, flag: bool) -> list[int]:
         self.calls.append(f"withhold {flag}")
         return []
 
     def offline(self, serial: str, flag: bool) -> None:
+        if self.down:
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
         self.calls.append(f"offline {flag}")
 
     def tasks(self, serial: str) -> list[dict[str, Any]]:
+        if self.down:
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
         return [dict(t) for t in self.tasks_]
 
     def cancel(self, serial: str) -> list[int]:
         ids = [t["task_id"] for t in self.tasks_ if t["state"] in ("new", "delivered")]
         for task in self.tasks_:
             if task["task_id"] in ids:
-                task["state"] = "cancelled"
+                task["state"], task["cancelled_after_poll"] = "cancelled", self.polls
         return ids
 
     def device(self, serial: str) -> dict[str, Any]:
-        if self.polls_on_read:
+        if self.down:
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
+        if self.polls_on_read and self.reads:  # the register polls while we wait (not before we look)
             self.polls += 1
+        self.reads += 1
         return {"poll_count": self.polls}
 
     def schedule(self, serial: str, names: list[str], when: str) -> int:
@@ -111,26 +120,41 @@ def _hub(admin: FakeAdmin, **kw: Any) -> tuple[HubLab, FakeTime]:
     return hub, clock
 
 
+DELIVERED = {"task_id": 3, "state": "delivered", "delivered_at": "2026-12-01T10:00:00"}
+
+
 def test_settle_withdraws_leftover_tasks_and_waits_for_the_register_that_holds_one() -> None:
-    admin = FakeAdmin([{"task_id": 3, "state": "delivered"}, {"task_id": 4, "state": "new"}])
+    admin = FakeAdmin([dict(DELIVERED), {"task_id": 4, "state": "new", "delivered_at": None}])
     hub, _ = _hub(admin, poll_wait=1.0)
     assert hub.settle() == ["задания Кабинета отозваны: 3, 4", "ККТ получила отзыв задания"]
-    assert admin.calls == ["withhold False", "offline False"]
+    assert admin.calls == ["offline False", "withhold False"]  # withdrawn before a withhold is released
     assert {t["state"] for t in admin.tasks_} == {"cancelled"}
 
 
 def test_settle_with_nothing_left_does_nothing_and_does_not_wait() -> None:
-    admin = FakeAdmin([{"task_id": 3, "state": "done"}], polls_on_read=False)
+    admin = FakeAdmin([{"task_id": 3, "state": "done", "delivered_at": "2026-12-01T10:00:00"}], polls_on_read=False)
     hub, clock = _hub(admin, poll_wait=300.0)
     assert hub.settle() == [] and clock.now == 0.0
 
 
-def test_a_register_that_never_polls_leaves_settle_failed_not_silent() -> None:
-    admin = FakeAdmin([{"task_id": 3, "state": "delivered"}], polls_on_read=False)
+def test_a_register_that_never_polls_leaves_settle_failed_and_the_next_settle_waits_again() -> None:
+    admin = FakeAdmin([dict(DELIVERED)], polls_on_read=False)
     hub, clock = _hub(admin, poll_wait=2.0)
     with pytest.raises(HarnessError, match=r"did not poll the hub within 5 s"):
         hub.settle()
     assert clock.now >= 5.0
+    with pytest.raises(HarnessError, match=r"did not poll the hub within 5 s"):
+        hub.settle()  # the task is withdrawn, but the register has not heard of it yet
+    admin.polls += 1  # it polls at last
+    assert hub.settle() == []
+
+
+def test_a_hub_that_is_down_is_a_harness_error_naming_it() -> None:
+    hub, _ = _hub(FakeAdmin(down=True), poll_wait=1.0)
+    with pytest.raises(HarnessError, match=r"the hub at http://127.0.0.1:1 failed: .*Connection refused"):
+        hub.settle()
+    with pytest.raises(HarnessError, match=r"the hub at http://127.0.0.1:1 failed"):
+        hub.check()
 
 
 def test_a_task_is_asked_of_the_safety_guard_first() -> None:
@@ -152,3 +176,21 @@ def test_waiting_for_a_poll_beyond_the_real_time_budget_is_a_skip() -> None:
     with pytest.raises(LabUnavailable, match=r"up to 601 s of real time; the real-time budget is 300 s"):
         hub.poll_now()
     assert clock.now == 0.0
+
+
+@dataclass
+class LowFn(FakeKkt):
+    def fn(self) -> Any:
+        from harness.device import FnPhase, FnStatus, FnWarning, TaxSystem
+
+        return FnStatus("9999", FnPhase.FISCAL, None, TaxSystem.USN_INCOME, 28, None, 10, FnWarning(0))
+
+
+@pytest.mark.parametrize("sacrificial", [True, False])
+def test_a_fresh_fn_is_asked_for_only_on_a_sacrificial_register(sacrificial: bool) -> None:
+    kkt = LowFn()
+    hands = Hands(kkt)
+    lab, _ = _lab(kkt, operator=hands, registration_limit=30, sacrificial=sacrificial)  # 2 left
+    done = lab.restore()
+    assert ("fn_replace" in hands.asked) is sacrificial
+    assert ("ФН стенда заменён: регистрации почти исчерпаны" in done) is sacrificial

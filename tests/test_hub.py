@@ -139,6 +139,21 @@ def test_withhold_blocks_delivery_until_released(server, admin):
     assert admin.device(KF)["task_received"] is True
 
 
+def test_cancel_withdraws_open_tasks_and_records_the_poll_count(server, admin):
+    kkt = device(server, KF)
+    task_id = admin.schedule(KF, ["osn"], "2026-12-01")
+    kkt.cash_info_report(firmware="2.30.0")
+    assert [task["task_id"] for task in kkt.poll()] == [task_id]  # the register now holds it
+    polls = admin.device(KF)["poll_count"]
+    assert admin.cancel(KF) == [task_id]
+    (task,) = admin.tasks(KF)
+    assert (task["state"], task["cancelled_after_poll"]) == ("cancelled", polls)
+    assert task["delivered_at"] is not None
+    assert kkt.poll() == []  # no longer delivered: the register drops it
+    assert admin.device(KF)["poll_count"] > task["cancelled_after_poll"]
+    assert admin.cancel(KF) == []
+
+
 # ---- reports -------------------------------------------------------------------------------
 
 

@@ -120,15 +120,38 @@ def test_a_register_left_powered_off_is_powered_on_when_opened(standin: StandIn,
 
 
 def test_a_lab_register_is_leased_to_one_handle_at_a_time(standin: StandIn, inventory: Path) -> None:
-    """Two workers (or two runs) on one register: the second waits for the lease, and says who
-    holds it when it cannot get it — it never opens the port under the first one."""
+    """Two workers (or runs) on one register: the second waits for the lease and says so, or
+    fails naming the lease; a nested open in one process fails at once (it would wait for itself)."""
+    import hashlib
+    import subprocess
+    import sys
+
     from harness.connect import open_device
     from harness.errors import HarnessError
-    from harness.lab_open import LabOptions
+    from harness.lab_open import LabOptions, lease_dir
     from harness.spec import parse_spec
 
     (spec,) = parse_spec("lab:bench")
     with open_kkt("lab:bench", inventory=inventory):
+        with pytest.raises(HarnessError, match=r"is already open in this process"):
+            open_device(spec, lab=LabOptions(inventory))
+    assert standin.entry.url is not None
+    lock = lease_dir() / f"{hashlib.sha256(standin.entry.url.encode()).hexdigest()[:16]}.lock"
+    holder = subprocess.Popen(  # another run holding the register until told to stop
+        [
+            sys.executable,
+            "-c",
+            f"import sys, filelock; l = filelock.FileLock({str(lock)!r}); l.acquire(); "
+            "print('held', flush=True); sys.stdin.readline()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         with pytest.raises(HarnessError, match=r"is in use by another test or run \(lease .*\) for more than 0.2 s"):
             open_device(spec, lab=LabOptions(inventory, lease_timeout=0.2))
-    open_device(spec, lab=LabOptions(inventory, lease_timeout=0.2)).close()  # released with the handle
+    finally:
+        holder.communicate("\n", timeout=10)
+    open_device(spec, lab=LabOptions(inventory, lease_timeout=0.2)).close()  # released when it is gone

@@ -206,3 +206,32 @@ def test_every_pirit_destructive_command_is_a_finding(command: int) -> None:
     found, _ = scan(_pirit_frame(command, ["x"]))
     assert len(found) == 1 and f"(0x{command:02X})" in found[0].operation
     assert scan(_pirit_frame(0x00, []))[0] == []  # a status request is not
+
+
+def test_an_atol_v2_frame_followed_by_much_other_traffic_in_one_write_is_still_found() -> None:
+    """The v2 scan tries every STX of the write, not only those near its end."""
+    from devices.atol.safety import scan
+
+    v2_reset = ap.encode_v2_frame(ap.encode_command(ap.Cmd.TECH_RESET))
+    status = ap.encode_frame(0x31, ap.encode_add(0x31, ap.encode_command(ap.Cmd.STATUS, b"")))
+    found, _ = scan(v2_reset + status * (2048 // len(status) + 1))
+    assert [f.operation for f in found] == ["technological reset (6Bh)"]
+
+
+def test_at_the_floor_a_second_identical_registration_is_judged_after_much_traffic() -> None:
+    """A registration that passes, much other traffic, then the same registration again: the
+    second is judged (and refused at the floor), however far the first lies behind."""
+    from harness import families
+    from harness.safety import Guard, Sacrificial
+    from harness.trace import Trace
+
+    policy = Sacrificial("lab:x", True, True, rereg_floor=2, test_destructive=True, identity=None, registrations_left=3)
+    guard = Guard(families.family("atol").scan, policy, where="test")
+    trace = Trace(lambda _raw: "")
+    a6 = _atol_frame(ap.Cmd.REGISTRATION, b"\x02\x01")
+    status = ap.encode_frame(0x31, ap.encode_add(0x31, ap.encode_command(ap.Cmd.STATUS, b"")))
+    guard.check(b"\x02" + a6, trace)  # a stray STX before it: the tail keeps the frame
+    for _ in range(60):
+        guard.check(status, trace)
+    with pytest.raises(SafetyRefusal, match="2 registrations left on the ФН, the floor is 2"):
+        guard.check(a6, trace)

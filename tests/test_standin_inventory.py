@@ -6,6 +6,9 @@ get different factory serials; a missing folder is one line."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import pytest
 
 from harness.errors import UsageError
 from harness.inventory import LabDevice, load_inventory
-from harness.standin import check_inventory, default_serial, write_entry
+from harness.standin_entry import check_inventory, default_serial, write_entry
 
 from .cli_helpers import assert_clean_failure, run_cli
 
@@ -74,11 +77,14 @@ def test_a_stale_block_of_a_killed_standin_is_replaced(tmp_path: Path) -> None:
     path = tmp_path / "lab.toml"
     path.write_text(USER_FILE, encoding="utf-8")
     write_entry(path, STANDIN)  # killed: never removed
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    text = path.read_text(encoding="utf-8").replace(f"(pid {os.getpid()})", f"(pid {dead.stdout.strip()})")
+    path.write_text(text, encoding="utf-8")  # as the killed stand-in left it
     assert check_inventory(path, STANDIN.id, STANDIN.serial) == {}
     write_entry(path, dataclasses.replace(STANDIN, url="/dev/pts/78"))
     inventory = load_inventory(path)
     assert inventory.device("standin-kf").url == "/dev/pts/78"
-    assert path.read_text(encoding="utf-8").count("# kkt-hil standin standin-kf:") == 1
+    assert path.read_text(encoding="utf-8").count("# kkt-hil standin standin-kf (pid") == 1
 
 
 def test_a_real_registers_id_is_not_taken_over(tmp_path: Path) -> None:
@@ -100,3 +106,38 @@ def test_a_missing_folder_is_one_line(tmp_path: Path) -> None:
         check_inventory(tmp_path / "nowhere" / "lab.toml", "x", STANDIN.serial)
     result = run_cli("standin", "kf", "--inventory", str(tmp_path / "nowhere" / "lab.toml"), cwd=tmp_path)
     assert "does not exist" in assert_clean_failure(result, 2)
+
+
+def test_a_running_standins_block_is_not_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "lab.toml"
+    write_entry(path, STANDIN)
+    text = path.read_text(encoding="utf-8").replace(f"(pid {os.getpid()})", f"(pid {os.getppid()})")
+    path.write_text(text, encoding="utf-8")  # as another live stand-in process wrote it
+    with pytest.raises(UsageError, match=rf"a stand-in 'standin-kf' is running \(pid {os.getppid()}\)"):
+        check_inventory(path, STANDIN.id, STANDIN.serial)
+
+
+def test_removal_leaves_what_the_user_wrote_meanwhile_even_if_malformed(tmp_path: Path) -> None:
+    path = tmp_path / "lab.toml"
+    path.write_text(USER_FILE, encoding="utf-8")
+    remove = write_entry(path, STANDIN)
+    with path.open("a", encoding="utf-8") as file:
+        file.write('[[device]]\nid = "half-writ\n')  # the user is in the middle of an edit
+    remove()
+    text = path.read_text(encoding="utf-8")
+    assert "kkt-hil standin" not in text and "sacrificial = true" not in text
+    assert text.startswith(USER_FILE.rstrip("\n")) and 'id = "half-writ' in text
+
+
+def test_a_symlinked_inventory_stays_a_link_and_keeps_its_mode(tmp_path: Path) -> None:
+    real = tmp_path / "shared" / "lab.toml"
+    real.parent.mkdir()
+    real.write_text(USER_FILE, encoding="utf-8")
+    real.chmod(0o640)
+    link = tmp_path / "lab.toml"
+    link.symlink_to(real)
+    remove = write_entry(link, STANDIN)
+    assert link.is_symlink() and "standin-kf" in real.read_text(encoding="utf-8")
+    assert real.stat().st_mode & 0o777 == 0o640
+    remove()
+    assert link.is_symlink() and real.read_text(encoding="utf-8") == USER_FILE

@@ -29,7 +29,8 @@ from .protocol import (
 )
 
 V3_STX = 0xFE
-V2_LOOKBACK = 512  # a v2 command frame is short; an STX further back than this starts no command
+V2_LOOKBACK = 512  # a v2 command's data is short: no more than this many bytes
+V2_MAX_FRAME = 2 * V2_LOOKBACK + 8  # STX, data with every byte DLE-stuffed, ETX, CRC: the most a frame spans
 DESTRUCTIVE = {
     Cmd.REGISTRATION: "registration / re-registration (A6h)",
     Cmd.CLOSE_ARCHIVE: "ФН archive close (A7h)",
@@ -80,18 +81,20 @@ def _v3_tasks(stream: bytes) -> tuple[list[bytes], int]:
 
 
 def _v2_tasks(stream: bytes) -> tuple[list[bytes], int]:
-    """Legacy v2 frames starting at any STX: a stray 0x02 inside v3 traffic must not hide a real
-    frame behind it, so every STX is tried as a frame start (a superset of what a register parses)."""
+    """Legacy v2 frames starting at any STX of the whole stream: a stray 0x02 inside v3 traffic
+    must not hide a real frame behind it, so every STX is tried as a frame start (a superset of
+    what a register parses).  Each try reads at most one frame's worth of bytes; only a frame
+    that may still complete (its STX within that many bytes of the end) keeps the tail."""
     tasks: list[bytes] = []
     open_from = len(stream)
-    start = stream.find(V2_STX, max(0, len(stream) - V2_LOOKBACK))
+    start = stream.find(V2_STX)
     while start != -1:
         reader = V2Reader(max_data=V2_LOOKBACK)
-        items = reader.feed(stream[start:])
+        items = reader.feed(stream[start : start + V2_MAX_FRAME])
         frame = next((item for item in items if isinstance(item, (V2Frame, V2Corrupt))), None)
         if isinstance(frame, V2Frame):
             tasks.append(frame.data)
-        elif frame is None and reader.in_frame:
+        elif frame is None and reader.in_frame and len(stream) - start < V2_MAX_FRAME:
             open_from = min(open_from, start)
         start = stream.find(V2_STX, start + 1)
     return tasks, open_from

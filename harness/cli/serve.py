@@ -132,7 +132,8 @@ def cmd_hub(args: argparse.Namespace, _: list[str]) -> int:
 
 
 def cmd_standin(args: argparse.Namespace, _: list[str]) -> int:
-    from ..standin import check_inventory, default_serial, start_standin, write_entry
+    from ..standin import start_standin
+    from ..standin_entry import check_inventory, default_serial, write_entry
 
     model = families.model(args.model)
     device_id = args.id or f"standin-{model.id}"

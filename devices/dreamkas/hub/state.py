@@ -63,6 +63,7 @@ class _Task:
     results: list[dict] = field(default_factory=list)
     report: dict | None = None
     tax_modes_match: bool | None = None
+    cancelled_after_poll: int | None = None  # the register's poll count when it was withdrawn
 
     @property
     def open(self) -> bool:
@@ -107,6 +108,7 @@ class _Task:
             "results": deepcopy(self.results),
             "report": deepcopy(self.report),
             "tax_modes_match": self.tax_modes_match,
+            "cancelled_after_poll": self.cancelled_after_poll,
             "due": None if local_date is None else local_date >= self.date,
         }
 
@@ -180,8 +182,10 @@ class Hub:
         serial = check_serial(serial)
         with self._lock:
             cancelled = [task for task in self._tasks_of(serial) if task.open]
+            polls = self._device_locked(serial).poll_count
             for task in cancelled:
                 task.state, task.done_at = "cancelled", self._now()
+                task.cancelled_after_poll = polls  # a delivered task is gone from the register after its next poll
             return [task.task_id for task in cancelled]
 
     def is_offline(self, serial: str) -> bool:
