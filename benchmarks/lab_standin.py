@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.inventory import entry_toml, write_inventory  # noqa: E402
 from harness.standin import start_standin  # noqa: E402
-from tests.refusal_matrix import run_matrix  # noqa: E402
+from tests.refusal_matrix import run_matrix_on_own_standin  # noqa: E402
 from tests.scenario_runs import run_scenarios  # noqa: E402
 
 
@@ -56,11 +56,7 @@ def suite(model: str, folder: Path) -> None:
 
 
 def matrix(model: str, folder: Path) -> None:
-    standin = start_standin(model, device_id="matrix", sacrificial=True)  # its own: the control row burns it
-    try:
-        result = run_matrix(standin, folder)
-    finally:
-        standin.close()
+    result = run_matrix_on_own_standin(model, folder)
     tried, control = result.tried(), result.control()
     conditions = len({c for c, _ in result.cells}) - 1
     print(

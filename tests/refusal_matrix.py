@@ -25,7 +25,7 @@ from harness.connect import DeviceHandle
 from harness.device import TaxSystem
 from harness.errors import KktError
 from harness.inventory import LabDevice, entry_toml, write_inventory
-from harness.standin import StandIn
+from harness.standin import StandIn, start_standin
 
 DESTRUCTIVE_EVENTS = ("re-registered", "clock set", "technological reset", "ФН closed")
 Attempt = Callable[[DeviceHandle], object]
@@ -134,6 +134,15 @@ def _on_the_wire(handle: DeviceHandle, family: families.Family) -> bool:
     """Did a destructive request leave the harness?  The wire trace, scanned as the guard does."""
     sent = b"".join(record.raw for record in handle.trace.records if record.direction == "TX")
     return bool(family.scan(sent)[0])
+
+
+def run_matrix_on_own_standin(model: str, folder: Path) -> Matrix:
+    """The matrix on a stand-in of its own (the control row burns its registrations), closed after."""
+    standin = start_standin(model, device_id="matrix", sacrificial=True)
+    try:
+        return run_matrix(standin, folder)
+    finally:
+        standin.close()
 
 
 def run_matrix(standin: StandIn, folder: Path) -> Matrix:

@@ -14,7 +14,7 @@ from harness.errors import SafetyRefusal, UsageError
 from harness.inventory import entry_toml, write_inventory
 from harness.standin import StandIn, start_standin
 
-from .refusal_matrix import CONDITIONS, PATHS, run_matrix
+from .refusal_matrix import CONDITIONS, PATHS, run_matrix_on_own_standin
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +35,7 @@ def inventory(standin: StandIn, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("model", ["kf", "atol"])
 def test_the_refusal_matrix_is_all_refused_and_the_control_row_gets_through(model: str, tmp_path: Path) -> None:
-    started = start_standin(model, device_id="matrix", sacrificial=True)  # its own: the control row burns it
-    try:
-        matrix = run_matrix(started, tmp_path)
-    finally:
-        started.close()
+    matrix = run_matrix_on_own_standin(model, tmp_path)
     paths = PATHS[matrix.family]
     assert len(matrix.cells) == (len(CONDITIONS) + 1) * len(paths)
     assert not matrix.reached(), matrix.reached()
