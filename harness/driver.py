@@ -13,6 +13,7 @@ from . import families
 from .device import Capability, JournalEntry
 from .errors import HarnessError, UsageError
 from .link import Link
+from .reconcile import Reconciler
 from .trace import Trace
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ STANDARD_CAPABILITIES = frozenset(
 )
 
 
-class DriverBase:
+class DriverBase(Reconciler):
     family_name: ClassVar[str]
     capabilities: frozenset[Capability] = STANDARD_CAPABILITIES
     _link: Link

@@ -101,6 +101,44 @@ class LinkDisconnected(LinkError):
     """The transport was closed or could not be opened."""
 
 
+class OutcomeUnknown(KktError):
+    """A link fault hid whether a fiscal document was committed, and the register could not be
+    asked before the operation's deadline.  Not a failure of the product: the lab broke.
+
+    Never retry the operation blindly: the driver keeps the intent and settles it at the next
+    fiscal operation (the same request again gets the committed document back, nothing twice),
+    or now with ``kkt.reconcile()``.  ``fd_before`` is the last FD number before the operation,
+    ``fd_after`` the last one seen after it (None: never seen), ``evidence`` what was tried.
+    """
+
+    def __init__(self, message: str, *, intent: str, fd_before: int, fd_after: int | None, evidence: list[str]) -> None:
+        super().__init__(message)
+        self.intent = intent
+        self.fd_before = fd_before
+        self.fd_after = fd_after
+        self.evidence = evidence
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickling (pytest-xdist) with keyword-only arguments
+        return (_rebuild_keywords, (type(self), str(self), dict(self.__dict__)))
+
+
+class MiscommittedDocument(KktError, AssertionError):
+    """The register committed a document other than the one requested (read back from the ФН:
+    another kind, total or number).  ``document`` is what the register holds — never reported as
+    the request."""
+
+    def __init__(self, message: str, *, document: object) -> None:
+        super().__init__(message)
+        self.document = document
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_keywords, (type(self), str(self), dict(self.__dict__)))
+
+
+def _rebuild_keywords(cls: type[Exception], message: str, fields: dict[str, Any]) -> Exception:
+    return cls(message, **fields)
+
+
 class DeviceError(KktError, AssertionError):
     """The register refused an operation.
 

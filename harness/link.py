@@ -123,5 +123,9 @@ class Link:
             if answer is not None:
                 return answer
 
+    def reopen(self, deadline: Deadline) -> None:
+        """The link was cut: open it again before ``deadline`` (LinkDisconnected if it stays cut)."""
+        self.transport.reopen(deadline.expires_at)
+
     def close(self) -> None:
         self.transport.close()

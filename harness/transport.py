@@ -41,6 +41,9 @@ class Port(Protocol):
     timeout: float | None
 
     @property
+    def is_open(self) -> bool: ...
+
+    @property
     def in_waiting(self) -> int: ...
 
     def read(self, size: int = 1) -> bytes: ...
@@ -48,6 +51,8 @@ class Port(Protocol):
     def write(self, data: bytes, /) -> int | None: ...
 
     def flush(self) -> None: ...
+
+    def open(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -66,6 +71,8 @@ class Transport:
         if self.guard is not None:
             self.guard.check(data, self.trace)
         self.trace.tx(data)
+        if not self._port.is_open:
+            raise LinkDisconnected(f"write to {self.url} failed: the link is closed")
         try:
             self._port.write(data)
             self._port.flush()
@@ -78,6 +85,8 @@ class Transport:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise LinkTimeout(f"no answer from {self.url}")
+        if not self._port.is_open:
+            raise LinkDisconnected(f"read from {self.url} failed: the link is closed")
         try:
             self._port.timeout = remaining
             waiting = self._port.in_waiting
@@ -90,11 +99,29 @@ class Transport:
 
     def drain(self) -> bytes:
         """Discard (and return) bytes already waiting: stale answers after a timeout."""
+        if not self._port.is_open:
+            return b""
         try:
             waiting = self._port.in_waiting
             return bytes(self._port.read(waiting)) if waiting else b""
         except (serial.SerialException, OSError):
             return b""
+
+    def reopen(self, deadline: float) -> None:
+        """Close the port and open it again (a cut cable, a dropped TCP connection), trying until
+        ``deadline`` (``time.monotonic()``); LinkDisconnected if it does not come back.  The same
+        port object is reopened, so a URL handler's own state (a fault schedule) carries on."""
+        self.close()
+        while True:
+            try:
+                self._port.open()
+            except (serial.SerialException, OSError) as exc:
+                if time.monotonic() >= deadline:
+                    raise LinkDisconnected(f"cannot reopen {self.url}: {exc}") from exc
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+                continue
+            self.trace.note(f"link to {self.url} reopened")
+            return
 
     def close(self) -> None:
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TypeVar
@@ -39,6 +40,7 @@ from harness.driver import DriverBase
 from harness.errors import ClockConfirmRequired, DeviceError, HarnessError, LinkCorrupted, LinkError
 from harness.fiscal import FFD_NAMES, REREG_REASON_SETTINGS_105, REREG_REASON_TAX_SYSTEMS
 from harness.link import Link
+from harness.reconcile import Intent, Observed
 
 from .protocol import (
     STATUS_PRINT_PENDING,
@@ -260,16 +262,22 @@ class AtolDriver(DriverBase, AtolWire):
         )
 
     def open_shift(self, cashier: str = DEFAULT_CASHIER) -> FiscalDocument:
-        with self._in_mode(Mode.REGISTRATION):
-            self._write_cashier(cashier)
-            self.call(Cmd.OPEN_SHIFT, b"\x00" + _cp866(cashier, 64))
-        return self._last_document(DocumentKind.SHIFT_OPEN)
+        def attempt() -> FiscalDocument:
+            with self._in_mode(Mode.REGISTRATION):
+                self._write_cashier(cashier)
+                self.call(Cmd.OPEN_SHIFT, b"\x00" + _cp866(cashier, 64))
+            return self._last_document(DocumentKind.SHIFT_OPEN)
+
+        return self.run(Intent(DocumentKind.SHIFT_OPEN, (cashier,)), attempt)
 
     def close_shift(self, cashier: str = DEFAULT_CASHIER) -> FiscalDocument:
-        with self._in_mode(Mode.Z_REPORT):
-            self._write_cashier(cashier)
-            self.call(Cmd.Z_REPORT)
-        return self._last_document(DocumentKind.SHIFT_CLOSE)
+        def attempt() -> FiscalDocument:
+            with self._in_mode(Mode.Z_REPORT):
+                self._write_cashier(cashier)
+                self.call(Cmd.Z_REPORT)
+            return self._last_document(DocumentKind.SHIFT_CLOSE)
+
+        return self.run(Intent(DocumentKind.SHIFT_CLOSE, (cashier,)), attempt)
 
     def x_report(self, cashier: str = DEFAULT_CASHIER) -> None:
         with self._in_mode(Mode.X_REPORT):
@@ -291,6 +299,12 @@ class AtolDriver(DriverBase, AtolWire):
         payments = payments or [Payment(total)]
         positions = [_position(item) for item in items]
         pays = [_payment(payment) for payment in payments]
+        intent = Intent(DocumentKind.RECEIPT, (tuple(items), tuple(payments), tax_system, cashier, total))
+        return self.run(intent, lambda: self._sell_once(positions, pays, tax_system, cashier, total))
+
+    def _sell_once(
+        self, positions: list[bytes], pays: list[bytes], tax_system: TaxSystem | None, cashier: str, total: Decimal
+    ) -> FiscalDocument:
         with self._in_mode(Mode.REGISTRATION):
             self._write_cashier(cashier)
             if tax_system is not None:
@@ -348,20 +362,27 @@ class AtolDriver(DriverBase, AtolWire):
         if not 0 < mask < 0x100:
             raise HarnessError(f"bad tax-system mask {mask}")
         ffd = self._ffd()
-        with self._in_mode(Mode.FN):
-            self._write_cashier(cashier)
-            direct: int | None = None
-            try:
-                self._write_requisite(Tag.TAX_SYSTEMS, bytes([mask]))
-            except DeviceError as exc:
-                self._link.trace.note(f"1062 not written with E8h ({exc}); passing it in A6h")
-                direct = mask
-            with contextlib.suppress(DeviceError):
-                if ffd == "1.05":
-                    self._write_requisite(Tag.REREG_REASON, bytes([REREG_REASON_SETTINGS_105]))
-                else:
-                    self._write_requisite(Tag.REREG_REASONS, REREG_REASON_TAX_SYSTEMS.to_bytes(4, "little"))
-            self.call(Cmd.REGISTRATION, Registration(RegistrationKind.CHANGE_PARAMETERS, direct).encode())
+
+        def attempt() -> FiscalDocument:
+            with self._in_mode(Mode.FN):
+                self._write_cashier(cashier)
+                direct: int | None = None
+                try:
+                    self._write_requisite(Tag.TAX_SYSTEMS, bytes([mask]))
+                except DeviceError as exc:
+                    self._link.trace.note(f"1062 not written with E8h ({exc}); passing it in A6h")
+                    direct = mask
+                with contextlib.suppress(DeviceError):
+                    if ffd == "1.05":
+                        self._write_requisite(Tag.REREG_REASON, bytes([REREG_REASON_SETTINGS_105]))
+                    else:
+                        self._write_requisite(Tag.REREG_REASONS, REREG_REASON_TAX_SYSTEMS.to_bytes(4, "little"))
+                self.call(Cmd.REGISTRATION, Registration(RegistrationKind.CHANGE_PARAMETERS, direct).encode())
+            return self._registration_document()
+
+        return self.run(Intent(DocumentKind.REREGISTRATION, (tax_systems, cashier)), attempt)
+
+    def _registration_document(self) -> FiscalDocument:
         doc = self._last_document(DocumentKind.REREGISTRATION)
         with contextlib.suppress(DeviceError, LinkCorrupted):
             totals: RegistrationTotals = self._decode_fn(RegistrationTotals.decode, FnQuery.REGISTRATION)
@@ -375,6 +396,45 @@ class AtolDriver(DriverBase, AtolWire):
                     tax_system=None,
                 )
         return doc
+
+    # ------------------------------------------------------------------------------ reconciliation
+
+    def _observe(self) -> Observed:
+        block = self.status_block()
+        status: AtolFnStatus = self._decode_fn(AtolFnStatus.decode, FnQuery.STATUS)
+        shift: ShiftParams = self._decode_fn(ShiftParams.decode, FnQuery.SHIFT)
+        registration: int | None = None
+        with contextlib.suppress(DeviceError):
+            registration = self._decode_fn(RegistrationTotals.decode, FnQuery.REGISTRATION).fd_number
+        return Observed(
+            fd=status.last_fd_number,
+            shift_open=shift.state in (1, 2),
+            shift_number=shift.shift_number,
+            receipts=max(0, shift.receipt_number - 1),
+            document_open=block.receipt_state != 0,
+            registration_fd=registration,
+        )
+
+    def _resync(self) -> None:
+        """Partial frames forgotten, the task buffer emptied (ABORT), the mode read again."""
+        self._reader.reset()
+        self._mode = None
+        self.abort()
+
+    def _cancel_open_document(self) -> None:
+        if self.status_block().receipt_state:
+            self.cancel_document()
+
+    def _committed_document(self, intent: Intent, after: Observed) -> FiscalDocument:
+        if intent.kind is DocumentKind.REREGISTRATION:
+            return self._registration_document()
+        doc = self._last_document(intent.kind)
+        if intent.kind is not DocumentKind.RECEIPT:
+            return doc
+        _, _, tax_system, _, total = intent.request
+        assert isinstance(total, Decimal) and (tax_system is None or isinstance(tax_system, TaxSystem))
+        pending = bool(self.status_block().flags & STATUS_PRINT_PENDING)
+        return replace(doc, tax_system=tax_system, total=total, printed=not pending)
 
 
 def _cp866(text: str, width: int) -> bytes:

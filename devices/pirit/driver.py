@@ -9,6 +9,7 @@ model catalogue (:mod:`devices.models`).  The driver never imports the emulator.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -38,9 +39,11 @@ from harness.errors import (
     HarnessError,
     LinkCorrupted,
     LinkTimeout,
+    MiscommittedDocument,
 )
 from harness.fiscal import FFD_NAMES
 from harness.link import Link
+from harness.reconcile import Intent, Observed
 
 from .protocol import (
     DEFAULT_PASSWORD,
@@ -55,6 +58,7 @@ from .protocol import (
 )
 from .wire import PiritWire
 
+RECEIPT_TYPE_SALE = 2  # 0x03/2 field 1 (the 0x30 document type)
 REGISTRATIONS_SEARCH_LIMIT = 64  # more than any ФН allows (R5.6: 30 observed)
 VAT_INDEX = {Vat.VAT20: 0, Vat.VAT10: 1, Vat.VAT0: 2, Vat.NONE: 3}
 PAYMENT_INDEX = {PaymentKind.CASH: 0, PaymentKind.ELECTRONIC: 1}
@@ -209,12 +213,18 @@ class PiritDriver(DriverBase, PiritWire):
         return FiscalDocument(kind=kind, number=number, fiscal_sign="", datetime=self.clock(), shift_number=shift)
 
     def open_shift(self, cashier: str = DEFAULT_CASHIER) -> FiscalDocument:
-        self.call(0x23, [cashier])
-        return self._last_document(DocumentKind.SHIFT_OPEN)
+        def attempt() -> FiscalDocument:
+            self.call(0x23, [cashier])
+            return self._last_document(DocumentKind.SHIFT_OPEN)
+
+        return self.run(Intent(DocumentKind.SHIFT_OPEN, (cashier,)), attempt)
 
     def close_shift(self, cashier: str = DEFAULT_CASHIER) -> FiscalDocument:
-        self.call(0x21, [cashier, 0])
-        return self._last_document(DocumentKind.SHIFT_CLOSE)
+        def attempt() -> FiscalDocument:
+            self.call(0x21, [cashier, 0])
+            return self._last_document(DocumentKind.SHIFT_CLOSE)
+
+        return self.run(Intent(DocumentKind.SHIFT_CLOSE, (cashier,)), attempt)
 
     def x_report(self, cashier: str = DEFAULT_CASHIER) -> None:
         self.call(0x20, [cashier])
@@ -232,6 +242,17 @@ class PiritDriver(DriverBase, PiritWire):
             raise HarnessError("a sale needs at least one item")
         total = sum((item.amount for item in items), Decimal(0))
         payments = payments or [Payment(total)]
+        intent = Intent(DocumentKind.RECEIPT, (tuple(items), tuple(payments), tax_system, cashier, total))
+        return self.run(intent, lambda: self._sell_once(items, payments, tax_system, cashier, total))
+
+    def _sell_once(
+        self,
+        items: Sequence[Item],
+        payments: Sequence[Payment],
+        tax_system: TaxSystem | None,
+        cashier: str,
+        total: Decimal,
+    ) -> FiscalDocument:
         self.call(0x30, [2, 1, cashier, "", tax_system.index if tax_system is not None else "", ""])
         try:
             for item in items:
@@ -242,20 +263,57 @@ class PiritDriver(DriverBase, PiritWire):
             self.call(0x44)
             for payment in payments:
                 self.call(0x47, [PAYMENT_INDEX[payment.kind], format_money(payment.amount)])
+            self._check_open_total(total)
         except DeviceError:
             self._cancel_quietly()
             raise
         doc = self._close_document()
-        return FiscalDocument(
-            kind=doc.kind,
-            number=doc.number,
-            fiscal_sign=doc.fiscal_sign,
-            datetime=doc.datetime,
-            shift_number=doc.shift_number,
-            number_in_shift=doc.number_in_shift,
-            tax_system=tax_system,
-            total=total,
+        return self._read_back_receipt(doc, tax_system, total)
+
+    def _check_open_total(self, total: Decimal) -> None:
+        """Before the commit: the receipt the register holds must total what was sent (0x03/1).
+        Pirit's XOR checksum passes some corrupted requests; a changed price is caught here,
+        the receipt cancelled, and the fault reported as the link's (so the sale is retried)."""
+        try:
+            held = Decimal(self.sub(0x03, 1)[0])
+        except (DeviceError, ArithmeticError, IndexError):
+            return  # a firmware without 0x03/1: nothing to check against
+        if held != total:
+            self._cancel_quietly()
+            raise LinkCorrupted(f"the register holds a receipt of {held} for a sale of {total}; cancelled")
+
+    def _read_back_receipt(self, doc: FiscalDocument, tax_system: TaxSystem | None, total: Decimal) -> FiscalDocument:
+        """After the commit: the last receipt in the register (0x03/2) must be this sale, of this
+        total, with this FD number; a second read settles an answer garbled on the way."""
+        committed, kind = doc, RECEIPT_TYPE_SALE
+        for _ in range(2):
+            committed, kind = self._last_receipt(doc)
+            if committed.number == doc.number and committed.total in (total, None) and kind == RECEIPT_TYPE_SALE:
+                return replace(doc, tax_system=tax_system, total=total)
+        raise MiscommittedDocument(
+            f"the register's last receipt is FD {committed.number} (type {kind}, total {committed.total}), "
+            f"not the sale of {total} reported as FD {doc.number}",
+            document=committed,
         )
+
+    def _last_receipt(self, doc: FiscalDocument) -> tuple[FiscalDocument, int]:
+        """The last receipt the register committed and its type, from 0x03/2 (§2.5.5: type,
+        operation counter, receipt number, document number, sum, discount, 0, FP, FD); date and
+        time are ``doc``'s.  A firmware without 0x03/2 gives ``doc`` back unchecked."""
+        try:
+            fields = self.sub(0x03, 2)
+        except DeviceError:
+            return doc, RECEIPT_TYPE_SALE
+        if len(fields) < 9:
+            raise LinkCorrupted(f"0x03/2 answer has {len(fields)} fields, expected 9")
+        try:
+            total = Decimal(fields[4])
+        except ArithmeticError:
+            raise LinkCorrupted(f"0x03/2 answer has a sum of {fields[4]!r}") from None
+        receipt = replace(
+            doc, number=parse_int(fields[8]), fiscal_sign=fields[7], total=total, number_in_shift=parse_int(fields[2])
+        )
+        return receipt, parse_int(fields[0])
 
     def _close_document(self) -> FiscalDocument:
         fields = self.fields(0x31, [0])
@@ -315,14 +373,60 @@ class PiritDriver(DriverBase, PiritWire):
             format_time(now.time()),
         ]
         fields += ["", "", "", "", "", "", "", "", "", "", 0, 4]
-        answer = self.fields(0x60, fields)
-        when = _datetime(answer[2:4]) or now
-        return FiscalDocument(
-            kind=DocumentKind.REREGISTRATION,
-            number=parse_int(answer[0]),
-            fiscal_sign=answer[1],
-            datetime=when,
+
+        def attempt() -> FiscalDocument:
+            answer = self.fields(0x60, fields)
+            when = _datetime(answer[2:4]) or now
+            return FiscalDocument(
+                kind=DocumentKind.REREGISTRATION,
+                number=parse_int(answer[0]),
+                fiscal_sign=answer[1],
+                datetime=when,
+            )
+
+        return self.run(Intent(DocumentKind.REREGISTRATION, (tax_systems, cashier)), attempt)
+
+    # ------------------------------------------------------------------------------ reconciliation
+
+    def _observe(self) -> Observed:
+        _, _, document = self._status_raw()
+        shift = self.sub(0x78, 6)  # shift number, open flag, next receipt number
+        if len(shift) < 3:
+            raise LinkCorrupted(f"0x78/6 answer has {len(shift)} fields, expected 3")
+        return Observed(
+            fd=parse_int(self.sub(0x78, 3)[0]),
+            shift_open=parse_int(shift[1]) == 1,
+            shift_number=parse_int(shift[0]),
+            receipts=max(0, parse_int(shift[2]) - 1),
+            document_open=(document >> 4) not in (0, 8),
+            registration_fd=parse_int(self.sub(0x78, 19)[0]),
         )
+
+    def _resync(self) -> None:
+        self._reader.reset()
+
+    def _cancel_open_document(self) -> None:
+        if (self._status_raw()[2] >> 4) not in (0, 8):
+            self.call(0x32)
+
+    def _committed_document(self, intent: Intent, after: Observed) -> FiscalDocument:
+        if intent.kind is DocumentKind.REREGISTRATION:
+            fields = self.sub(0x78, 19)  # FD, FP, date, time of the last (re-)registration
+            return FiscalDocument(
+                kind=DocumentKind.REREGISTRATION,
+                number=parse_int(fields[0]),
+                fiscal_sign=fields[1],
+                datetime=_datetime(fields[2:4]) or self.clock(),
+            )
+        doc = self._last_document(intent.kind)
+        if intent.kind is not DocumentKind.RECEIPT:
+            return doc
+        _, _, tax_system, _, total = intent.request
+        assert isinstance(total, Decimal) and (tax_system is None or isinstance(tax_system, TaxSystem))
+        self._read_back_receipt(doc, tax_system, total)  # 0x03/2: this sale, this total, the last FD
+        receipt, _ = self._last_receipt(doc)
+        printed = (self._status_raw()[2] >> 4) != 8  # state 8: in the ФН, printout pending (R8.2)
+        return replace(receipt, tax_system=tax_system, total=total, printed=printed)
 
 
 def _datetime(fields: Sequence[str]) -> datetime | None:

@@ -1,0 +1,219 @@
+"""Link faults in the middle of fiscal operations: never two documents for one intent, never a
+committed document reported as failed, never a receipt left open (harness/reconcile.py).
+
+Faults are placed exactly, on one chosen request, by a transport wrapper: its answer lost, the
+link cut after it, the register unreachable after it, or (Pirit) the request changed on the way
+with a valid checksum.  The emulator's own ФН archive is the judge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from devices.pirit.protocol import encode_request
+from harness import open_kkt
+from harness.connect import DeviceHandle
+from harness.device import DocumentKind, FiscalDocument, Item, TaxSystem
+from harness.errors import LinkDisconnected, LinkError, LinkTimeout, OutcomeUnknown
+from harness.transport import Transport
+
+CLOSE = {"kf": " 31 close document", "atol": ": 4A"}
+ITEM = {"kf": " 42 add item", "atol": ": E6"}
+OPEN_SHIFT = {"kf": " 23 ", "atol": ": 9A"}
+CLOSE_SHIFT = {"kf": " 21 ", "atol": ": 5A"}
+REREGISTER = {"kf": " 60 ", "atol": ": A6"}
+SALE = [Item("Хлеб", Decimal("45.50")), Item("Молоко", Decimal("89.90"), Decimal(2))]
+
+
+class FaultyTransport:
+    """Delegates to a real transport; after the first request whose decoded text contains
+    ``match`` it injects ``fault`` once: ``lose`` (the answer never reaches the driver), ``cut``
+    (the link is closed), ``dead`` (nothing gets through until ``revive()``), ``alter`` (the
+    request goes out changed by ``alter``, with a valid checksum)."""
+
+    def __init__(self, inner: Transport, match: str, fault: str, alter: Callable[[bytes], bytes] | None = None) -> None:
+        self.inner = inner
+        self.match = match
+        self.fault = fault
+        self.alter = alter
+        self.armed = True
+        self.injected = 0
+        self.dead = False
+        self._lose_next_read = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def write(self, data: bytes) -> None:
+        if self.dead:
+            raise LinkDisconnected("test: link dead")
+        hit = self.armed and self.match in self.inner.trace.decode(data)
+        if hit and self.fault == "alter":
+            assert self.alter is not None
+            self.armed = False
+            self.injected += 1
+            self.inner.write(self.alter(data))
+            return
+        self.inner.write(data)
+        if hit:
+            self.armed = False
+            self.injected += 1
+            if self.fault == "lose":
+                self._lose_next_read = True
+            elif self.fault == "cut":
+                self.inner.close()
+            elif self.fault == "dead":
+                self.dead = True
+
+    def read(self, deadline: float) -> bytes:
+        if self.dead:
+            raise LinkDisconnected("test: link dead")
+        if self._lose_next_read:
+            self._lose_next_read = False  # the answer arrives later and is discarded as stale
+            raise LinkTimeout("test: answer lost")
+        return self.inner.read(deadline)
+
+    def reopen(self, deadline: float) -> None:
+        if self.dead:
+            raise LinkDisconnected("test: link dead")
+        self.inner.reopen(deadline)
+
+    def revive(self) -> None:
+        self.dead = False
+
+
+@pytest.fixture(params=["kf", "atol"])
+def handle(request: pytest.FixtureRequest) -> Iterator[DeviceHandle]:
+    with open_kkt(f"emulator:{request.param}", timeout_scale=0.05) as opened:
+        opened.kkt.operation_timeout = 20.0  # type: ignore[attr-defined]  # 1 s at this scale
+        yield opened
+
+
+def model(handle: DeviceHandle) -> str:
+    return "kf" if handle.family.name == "pirit" else "atol"
+
+
+def inject(handle: DeviceHandle, match: str, fault: str, alter: Callable[[bytes], bytes] | None = None) -> FaultyTransport:
+    faulty = FaultyTransport(handle.link.transport, match, fault, alter)
+    handle.link.transport = faulty  # type: ignore[assignment]
+    return faulty
+
+
+def documents(handle: DeviceHandle, kind: DocumentKind) -> list[Any]:
+    assert handle.emulator is not None
+    return [d for d in handle.emulator.core.fn.archive if d.kind == kind]
+
+
+def assert_is_the_last(handle: DeviceHandle, doc: FiscalDocument, kind: DocumentKind) -> None:
+    last = documents(handle, kind)[-1]
+    assert doc.number == last.number == handle.kkt.fn().last_fd_number
+    assert doc.kind == kind
+    if kind is DocumentKind.RECEIPT:
+        assert last.total == doc.total == sum((i.amount for i in SALE), Decimal(0))
+    assert not handle.kkt.status().document_open
+
+
+@pytest.mark.parametrize("where", ["close", "item"])
+@pytest.mark.parametrize("fault", ["lose", "cut"])
+def test_a_sale_through_a_fault_is_one_receipt_reported_as_committed(handle: DeviceHandle, where: str, fault: str) -> None:
+    handle.kkt.open_shift()
+    before = len(documents(handle, DocumentKind.RECEIPT))
+    faulty = inject(handle, (CLOSE if where == "close" else ITEM)[model(handle)], fault)
+    doc = handle.kkt.sell(SALE)
+    assert faulty.injected == 1
+    assert len(documents(handle, DocumentKind.RECEIPT)) == before + 1  # one receipt, not zero, not two
+    assert_is_the_last(handle, doc, DocumentKind.RECEIPT)
+    notes = handle.trace.render()
+    if where == "close":
+        assert "was committed as FD" in notes
+    else:
+        assert "nothing committed" in notes  # the half-built receipt was cancelled and the sale retried
+
+
+@pytest.mark.parametrize(
+    ("kind", "match", "call"),
+    [
+        (DocumentKind.SHIFT_OPEN, OPEN_SHIFT, lambda k: k.open_shift()),
+        (DocumentKind.SHIFT_CLOSE, CLOSE_SHIFT, lambda k: k.close_shift()),
+        (DocumentKind.REREGISTRATION, REREGISTER, lambda k: k.reregister(TaxSystem.OSN | TaxSystem.USN_INCOME)),
+    ],
+    ids=["shift-open", "shift-close", "reregistration"],
+)
+def test_a_lost_answer_to_a_shift_or_registration_is_the_committed_document(
+    handle: DeviceHandle, kind: DocumentKind, match: dict[str, str], call: Callable[[Any], FiscalDocument]
+) -> None:
+    if kind is DocumentKind.SHIFT_CLOSE:
+        handle.kkt.open_shift()
+    before = len(documents(handle, kind))
+    inject(handle, match[model(handle)], "lose")
+    doc = call(handle.kkt)
+    assert len(documents(handle, kind)) == before + 1
+    assert doc.kind == kind and doc.number == documents(handle, kind)[-1].number
+
+
+def test_an_unreachable_register_is_outcome_unknown_and_a_retry_returns_the_same_receipt(handle: DeviceHandle) -> None:
+    handle.kkt.open_shift()
+    fd_before = handle.kkt.fn().last_fd_number
+    before = len(documents(handle, DocumentKind.RECEIPT))
+    faulty = inject(handle, CLOSE[model(handle)], "dead")
+    with pytest.raises(OutcomeUnknown) as raised:
+        handle.kkt.sell(SALE)
+    assert raised.value.fd_before == fd_before and raised.value.fd_after is None
+    assert raised.value.evidence
+    with pytest.raises(OutcomeUnknown):  # still unreachable: still unknown, nothing new is started
+        handle.kkt.sell(SALE)
+    faulty.revive()
+    again = handle.kkt.sell(SALE)  # the caller retries the same request: it gets the committed one
+    assert len(documents(handle, DocumentKind.RECEIPT)) == before + 1
+    assert_is_the_last(handle, again, DocumentKind.RECEIPT)
+    other = handle.kkt.sell([Item("Соль", Decimal("12.00"))])  # a new request is a new receipt
+    assert len(documents(handle, DocumentKind.RECEIPT)) == before + 2 and other.number > again.number
+
+
+def test_reconcile_settles_an_unknown_outcome(handle: DeviceHandle) -> None:
+    handle.kkt.open_shift()
+    faulty = inject(handle, CLOSE[model(handle)], "dead")
+    with pytest.raises(OutcomeUnknown):
+        handle.kkt.sell(SALE)
+    faulty.revive()
+    settled = handle.kkt.reconcile()  # type: ignore[attr-defined]
+    assert settled is not None and settled.number == documents(handle, DocumentKind.RECEIPT)[-1].number
+    assert handle.kkt.reconcile() is None  # type: ignore[attr-defined]
+
+
+def test_a_caller_that_retries_on_every_error_never_gets_two_receipts(handle: DeviceHandle) -> None:
+    handle.kkt.open_shift()
+    before = len(documents(handle, DocumentKind.RECEIPT))
+    faulty = inject(handle, CLOSE[model(handle)], "dead")
+    results: list[FiscalDocument] = []
+    for attempt in range(4):
+        if attempt == 2:
+            faulty.revive()
+        try:
+            results.append(handle.kkt.sell(SALE))
+            break
+        except (OutcomeUnknown, LinkError):
+            continue
+    assert len(results) == 1
+    assert len(documents(handle, DocumentKind.RECEIPT)) == before + 1
+
+
+def test_a_pirit_item_changed_on_the_way_with_a_valid_checksum_is_not_committed() -> None:
+    """Pirit's XOR checksum passes some corruptions; the receipt total read back before the
+    commit (0x03/1) catches a changed price: the receipt is cancelled and sold again."""
+
+    def change_price(frame: bytes) -> bytes:
+        packet_id = frame[5]
+        return encode_request(0x42, ["Хлеб", "", "1", "54.50", 3], packet_id=packet_id)
+
+    with open_kkt("emulator:kf", timeout_scale=0.05) as handle:
+        handle.kkt.open_shift()
+        faulty = inject(handle, ITEM["kf"], "alter", change_price)
+        doc = handle.kkt.sell(SALE)
+        assert faulty.injected == 1
+        receipts = documents(handle, DocumentKind.RECEIPT)
+        assert len(receipts) == 1 and receipts[0].total == doc.total == Decimal("225.30")
+        assert "holds a receipt of" in handle.trace.render()
