@@ -253,3 +253,6 @@ class Kkt(Protocol):
     def reprint_last(self) -> None: ...
 
     def journal(self) -> list[JournalEntry]: ...
+
+    def reconcile(self) -> FiscalDocument | None:
+        """Settle an operation that ended in OutcomeUnknown: the document it committed, or None."""

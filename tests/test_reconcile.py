@@ -96,15 +96,17 @@ def model(handle: DeviceHandle) -> str:
     return "kf" if handle.family.name == "pirit" else "atol"
 
 
-def inject(handle: DeviceHandle, match: str, fault: str, alter: Callable[[bytes], bytes] | None = None) -> FaultyTransport:
+def inject(
+    handle: DeviceHandle, match: str, fault: str, alter: Callable[[bytes], bytes] | None = None
+) -> FaultyTransport:
     faulty = FaultyTransport(handle.link.transport, match, fault, alter)
     handle.link.transport = faulty  # type: ignore[assignment]
     return faulty
 
 
 def documents(handle: DeviceHandle, kind: DocumentKind) -> list[Any]:
-    assert handle.emulator is not None
-    return [d for d in handle.emulator.core.fn.archive if d.kind == kind]
+    emulator: Any = handle.emulator
+    return [d for d in emulator.core.fn.archive if d.kind == kind]
 
 
 def assert_is_the_last(handle: DeviceHandle, doc: FiscalDocument, kind: DocumentKind) -> None:
@@ -118,7 +120,9 @@ def assert_is_the_last(handle: DeviceHandle, doc: FiscalDocument, kind: Document
 
 @pytest.mark.parametrize("where", ["close", "item"])
 @pytest.mark.parametrize("fault", ["lose", "cut"])
-def test_a_sale_through_a_fault_is_one_receipt_reported_as_committed(handle: DeviceHandle, where: str, fault: str) -> None:
+def test_a_sale_through_a_fault_is_one_receipt_reported_as_committed(
+    handle: DeviceHandle, where: str, fault: str
+) -> None:
     handle.kkt.open_shift()
     before = len(documents(handle, DocumentKind.RECEIPT))
     faulty = inject(handle, (CLOSE if where == "close" else ITEM)[model(handle)], fault)
@@ -179,9 +183,9 @@ def test_reconcile_settles_an_unknown_outcome(handle: DeviceHandle) -> None:
     with pytest.raises(OutcomeUnknown):
         handle.kkt.sell(SALE)
     faulty.revive()
-    settled = handle.kkt.reconcile()  # type: ignore[attr-defined]
+    settled = handle.kkt.reconcile()
     assert settled is not None and settled.number == documents(handle, DocumentKind.RECEIPT)[-1].number
-    assert handle.kkt.reconcile() is None  # type: ignore[attr-defined]
+    assert handle.kkt.reconcile() is None
 
 
 def test_a_caller_that_retries_on_every_error_never_gets_two_receipts(handle: DeviceHandle) -> None:
