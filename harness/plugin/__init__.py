@@ -157,6 +157,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """A test stopped by Ctrl-C has no call report, and Allure would file it as passed: give
+    it one (broken, "interrupted"), so a run cut short never reads green.  Its evidence is
+    attached when pytest tears the fixtures down at the end of the session."""
+    try:
+        return (yield)
+    except KeyboardInterrupt as exc:
+        interrupted = exc
+
+        def stopped() -> None:
+            raise interrupted
+
+        call = pytest.CallInfo.from_call(stopped, when="call", reraise=None)
+        item.ihook.pytest_runtest_makereport(item=item, call=call)
+        raise
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     try:
         return (yield)
