@@ -21,18 +21,21 @@ from . import families
 from .control import ControlClient
 from .device import Kkt
 from .errors import HarnessError, KktError, UsageError
+from .faults import faulty_url
+from .faults.protocol_faulty import Serial as FaultySerial
 from .lab import EmulatorLab, Lab, UnavailableLab
 from .lab_open import Bench, LabOptions, open_lab
 from .link import Link
-from .safety import Emulated, Unproven
+from .safety import Emulated, Guard, Unproven
 from .spec import DeviceSpec, parse_spec
 from .trace import Trace
-from .transport import check_url, open_transport
+from .transport import Transport, check_url, open_transport
 
 if TYPE_CHECKING:
     from devices.models import Model
 
 DEFAULT_LINK_TIMEOUT = 5.0  # opening the port and each write, seconds
+HARNESS_PARAMS = ("faults",)  # spec parameters the harness itself uses, never emulator settings
 URL_UNPROVEN = "a url: spec cannot prove the register is sacrificial (use a lab inventory entry marked sacrificial)"
 
 
@@ -50,6 +53,7 @@ class DeviceHandle:
     emulator: families.Emulated | None = None  # the emulated register, for emulator specs
     bench: Bench | None = None  # the inventory entry, safety policy and scenario-time lens, for lab specs
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    faults: FaultySerial | None = None  # the fault-injecting port (faults=): .schedule, .injected
 
     def close(self) -> None:
         for closer in reversed(self._closers):
@@ -127,23 +131,28 @@ def _open_emulator(spec: DeviceSpec, *, timeout_scale: float, link_timeout: floa
     model = families.model(spec.model)
     family = families.family(model.family)
     try:
-        emulated = family.start_emulator(model.id, spec.params)
+        settings = {k: v for k, v in spec.params.items() if k not in HARNESS_PARAMS}
+        emulated = family.start_emulator(model.id, settings)
     except ValueError as exc:
         raise UsageError(f"{spec.text}: {exc}") from None
     closers: list[Callable[[], None]] = [emulated.close]
+    faults: FaultySerial | None = None
     try:
         url = emulated.serve("pty" if spec.params.get("transport", "pty") == "pty" else "tcp://127.0.0.1:0")
         trace = Trace(family.describe_bytes)
+        url = _with_faults(spec, url)
         transport = open_transport(url, baudrate=model.baudrate, timeout=link_timeout, trace=trace, policy=Emulated())
         closers.append(transport.close)
+        faults = _watch_faults(transport)
         link = Link(transport, timeout_scale=timeout_scale)
         kkt = family.make_driver(link, model=model.id, host_clock=emulated.now)
         kkt.connect()
-    except BaseException:
+    except BaseException as exc:
+        _note_faults(exc, faults)
         _close_all(closers)
         raise
     lab = EmulatorLab(emulated.control, description=f"emulator {model.id}")
-    return DeviceHandle(spec, kkt, lab, trace, link, family, model, emulated, None, closers)
+    return DeviceHandle(spec, kkt, lab, trace, link, family, model, emulated, None, closers, faults)
 
 
 def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) -> DeviceHandle:
@@ -170,16 +179,52 @@ def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) ->
     if not baud.isdigit():
         _close_all(closers)
         raise UsageError(f"{spec.text}: baud must be a number like 57600, not {baud!r}")
+    faults: FaultySerial | None = None
     try:
         policy = Unproven(URL_UNPROVEN)
         transport = open_transport(
-            spec.url, baudrate=int(baud), timeout=link_timeout, trace=trace, policy=policy, scanner=family.scan
+            _with_faults(spec, spec.url),
+            baudrate=int(baud),
+            timeout=link_timeout,
+            trace=trace,
+            policy=policy,
+            scanner=family.scan,
         )
         closers.append(transport.close)
+        faults = _watch_faults(transport)
+        if faults is not None:  # what the faults make of the requests is guarded too (a replayed frame)
+            below = Guard(family.scan, policy, where=f"{spec.url} (after fault injection)")
+            faults.tx_check = lambda data: below.check(data, trace)
         link = Link(transport, timeout_scale=timeout_scale)
         kkt = family.make_driver(link, model=model.id)
         kkt.connect()
-    except (KktError, ValueError):
+    except (KktError, ValueError) as exc:
+        _note_faults(exc, faults)
         _close_all(closers)
         raise
-    return DeviceHandle(spec, kkt, lab, trace, link, family, model, None, None, closers)
+    return DeviceHandle(spec, kkt, lab, trace, link, family, model, None, None, closers, faults)
+
+
+def _with_faults(spec: DeviceSpec, url: str) -> str:
+    """``url`` wrapped in ``faulty://`` when the spec has ``faults=`` (harness.faults)."""
+    schedule = spec.faults
+    return url if schedule is None else faulty_url(url, schedule)
+
+
+def _note_faults(exc: BaseException, faults: FaultySerial | None) -> None:
+    """A connection that failed under fault injection says which faults it met (exception notes)."""
+    if faults is not None and faults.injected:
+        exc.add_note("faults injected while connecting: " + "; ".join(f.describe() for f in faults.injected))
+
+
+def _watch_faults(transport: Transport) -> FaultySerial | None:
+    """A fault-injecting port under ``transport`` (``faults=`` or a ``faulty://`` URL): its schedule
+    and every fault it injects go to the wire trace as notes.  None for any other port."""
+    port = transport.port
+    if not isinstance(port, FaultySerial):
+        return None
+    trace = transport.trace
+    schedule = port.schedule.text if port.schedule is not None else "?"
+    trace.note(f"fault injection on: {schedule} (over {port.inner_url})")
+    port.listeners.append(lambda fault: trace.note(f"fault injected: {fault.describe()}"))
+    return port

@@ -286,6 +286,8 @@ def _device(file: str, index: dict[Path_, int], number: int, data: Any) -> LabDe
     url = v["url"] or ""
     if _UNSTABLE.fullmatch(url):
         t.fail("url", f"url {url!r} is unstable across reboots: use usb_serial or port, or a /dev/serial/by-id/ path")
+    if url.startswith("faulty:"):  # a replayed frame would reach the register below the guard
+        t.fail("url", f"url {url!r}: a lab register is never reached through fault injection (faulty://)")
     if "://" in url and url.partition("://")[0] not in PYSERIAL_SCHEMES:
         t.fail("url", f"url {url!r}: not a pyserial URL (schemes: {', '.join(PYSERIAL_SCHEMES)})")
     if url.startswith(("socket:", "rfc2217:")):

@@ -7,6 +7,14 @@ url:/dev/ttyUSB0#model=kf                    a device (or an out-of-process emul
 url:socket://127.0.0.1:50003#model=kf&control=tcp://127.0.0.1:7000
                                              ... with the emulator's control channel as its lab
 lab:<inventory id>                           a device from the lab inventory (--inventory FILE)
+
+emulator:kf?faults=seed:7,p:0.01             ... through a fault-injecting link (harness.faults): the
+url:socket://127.0.0.1:50003#model=kf&faults=seed:7,p:0.01,kinds:drop|corrupt
+                                             register's URL wrapped in faulty://; the faults value is
+                                             comma-separated key:value items: seed (integer), p (per-byte
+                                             probability), kinds (drop|corrupt|duplicate|replay|truncate|
+                                             delay|disconnect), dir (tx|rx|both), at (DIR:FRAME:BYTE[:KIND],
+                                             |-separated), after, limit, hold (see harness.faults.schedule)
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from urllib.parse import parse_qsl
 
 from . import families
 from .errors import UsageError
+from .faults.schedule import Schedule, parse_schedule
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,12 @@ class DeviceSpec:
         extra = [f"{k}={v}" for k, v in sorted(self.params.items()) if k not in ("control", "transport")]
         return base + (f"[{','.join(extra)}]" if extra else "")
 
+    @property
+    def faults(self) -> Schedule | None:
+        """The fault schedule of ``faults=`` (None without it); UsageError naming what is wrong."""
+        text = self.params.get("faults")
+        return None if text is None else _schedule(self.text, text)
+
 
 def parse_spec(text: str, *, known_models: tuple[str, ...] | None = None) -> list[DeviceSpec]:
     """Parse one spec; ``emulator:all`` expands to several.  UsageError names what is wrong."""
@@ -45,6 +60,8 @@ def parse_spec(text: str, *, known_models: tuple[str, ...] | None = None) -> lis
         model, _, query = rest.partition("?")
         params = _params(text, query)
         models = known_models or families.model_ids()
+        if "faults" in params:
+            _schedule(text, params["faults"])
         if model == "all":  # the catalogue's default set; other known models by name only
             chosen = [m for m in families.default_models() if m in models] or list(models)
             return [
@@ -65,12 +82,17 @@ def parse_spec(text: str, *, known_models: tuple[str, ...] | None = None) -> lis
         models = known_models or families.model_ids()
         if model not in models:
             raise UsageError(f"bad --kkt spec {text!r}: unknown model {model!r} (known: {', '.join(models)})")
+        if "faults" in params:
+            _schedule(text, params["faults"])
         return [DeviceSpec("url", model, text, url=url, params=params)]
     if kind == "lab":
         target, _, query = rest.partition("?")
         if not target:
             raise UsageError(f"bad --kkt spec {text!r}: name the inventory id, e.g. lab:bench1")
-        return [DeviceSpec("lab", "", text, target=target, params=_params(text, query))]
+        params = _params(text, query)
+        if "faults" in params:
+            raise UsageError(f"bad --kkt spec {text!r}: faults= works with emulator: and url: specs, not lab:")
+        return [DeviceSpec("lab", "", text, target=target, params=params)]
     raise UsageError(f"bad --kkt spec {text!r}: unknown kind {kind!r} (emulator, url or lab)")
 
 
@@ -87,3 +109,10 @@ def _params(text: str, query: str) -> dict[str, str]:
             raise UsageError(f"bad --kkt spec {text!r}: parameter {key!r} given twice")
         params[key] = value
     return params
+
+
+def _schedule(text: str, faults: str) -> Schedule:
+    try:
+        return parse_schedule(faults)
+    except ValueError as exc:
+        raise UsageError(f"bad --kkt spec {text!r}: {exc}") from None

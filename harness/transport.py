@@ -20,7 +20,7 @@ from .trace import Trace
 
 NO_SPEC = "opened without a device spec, nothing proves this register sacrificial"
 
-SUPPORTED_SCHEMES = ("socket", "rfc2217", "loop", "spy", "alt", "hwgrep")
+SUPPORTED_SCHEMES = ("socket", "rfc2217", "loop", "spy", "alt", "hwgrep", "faulty")
 
 
 def check_url(url: str) -> None:
@@ -33,6 +33,14 @@ def check_url(url: str) -> None:
             raise UsageError(
                 f"unsupported URL scheme {scheme!r} in {url!r} (use a tty path, socket://, rfc2217:// or loop://)"
             )
+        if scheme == "faulty":  # importing harness.faults registers the faulty:// handler with pyserial
+            from .faults import parse_faulty_url
+
+            try:
+                inner = parse_faulty_url(url)[1]
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            check_url(inner)
 
 
 class Port(Protocol):
@@ -65,6 +73,11 @@ class Transport:
         self.url = url
         self.trace = trace or Trace()
         self.guard = guard  # None only for an emulated register
+
+    @property
+    def port(self) -> Port:
+        """The pyserial port underneath (a URL handler's own object, e.g. faulty://'s)."""
+        return self._port
 
     def write(self, data: bytes) -> None:
         """Send ``data``; a destructive request the guard refuses raises SafetyRefusal, nothing sent."""

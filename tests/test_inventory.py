@@ -178,6 +178,12 @@ BAD = [
     ("bare ttyACM", variant({"url": '"/dev/ttyACM1"'}), 5, "or a /dev/serial/by-id/ path"),
     ("bare ttyS", variant({"url": '"/dev/ttyS0"'}), 5, "'/dev/ttyS0' is unstable across reboots"),
     ("not a pyserial url", variant({"url": '"tcp://127.0.0.1:50003"'}), 5, "not a pyserial URL"),
+    (
+        "fault injection",
+        variant({"url": '"faulty://?p=0.1&url=socket://127.0.0.1:50003"'}),
+        5,
+        "never reached through fault injection",
+    ),
     ("socket url without port", variant({"url": '"socket://127.0.0.1"'}), 5, "expected socket://HOST:PORT"),
     (
         "duplicate id",

@@ -8,6 +8,7 @@
     kkt-hil report [RESULTS_DIR]
     kkt-hil standin MODEL --inventory FILE [--sacrificial yes|no]
     kkt-hil ofd [--listen tcp://127.0.0.1:PORT]
+    kkt-hil faults --upstream tcp://127.0.0.1:PORT --faults SCHEDULE [--listen tcp://127.0.0.1:PORT]
 
 User mistakes end in one line on stderr and exit code 2; a broken link or a refusing device in
 one line and exit code 1; never a traceback.  One module per group of commands: ``serve``
@@ -26,6 +27,7 @@ from typing import NoReturn
 from .. import families
 from ..errors import HarnessError, KktError, LinkError, UsageError
 from .common import DEFAULT_REPORT, DEFAULT_RESULTS, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from .faults import add_faults_parser, cmd_faults
 from .probe import cmd_devices, cmd_probe
 from .run import cmd_report, cmd_run
 from .serve import cmd_emulate, cmd_hub, cmd_ofd, cmd_standin
@@ -59,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument(
         "--state",
         metavar="FILE",
-        help="keep the register's state in FILE: loaded at start if it exists, written on exit",
+        help="keep the register's state in FILE (loaded at start if it exists); every ФН document is on disk "
+        "(FILE.journal) before its answer leaves; the whole state written on exit",
     )
     emulate.add_argument("--clock", metavar="ISO", help="device local time at start (default: now)")
     emulate.add_argument(
@@ -111,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="build the Allure HTML report")
     report.add_argument("results", nargs="?", type=Path, default=DEFAULT_RESULTS)
     report.add_argument("--output", type=Path, default=DEFAULT_REPORT)
+
+    add_faults_parser(sub)
     return parser
 
 
@@ -134,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "report": cmd_report,
             "standin": cmd_standin,
             "ofd": cmd_ofd,
+            "faults": cmd_faults,
         }[args.command]
         return handler(args, extra)
     except UsageError as exc:

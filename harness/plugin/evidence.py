@@ -16,6 +16,9 @@ SEEN_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
 
 
 def label(request: pytest.FixtureRequest, handle: DeviceHandle) -> None:
+    if handle.faults is not None and handle.faults.schedule is not None:  # first: a fault may fail info()
+        allure.dynamic.label("faults", handle.faults.schedule.text)
+        allure.dynamic.parameter("Сбои связи (faults)", handle.faults.schedule.text)
     info = handle.kkt.info()
     fn_kind = handle.emulator.fn_kind if handle.emulator is not None else ""
     if handle.spec.kind == "emulator":
@@ -71,6 +74,11 @@ def restore_bench(bench: Bench) -> None:
 
 def attach_evidence(handle: DeviceHandle) -> None:
     allure.attach(handle.trace.render() or "(no traffic)", "Трасса обмена (wire trace)", allure.attachment_type.TEXT)
+    if handle.faults is not None:
+        schedule = handle.faults.schedule.text if handle.faults.schedule is not None else "?"
+        lines = [f"schedule: {schedule} (over {handle.faults.inner_url})"]
+        lines += [fault.describe() for fault in handle.faults.injected] or ["no fault injected"]
+        allure.attach("\n".join(lines), "Внесённые сбои связи (injected faults)", allure.attachment_type.TEXT)
     try:
         journal = handle.lab.journal()
         text = "\n".join(
