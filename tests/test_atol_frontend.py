@@ -215,7 +215,11 @@ def test_v2_transport() -> None:
     assert isinstance(frame, p.V2Frame) and p.StatusBlock.decode(frame.data).model == 61
     assert front.feed(bytes([p.NAK])) == answer  # NAK: the same frame again
     assert front.feed(bytes([p.ACK])) == bytes([p.EOT])
+    assert front.feed(bytes.fromhex("02 00 00 3F 03 3C")) == b""  # no ENQ/ACK first: not received
+    assert front.feed(bytes([p.ENQ])) == bytes([p.ACK])
     assert front.feed(bytes.fromhex("02 00 00 3F 03 00")) == bytes([p.NAK])  # bad LRC
+    assert front.feed(bytes.fromhex("02 00 00 3F 03 3C")) == bytes([p.ACK])  # the repeat, without a new ENQ
+    assert front.feed(bytes([p.EOT])) == bytes([p.ENQ])
     # the v3 transport still works on the same link
     assert _add(front, 1, 1, p.Cmd.STATE)[1] is not None
 

@@ -4,11 +4,14 @@ One JSON object per line in, one JSON reply per line out (``{"ok": true, ...}`` 
 ``{"ok": false, "error": "..."}``) over loopback TCP.  In-process users (the pytest plugin) call
 :meth:`ControlHandler.handle` directly: the same code answers both.  Unknown ops and bad
 arguments get ``ok: false`` with a message — never a dropped connection.
+
+Bounds on what a peer may send: a line of at most :data:`MAX_LINE_BYTES` (a longer one is
+skipped up to its newline and answered with one error), JSON per :mod:`harness.bounded_json`
+(UTF-8, nesting depth, number sizes); every error reply is one line, echoed values cut short.
 """
 
 from __future__ import annotations
 
-import json
 import socketserver
 import threading
 from collections.abc import Callable
@@ -21,11 +24,13 @@ from .core import FiscalCore
 from .defects import DEFECTS
 
 __all__ = ["ControlClient", "ControlError", "ControlHandler", "ControlServer"]
+from harness.bounded_json import BadJson, dumps_line, loads, one_line
 from harness.control import ControlClient
 from harness.net import check_loopback, parse_tcp_url
 
 Reply = dict[str, Any]
 MAX_ADVANCE = 100 * 365.25 * 86400
+MAX_LINE_BYTES = 1 << 20
 
 
 class ControlError(ValueError):
@@ -64,18 +69,22 @@ class ControlHandler:
             reply = handler(request)
             return {"ok": True, **reply}
         except (ControlError, ValueError, TypeError, KeyError, ArithmeticError) as exc:
-            return {"ok": False, "error": str(exc) or type(exc).__name__}
+            return {"ok": False, "error": one_line(str(exc) or type(exc).__name__)}
         except Exception as exc:  # noqa: BLE001 - never drop the connection, whatever the request did
-            return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
+            return {"ok": False, "error": one_line(f"internal error: {type(exc).__name__}: {exc}")}
 
     def handle_line(self, line: bytes) -> bytes:
+        """One request line in, one reply line out (never raises)."""
         try:
-            request = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            request = loads(line)
+        except BadJson as exc:
             reply: Reply = {"ok": False, "error": f"bad JSON: {exc}"}
         else:
             reply = self.handle(request)
-        return (json.dumps(reply, ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            return dumps_line(reply)
+        except (TypeError, ValueError) as exc:  # a reply that is not JSON: an op's bug, still one line
+            return dumps_line({"ok": False, "error": one_line(f"internal error: reply not JSON: {exc}")})
 
     # ------------------------------------------------------------------------------ ops
 
@@ -206,18 +215,26 @@ class _LineHandler(socketserver.StreamRequestHandler):
         handler = server.control
         while True:
             try:
-                line = self.rfile.readline(1 << 20)
-            except (TimeoutError, OSError):
-                return
-            if not line:
-                return
-            if not line.strip():
-                continue
-            try:
-                self.wfile.write(handler.handle_line(line))
+                line = self.rfile.readline(MAX_LINE_BYTES + 1)
+                if len(line) > MAX_LINE_BYTES:
+                    self._skip_line(line)
+                    reply = dumps_line({"ok": False, "error": f"line longer than {MAX_LINE_BYTES} bytes"})
+                elif not line:
+                    return
+                elif not line.strip():
+                    continue
+                else:
+                    reply = handler.handle_line(line)
+                self.wfile.write(reply)
                 self.wfile.flush()
-            except OSError:
+            except OSError:  # also the idle timeout
                 return
+
+    def _skip_line(self, start: bytes) -> None:
+        """Read and drop the rest of an overlong line, up to and including its newline."""
+        chunk = start
+        while chunk and not chunk.endswith(b"\n"):
+            chunk = self.rfile.readline(MAX_LINE_BYTES)
 
 
 class _Server(socketserver.ThreadingTCPServer):

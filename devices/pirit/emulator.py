@@ -5,6 +5,11 @@ command → 0x02, bad parameters → 0x03 (extended code kept for 0x06/1); the p
 every answer field is terminated by FS; upper/lower-case CRC and requests with or without a
 trailing FS are accepted; a lone ENQ gets ACK; LF is ignored; garbage is dropped.  A powered-off
 register answers nothing.  The emulator never imports a driver.
+
+Each frame of a chunk is judged alone: a bad one never costs the valid request behind it.  A
+frame that cannot be parsed, or whose packet id is outside 0x20..0xF0 (§2.2; an answer can only
+echo such an id), is dropped silently [inferred: the reference names no answer for it].  An
+internal error costs only its frame's answer and is journaled ("emulator error").
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from . import errors as pirit_errors
 from .protocol import (
     ACK,
     DEFAULT_PASSWORD,
+    ENCODING,
     ENQ,
+    MAX_PACKET_ID,
+    MIN_PACKET_ID,
     BadCrc,
     Control,
     Field,
@@ -125,18 +133,28 @@ class PiritFrontEnd:
                 if event.byte == ENQ:
                     out.append(ACK)
             elif isinstance(event, Frame):
-                out += self.handle_frame(event.raw)
+                out += self._safe_frame(event.raw)
         return bytes(out)
+
+    def _safe_frame(self, raw: bytes) -> bytes:
+        """One frame's answer; an internal error costs only this frame (journal "emulator error")."""
+        try:
+            return self.handle_frame(raw)
+        except Exception as exc:  # noqa: BLE001 -- one bad frame must not cost the rest of the chunk
+            self.core.log("emulator error", f"{type(exc).__name__}: {exc}")
+            return b""
 
     def handle_frame(self, raw: bytes) -> bytes:
         try:
             request = decode_request(raw)
         except BadCrc as exc:
-            if exc.packet_id is None or exc.command is None:
+            if exc.packet_id is None or exc.command is None or not _valid_id(exc.packet_id):
                 return b""
             return encode_response(exc.packet_id, exc.command, 0x07)
         except FrameError:
             return b""  # cannot even tell the packet id: a real device stays silent
+        if not _valid_id(request.packet_id):
+            return b""  # not a Pirit frame (§2.2): nothing to echo, nothing executed
         if request.password != self.password:
             return encode_response(request.packet_id, request.command, 0x06)
         with self.core.lock:
@@ -257,7 +275,7 @@ class PiritFrontEnd:
         which = self._int(request, 0, 1)
         if which == 1:
             code, text = self.core.wire_memory["pirit_extended"]
-            return [which, code, text]
+            return [which, code, text.encode(ENCODING, "replace").decode(ENCODING)]
         if which == 2:
             mask = 0
             if self.core.shift.close_interrupted:
@@ -502,6 +520,10 @@ class PiritFrontEnd:
         work_mode = self._int(request, 4, self.core.fn.work_mode, 61)
         doc = self.core.reregister(TaxSystem(mask), cashier=self._field(request, 5), work_mode=work_mode)
         return [doc.number, doc.fiscal_sign, *self._date_time(doc.at)]
+
+
+def _valid_id(packet_id: int) -> bool:
+    return MIN_PACKET_ID <= packet_id <= MAX_PACKET_ID
 
 
 def ffd_code(ffd: str) -> int:

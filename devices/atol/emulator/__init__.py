@@ -20,9 +20,15 @@ Transport (reference §3.2-§3.4, §8.3)
   retransmission request); an empty host frame asks for our last answer with that ID again; an
   exact repeat of the previous packet is answered from memory, not executed twice.
 * **v2** (ENQ/ACK/EOT, DLE stuffing, LRC) for old clients: ENQ → ACK, frame → ACK (NAK on a bad
-  LRC), EOT → ENQ when the answer is ready, ACK → answer frame, ACK → EOT, NAK → the frame again.
-  A 0xFE byte always starts a v3 frame (the link never confuses a v2 frame for one, at the cost
-  of not accepting raw 0xFE inside v2 data).  Timing (T1..T8) is not emulated.
+  LRC; the host repeats the frame without a new ENQ), EOT → ENQ when the answer is ready, ACK →
+  answer frame, ACK → EOT, NAK → the frame again.  A frame is received only after the ENQ/ACK
+  of the line discipline (§3.4 steps 1-3); on an idle line only the control bytes are heard, so
+  a v2 frame without the handshake is neither executed nor answered (no ACK, no NAK)
+  [inferred: the reference gives the handshake, not what the register does without it].  A
+  0xFE byte starts a v3 frame (the link never confuses a v2 frame for one, at the cost of not
+  accepting raw 0xFE inside v2 data), except as the correct LRC right after a v2 frame's ETX
+  (1 frame in 256 has LRC 0xFE; a wrong LRC there is a corrupt v2 frame cut short by a v3
+  frame).  Timing (T1..T8) is not emulated.
 * Garbage is skipped; an unfinished frame is dropped on the inter-byte timeout (``reset``).  A
   powered-off register answers nothing and loses its task buffer and mode.
 

@@ -50,6 +50,8 @@ from .state import (
     Task,
 )
 
+V2_LINE_BYTES = frozenset(int(c) for c in V2Control)
+
 
 class AtolFrontEnd(AtolCommands):
     """One link's worth of transport state over a shared core (device state in wire_memory)."""
@@ -67,7 +69,7 @@ class AtolFrontEnd(AtolCommands):
         self._answers: dict[int, bytes] = {}  # packet id → our last synchronous answer frame
         self._last_packet: tuple[int, bytes] | None = None
         self._v2_answer: bytes | None = None
-        self._v2_state = "idle"  # idle | await_eot | offered | sent
+        self._v2_state = "idle"  # idle | receiving | await_eot | offered | sent
         self._v2_resends = 0
         self._commands: dict[int, Handler] = {
             Cmd.STATUS: self._status,
@@ -136,14 +138,17 @@ class AtolFrontEnd(AtolCommands):
             self._boot_if_needed()
             out = bytearray()
             for byte in bytes(data):
-                if self._v2.in_frame and byte != V3_STX:
-                    items: list[Any] = list(self._v2.feed(bytes([byte])))
-                elif self._v3.in_frame or byte == V3_STX:
+                items: list[Any]
+                if (self._v3.in_frame or byte == V3_STX) and self._v2.expected_lrc != byte:
                     if self._v2.in_frame:
-                        self._v2.reset()  # 0xFE always starts a v3 frame
+                        self._v2.reset()  # 0xFE starts a v3 frame (unless it is the good LRC, above)
                     items = list(self._v3.feed(bytes([byte])))
-                else:
+                elif self._v2.in_frame or self._v2_state == "receiving":
                     items = list(self._v2.feed(bytes([byte])))
+                elif byte in V2_LINE_BYTES:
+                    items = [V2Control(byte)]
+                else:
+                    continue  # an idle v2 line hears only its control bytes: no frame without ENQ/ACK
                 for item in items:
                     try:
                         out += self._on_item(item)
@@ -163,18 +168,20 @@ class AtolFrontEnd(AtolCommands):
         if isinstance(item, V2Control):
             return self._on_v2_control(item)
         if isinstance(item, V2Frame):
+            if self._v2_state != "receiving":
+                return b""  # no ENQ/ACK before it: not received, not executed (§3.4 steps 1-3)
             self._v2_answer = self._execute(item.data)[1]
             self._v2_state = "await_eot"
             self._v2_resends = 0
             return bytes([ACK])
-        self._v2_state = "idle"  # V2Corrupt
-        return bytes([NAK])
+        # V2Corrupt: NAK, and the host repeats the frame without a new ENQ (§3.4 step 4)
+        return bytes([NAK]) if self._v2_state == "receiving" else b""
 
     # -------------------------------------------------------------------------- v2 line
 
     def _on_v2_control(self, item: V2Control) -> bytes:
         if item == V2Control.ENQ:
-            self._v2_state, self._v2_answer = "idle", None
+            self._v2_state, self._v2_answer = "receiving", None
             return bytes([ACK])
         if item == V2Control.EOT:
             if self._v2_state == "await_eot" and self._v2_answer is not None:

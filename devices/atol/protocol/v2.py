@@ -97,6 +97,11 @@ class V2Reader:
     def in_frame(self) -> bool:
         return self._state != _V2State.IDLE
 
+    @property
+    def expected_lrc(self) -> int | None:
+        """Right after a frame's ETX: the LRC byte that would make the frame good; else None."""
+        return self._xor if self._state == _V2State.LRC else None
+
     def feed(self, data: bytes) -> list[V2Frame | V2Corrupt | V2Control]:
         out: list[V2Frame | V2Corrupt | V2Control] = []
         for byte in bytes(data):

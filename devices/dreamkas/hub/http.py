@@ -4,12 +4,18 @@
 errors are answered as JSON ``{"ok": false, "result": "ERROR", "error": ...}``.  The server runs
 in a background thread on loopback only (the rule is :func:`harness.net.check_loopback`); it is
 an IPv4 server, so ``localhost`` binds 127.0.0.1.
+
+Untrusted input is bounded: JSON bodies per :mod:`harness.bounded_json` (nesting depth,
+number sizes: 400); Content-Length must be plain digits (400), one value (400), at most
+:data:`MAX_BODY_BYTES` (413); chunk sizes likewise.  A body that stops arriving is given up
+after :data:`BODY_TIMEOUT` seconds (408); the connection of any request whose body was not
+read completely is closed after the answer, so its leftover bytes are never taken for a
+request.  Other connections are served meanwhile (one thread each).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import re
 import threading
@@ -17,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from harness.bounded_json import BadJson, dumps_line, loads, one_line
 from harness.net import check_loopback
 
 from .parsing import HubError, check_serial
@@ -25,6 +32,10 @@ from .state import Hub
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
+BODY_TIMEOUT = 5.0  # seconds a request body may take to arrive (read at request time)
+REQUEST_TIMEOUT = 60.0  # an idle or stalled connection (request line, headers) is closed
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_HEX_SIZE = re.compile(r"[0-9A-Fa-f]{1,16}")
 
 _DEVICE_ENDPOINTS = {
     "/handshake/v2": "handshake",
@@ -48,9 +59,9 @@ def _json_object(raw: bytes) -> dict:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise HubError(f"bad JSON: {str(exc).splitlines()[0]}") from None
+        body = loads(raw)
+    except BadJson as exc:
+        raise HubError(f"bad JSON: {exc}") from None
     if not isinstance(body, dict):
         raise HubError("JSON body must be an object")
     return body
@@ -150,12 +161,17 @@ def route(hub: Hub, method: str, target: str, headers: Headers, raw: bytes) -> t
 
 
 def _error_answer(message: str) -> dict:
-    return {"ok": False, "result": "ERROR", "error": message.splitlines()[0] if message else "error"}
+    return {"ok": False, "result": "ERROR", "error": one_line(message) if message else "error"}
+
+
+class _BodyError(HubError):
+    """The body could not be read (bad framing, timeout): answer, then close the connection."""
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _HubHTTPServer
     server_version = "kkt-hil-hub/1.0"
+    timeout = REQUEST_TIMEOUT
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -176,43 +192,68 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
     def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        length_text = self.headers.get("Content-Length", "0") or "0"
-        if not length_text.isdigit():
-            raise HubError(f"bad Content-Length {length_text!r}")
+        """The request body; :class:`_BodyError` (400/408/413) when it cannot be had."""
+        self.connection.settimeout(BODY_TIMEOUT)
+        try:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                return self._read_chunked()
+            return self._read_sized()
+        except TimeoutError:
+            raise _BodyError(f"request body not received within {BODY_TIMEOUT:g} s", 408) from None
+        finally:
+            self.connection.settimeout(REQUEST_TIMEOUT)
+
+    def _read_sized(self) -> bytes:
+        values = {value.strip() for value in self.headers.get_all("Content-Length") or []}
+        if not values:
+            return b""
+        if len(values) > 1:
+            raise _BodyError(f"conflicting Content-Length headers {sorted(values)}")
+        length_text = values.pop()
+        if not _DIGITS.fullmatch(length_text):
+            if length_text.isascii() and length_text.isdigit():  # only too many digits
+                raise _BodyError(f"body too large (Content-Length of {len(length_text)} digits)", 413)
+            raise _BodyError(f"bad Content-Length {one_line(repr(length_text), 60)}")
         length = int(length_text)
         if length > MAX_BODY_BYTES:
-            raise HubError(f"body too large ({length} bytes)", 413)
-        return self.rfile.read(length) if length else b""
+            raise _BodyError(f"body too large ({length} bytes, at most {MAX_BODY_BYTES})", 413)
+        raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:
+            raise _BodyError(f"body ended after {len(raw)} of {length} bytes")
+        return raw
 
     def _read_chunked(self) -> bytes:
         body = bytearray()
         while True:
             size_text = self.rfile.readline(64).split(b";")[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise HubError(f"bad chunk size {size_text!r}") from None
+            if not _HEX_SIZE.fullmatch(size_text.decode("latin-1")):
+                raise _BodyError(f"bad chunk size {one_line(repr(size_text), 60)}")
+            size = int(size_text, 16)
             if len(body) + size > MAX_BODY_BYTES:
-                raise HubError("body too large", 413)
+                raise _BodyError("body too large", 413)
             if size == 0:
                 while self.rfile.readline(1024).strip():  # trailers up to the empty line
                     pass
                 return bytes(body)
-            body += self.rfile.read(size)
+            chunk = self.rfile.read(size)
+            if len(chunk) < size:
+                raise _BodyError("chunked body ended early")
+            body += chunk
             self.rfile.readline(8)  # CRLF after the chunk
 
     def _dispatch(self, method: str) -> None:
         try:
             raw = self._read_body()
             status, answer = route(self.server.hub, method, self.path, self.headers, raw)
+        except _BodyError as exc:
+            self.close_connection = True  # what is left of the body must not be read as a request
+            status, answer = exc.status, _error_answer(str(exc))
         except HubError as exc:
             status, answer = exc.status, _error_answer(str(exc))
         except Exception as exc:  # a bug must still produce an answer, never a dropped connection
             log.exception("hub: %s %s failed", method, self.path)
             status, answer = 500, _error_answer(f"internal error: {type(exc).__name__}: {exc}")
-        payload = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+        payload = dumps_line(answer)[:-1]
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))

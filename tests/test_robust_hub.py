@@ -1,0 +1,152 @@
+"""The Dreamkas hub's HTTP server under hostile requests on 127.0.0.1: deep or huge JSON is a 400,
+a body that never arrives is given up (408) without stalling anyone else, a bad Content-Length is
+a 400/413, and the server keeps serving."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from devices.dreamkas.hub import Hub, HubServer, serve
+from devices.dreamkas.hub import http as hub_http
+from devices.dreamkas.hub_client import HubClient
+
+KF = "0497124323"
+TIMEOUT = 5.0
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
+    monkeypatch.setattr(
+        hub_http, "BODY_TIMEOUT", 0.3
+    )  # read at request time; the answer is awaited with a socket timeout
+    with serve(Hub()) as running:
+        yield running
+
+
+def _connect(server: HubServer) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+
+
+def _response(sock: socket.socket) -> tuple[int, dict]:
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    return response.status, json.loads(response.read())
+
+
+def _post(server: HubServer, body: bytes, headers: dict[str, str] | None = None, path: str = "/poll/v3") -> tuple:
+    with _connect(server) as sock:
+        head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"X-Kkt-Serial: {KF}"]
+        given = headers if headers is not None else {"Content-Length": str(len(body))}
+        head += [f"{name}: {value}" for name, value in given.items()]
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        return _response(sock)
+
+
+def _still_serves(server: HubServer) -> None:
+    assert HubClient(server.url, KF, timeout=TIMEOUT).poll() == []
+
+
+def _is_error(answer: dict, fragment: str) -> None:
+    assert answer["ok"] is False and answer["result"] == "ERROR"
+    assert fragment in answer["error"] and "\n" not in answer["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"[" * 100000 + b"]" * 100000, "nested deeper than"),
+        (b'{"serial": "0497124323", "task_results": ' + b"[" * 100 + b"]" * 100 + b"}", "nested deeper than"),
+        (b'{"serial": "0497124323", "n": ' + b"7" * 5000 + b"}", "a number of 5000 characters"),
+        (b'{"serial": "0497124323", "n": 1e999}', "out of range"),
+        (b'{"serial": "0497124323", "n": NaN}', "NaN is not JSON"),
+        (b'{"serial": "\\ud800"}', "serial"),
+    ],
+)
+def test_hostile_json_is_a_400_with_one_line(server: HubServer, body: bytes, fragment: str) -> None:
+    status, answer = _post(server, body)
+    assert status == 400
+    _is_error(answer, fragment)
+    _still_serves(server)
+
+
+@pytest.mark.parametrize(
+    ("length", "status", "fragment"),
+    [
+        ("-5", 400, "bad Content-Length"),
+        ("abc", 400, "bad Content-Length"),
+        ("1e3", 400, "bad Content-Length"),
+        ("\u00b2", 400, "bad Content-Length"),  # a latin-1 "digit" that int() refuses
+        ("9" * 5000, 413, "body too large"),
+        (str(1 << 40), 413, "body too large"),
+    ],
+)
+def test_bad_content_length_is_refused(server: HubServer, length: str, status: int, fragment: str) -> None:
+    got, answer = _post(server, b"{}", {"Content-Length": length})
+    assert got == status
+    _is_error(answer, fragment)
+    _still_serves(server)
+
+
+def test_conflicting_content_lengths_are_a_400(server: HubServer) -> None:
+    with _connect(server) as sock:
+        sock.sendall(b"POST /poll/v3 HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}")
+        status, answer = _response(sock)
+    assert status == 400
+    _is_error(answer, "conflicting Content-Length")
+
+
+def test_a_body_shorter_than_its_content_length_times_out_without_stalling_others(server: HubServer) -> None:
+    with _connect(server) as stalled:
+        stalled.sendall(b'POST /poll/v3 HTTP/1.1\r\nContent-Length: 100\r\nX-Kkt-Serial: 0497124323\r\n\r\n{"ser')
+        _still_serves(server)  # another connection is served while that body is awaited
+        status, answer = _response(stalled)  # waits at most the socket timeout
+        assert status == 408
+        _is_error(answer, "not received within 0.3 s")
+        assert stalled.recv(1) == b""  # and that connection is closed: its leftovers are never a request
+    _still_serves(server)
+
+
+def test_a_body_cut_short_by_the_client_is_a_400(server: HubServer) -> None:
+    with _connect(server) as sock:
+        sock.sendall(b"POST /poll/v3 HTTP/1.1\r\nContent-Length: 100\r\n\r\n{}")
+        sock.shutdown(socket.SHUT_WR)
+        status, answer = _response(sock)
+    assert status == 400
+    _is_error(answer, "body ended after 2 of 100 bytes")
+    _still_serves(server)
+
+
+@pytest.mark.parametrize("size", [b"-1", b"zz", b"1" * 40])
+def test_bad_chunk_sizes_are_refused(server: HubServer, size: bytes) -> None:
+    with _connect(server) as sock:
+        sock.sendall(b"POST /poll/v3 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\n{}\r\n0\r\n\r\n")
+        status, answer = _response(sock)
+    assert status == 400
+    _is_error(answer, "bad chunk size")
+    _still_serves(server)
+
+
+def test_a_stalled_chunked_body_times_out(server: HubServer) -> None:
+    with _connect(server) as sock:
+        sock.sendall(b"POST /poll/v3 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{}")
+        status, answer = _response(sock)
+    assert status == 408
+    _is_error(answer, "not received within")
+    _still_serves(server)
+
+
+def test_a_good_request_on_a_kept_alive_connection_still_works(server: HubServer) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+    try:
+        for _ in range(3):
+            connection.request("POST", "/poll/v3", body=json.dumps({"serial": KF}).encode())
+            response = connection.getresponse()
+            assert response.status == 200
+            assert json.loads(response.read()) == {"result": "OK", "data": {"tasks": []}}
+    finally:
+        connection.close()
