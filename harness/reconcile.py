@@ -27,6 +27,7 @@ counter is the idempotency record.)
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,7 +148,7 @@ class Reconciler(Hooks):
                 evidence.append(f"attempt {number}: {type(fault).__name__}: {fault}")
                 after = self._after_fault(intent, before, deadline, evidence, fault)
                 if committed(intent.kind, before, after):
-                    document = self._committed_document(intent, after)
+                    document = self._read_committed(intent, before, after, deadline, evidence)
                     self._note(f"{intent.describe()} was committed as FD {document.number} though {fault}")
                     return document
                 if after.document_open:
@@ -180,7 +181,11 @@ class Reconciler(Hooks):
         after = self._observe_until(pending.intent, pending.before, deadline, evidence, None)
         self._pending = None
         if committed(pending.intent.kind, pending.before, after):
-            document = self._committed_document(pending.intent, after)
+            try:
+                document = self._read_committed(pending.intent, pending.before, after, deadline, evidence)
+            except OutcomeUnknown:
+                self._pending = pending
+                raise
             self._note(f"settled: {pending.intent.describe()} was committed as FD {document.number}")
             if pending.intent == intent:
                 return document  # the caller's retry of the same request: nothing twice
@@ -190,6 +195,24 @@ class Reconciler(Hooks):
             self._cancel_after_fault(pending.intent, pending.before, deadline, evidence, None)
             return self._observe_until(intent, None, deadline, evidence, None)
         return after
+
+    def _read_committed(
+        self, intent: Intent, before: Observed, after: Observed, deadline: Deadline, evidence: list[str]
+    ) -> FiscalDocument:
+        """The committed document, read back; the reads are retried on link faults until the deadline."""
+        while True:
+            try:
+                return self._committed_document(intent, after)
+            except LinkError as exc:
+                evidence.append(f"reading the committed document: {type(exc).__name__}: {exc}")
+                if deadline.expired:
+                    self._unknown(intent, before, after, evidence, exc)
+                if isinstance(exc, LinkDisconnected):
+                    with contextlib.suppress(LinkError):
+                        self._link.reopen(deadline)
+                with contextlib.suppress(LinkError):
+                    self._resync()
+                time.sleep(min(OBSERVE_PAUSE, deadline.remaining))
 
     def _after_fault(
         self, intent: Intent, before: Observed, deadline: Deadline, evidence: list[str], fault: LinkError

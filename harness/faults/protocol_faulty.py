@@ -143,6 +143,8 @@ class Serial(SerialBase):
 
     def read(self, size: int = 1) -> bytes:
         self._check()
+        if self._injector is not None:
+            self._injector.turn("tx")  # the host listens: its next write is a new request
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         timed_out = False  # "the reader's timeout elapsed": what is held goes on after this read
         while True:

@@ -7,8 +7,10 @@ device → host).  Both the ``faulty://`` URL handler and the TCP fault proxy us
 **Frames.**  Faults are placed by *frame* and byte: a frame is a run of bytes in one direction
 that ends when bytes pass the other way — for a request/answer protocol, the Nth request (tx
 frame N) and the Nth answer (rx frame N).  Frames count from 1, bytes within a frame from 0.
-Frame boundaries do not depend on how the bytes were cut into reads and writes, so the same seed
-and the same traffic give the same faults whatever the timing.
+In the URL handler a write after a read also starts a new tx frame (:meth:`Injector.turn`), so
+a request the register never answered (a truncated one) is not merged with the next.  Frame
+boundaries do not depend on how the bytes were cut into reads and writes, so the same seed and
+the same traffic give the same faults whatever the timing.
 
 **Random faults.**  Each byte of a direction the schedule covers is hit with probability ``p``;
 the decision, the kind (among ``kinds``) and the corruption mask come from a hash of
@@ -274,6 +276,7 @@ class Injector:
         self.on_fault: list[Callable[[Fault], None]] = []
         self._dirs = {d: _Direction() for d in DIRECTIONS}
         self._last: str | None = None
+        self._turned: str | None = None  # the next bytes this way start a frame (turn())
         self._random = 0
         self._at = {(p.direction, p.frame, p.offset): p.kind for p in schedule.at}
 
@@ -281,13 +284,19 @@ class Injector:
         """The number of the latest frame in ``direction`` (0 before its first byte)."""
         return self._dirs[direction].frame
 
+    def turn(self, direction: str) -> None:
+        """The next bytes in ``direction`` start a new frame even if nothing came the other way:
+        the host listened in between (a request the register never answered is still one frame,
+        and the next request is the next frame)."""
+        self._turned = direction
+
     def feed(self, direction: str, data: bytes) -> Outcome:
         """Pass ``data`` (the next bytes in ``direction``) through the schedule."""
         if direction not in DIRECTIONS:
             raise ValueError(f"direction is tx or rx, not {direction!r}")
         state = self._dirs[direction]
-        if data and direction != self._last:
-            self._last = direction
+        if data and (direction != self._last or self._turned == direction):
+            self._last, self._turned = direction, None
             state.frame, state.offset, state.truncated, state.delayed = state.frame + 1, 0, False, False
             state.sent.clear()
         now, later = bytearray(), bytearray()
