@@ -132,9 +132,9 @@ def run_one(model: str, new: TaxSystem, seed: int, bounds: tuple[int, int, int, 
             took = time.monotonic() - began
             tally.operations += 1
             tally.longest = max(tally.longest, took)
-            new = archive[start:]
-            own = [d for d in new if d.kind == kind]
-            stray = [d for d in new if d.kind != kind]
+            added = archive[start:]
+            own = [d for d in added if d.kind == kind]
+            stray = [d for d in added if d.kind != kind]
             if len(own) > 1:
                 tally.flag("duplicate", f"{where}: {len(own)} documents {[d.number for d in own]}")
             if returned is not None and (len(own) != 1 or own[0].number != returned.number):
