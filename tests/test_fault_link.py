@@ -460,3 +460,17 @@ def test_the_report_carries_the_schedule_and_the_faults(pytester: pytest.Pyteste
     evidence = result.allure.attachments(name)
     assert "-- fault injection on: seed:7 (over /dev/" in evidence["Трасса обмена (wire trace)"]
     assert evidence["Внесённые сбои связи (injected faults)"].splitlines()[1:] == ["no fault injected"]
+
+
+def test_a_device_the_faults_keep_from_connecting_is_broken_and_names_them(
+    pytester: pytest.Pytester, run: Callable[..., Run]
+) -> None:
+    pytester.makepyfile(test_scenario="def test_status(kkt):\n    kkt.status()\n")
+    result = run("--kkt", "emulator:kf?faults=at:tx:1:0:truncate", "--device-timeout-scale", "0.05")
+    [name] = [n for n in result.allure.names if n.startswith("test_status[")]
+    assert result.allure.status(name) == "broken"
+    assert result.allure.labels(name)["faults"] == ["seed:0,at:tx:1:0:truncate"]
+    assert (
+        "faults injected while connecting: truncate tx frame 1 byte 0"
+        in result.allure.get(name)["statusDetails"]["trace"]
+    )

@@ -11,14 +11,21 @@ from harness.errors import HarnessError, KktError
 from ..bench import RestoreIncomplete
 from ..connect import DeviceHandle
 from ..lab_open import Bench
+from ..spec import DeviceSpec
 
 SEEN_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
 
 
+def label_faults(spec: DeviceSpec) -> None:
+    """The fault schedule of a ``faults=`` spec, before the device is opened: a fault may make
+    the opening fail, and that result must still say which faults it ran under."""
+    schedule = spec.faults
+    if schedule is not None:
+        allure.dynamic.label("faults", schedule.text)
+        allure.dynamic.parameter("Сбои связи (faults)", schedule.text)
+
+
 def label(request: pytest.FixtureRequest, handle: DeviceHandle) -> None:
-    if handle.faults is not None and handle.faults.schedule is not None:  # first: a fault may fail info()
-        allure.dynamic.label("faults", handle.faults.schedule.text)
-        allure.dynamic.parameter("Сбои связи (faults)", handle.faults.schedule.text)
     info = handle.kkt.info()
     fn_kind = handle.emulator.fn_kind if handle.emulator is not None else ""
     if handle.spec.kind == "emulator":

@@ -15,7 +15,7 @@ from harness.lab import EmulatorLab, HubLab
 
 from ..connect import URL_UNPROVEN, DeviceHandle, open_device
 from ..spec import DeviceSpec
-from .evidence import attach_evidence, label, prepare_bench, restore_bench
+from .evidence import attach_evidence, label, label_faults, prepare_bench, restore_bench
 from .safety import check_markers_after_connect, check_markers_before_connect, lab_options
 from .steps import HUB_TITLES, LAB_TITLES, STEP_TITLES, StepProxy
 
@@ -25,6 +25,7 @@ def kkt_device(request: pytest.FixtureRequest) -> Iterator[DeviceHandle]:
     spec: DeviceSpec = request.param
     check_markers_before_connect(request, spec)
     allure.dynamic.label("kkt_spec", spec.text)
+    label_faults(spec)
     error: UsageError | None = None
     try:
         handle = open_device(
