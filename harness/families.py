@@ -106,7 +106,23 @@ class Emulated(Protocol):
 
     def restore(self, snapshot: dict[str, Any]) -> None: ...
 
+    def persist(self, path: str, *, after_load: Callable[[], None] | None = None) -> KeptState:
+        """Keep the state in ``path`` (``--state FILE``): load it if it exists (then call
+        ``after_load``), write it now, and from now on make every ФН commit durable before its
+        answer leaves.  ValueError with one line for a path that cannot be written or a damaged
+        file (nothing written then).  Call with the stop signals blocked (it starts a thread)."""
+
     def close(self) -> None: ...
+
+
+class KeptState(Protocol):
+    """The state file of an emulated register, from :meth:`Emulated.persist`."""
+
+    def save(self) -> None:
+        """Write what changed since the last write (commits are on disk already); fast."""
+
+    def close(self) -> None:
+        """The final snapshot; OSError if it cannot be written (every commit is on disk all the same)."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """``kkt-hil emulate`` and ``kkt-hil hub`` as subprocesses: the start-up lines, exit 0 on SIGTERM
 and SIGINT (including the SIGNAL_RACE windows right after start), TCP and pty devices (with a
-symlink removed on exit), and the ``--state`` file written on exit.  Process discipline
+symlink removed on exit), and the ``--state`` file written on exit (its durability:
+tests/test_durable_state_cli.py).  Process discipline
 (deadlines, loopback only, a frozen clock) is described in tests/cli_helpers.py.
 """
 
@@ -221,7 +222,7 @@ def test_state_file_is_written_on_sigterm(spawn, tmp_path: Path) -> None:
     state_file = tmp_path / "kf-state.json"
     proc, _, control_port = start_emulator(spawn, "--state", str(state_file))
     assert control_port is not None
-    assert not state_file.exists()  # only on exit
+    assert state_file.exists()  # written at start (a path that cannot be written is refused then), again on exit
     control = Control(control_port)
     try:
         control.ok({"op": "paper", "state": "out"})

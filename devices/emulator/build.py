@@ -23,6 +23,7 @@ from .clock import VirtualClock
 from .control import ControlHandler, ControlServer
 from .core import FiscalCore, restore_core
 from .defects import check_defects
+from .durable import DurableState
 from .ofd_link import NetworkOfd
 from .profiles import ModelProfile, UnknownSetting, fn_kind, profile
 from .serve import serve
@@ -94,6 +95,12 @@ class Emulator:
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         restore_core(self.core, snapshot)
+
+    def persist(self, path: str, *, after_load: Callable[[], None] | None = None) -> DurableState:
+        """``--state FILE``: see :mod:`.durable`; StateFileError (a ValueError) with one line."""
+        state = DurableState(self.core, path)
+        state.open(after_load)
+        return state
 
     def close(self) -> None:
         while self._closers:

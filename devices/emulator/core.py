@@ -67,6 +67,9 @@ class FiscalCore(Receipts, FiscalRules, Printing):
         fn_activated: datetime | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        self.call_depth = 0
+        self.new_documents = []
+        self.on_commit = None  # set by the --state journal (devices/emulator/durable.py)
         self.profile = profile
         self.clock = clock or VirtualClock(datetime(2020, 12, 1, 9, 0, 0))
         self.defects = set(check_defects(defects))
@@ -138,7 +141,8 @@ class FiscalCore(Receipts, FiscalRules, Printing):
 
     def _commit(self, kind: DocumentKind) -> Document:
         doc = self._make_document(kind)
-        self.fn.archive.append(doc)
+        self.fn.archive.append(doc)  # the one place a document enters the ФН and the FD counter moves
+        self.new_documents.append(doc)  # to on_commit when the outermost @locked call ends
         if self.has_defect("report_undelivered_as_sent"):
             doc.delivered = True
         self._drain_ofd()

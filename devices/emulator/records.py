@@ -138,12 +138,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def locked(method: F) -> F:
-    """Run a core method under the core's one re-entrant lock."""
+    """Run a core method under the core's one re-entrant lock.
+
+    When the outermost such call ends (normally or with a CoreError: a receipt whose printout ran
+    out of paper is committed all the same), the documents it committed go to ``on_commit``
+    before the caller gets control back, so a wire front-end answers only after the hook (the
+    ``--state`` journal, :mod:`.durable`) has made them durable.  Every way into the core that
+    can commit is such a call; the hook sees each document once, complete (number in shift,
+    totals and printout lines are filled in after ``_commit`` but inside the same call)."""
 
     @functools.wraps(method)
     def wrapper(self: CoreState, *args: Any, **kwargs: Any) -> Any:
         with self.lock:
-            return method(self, *args, **kwargs)
+            self.call_depth += 1
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                self.call_depth -= 1
+                if not self.call_depth and self.new_documents:
+                    self.publish_commits()
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature F promises
 
@@ -170,6 +183,15 @@ class CoreState:
     cash: Decimal
     fn: Fn
     wire_memory: dict[str, Any]  # per-device state a wire front-end keeps (e.g. Pirit 0x06/1)
+    call_depth: int  # nesting of @locked calls in the thread holding the lock
+    new_documents: list[Document]  # committed in the ФН, not yet handed to on_commit
+    on_commit: Callable[[list[Document]], None] | None  # the --state journal; no file I/O in the core
+
+    def publish_commits(self) -> None:
+        """Hand what was committed to ``on_commit`` (called with the lock held, see :func:`locked`)."""
+        documents, self.new_documents = self.new_documents, []
+        if self.on_commit is not None:
+            self.on_commit(documents)
 
     def now(self) -> datetime:
         return self.clock.now()

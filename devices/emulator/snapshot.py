@@ -1,4 +1,5 @@
-"""The core's state as plain JSON, and back: the control channel's ``state`` op and ``--state FILE``.
+"""The core's state as plain JSON, and back: the control channel's ``state`` op and ``--state FILE``
+(the snapshot, and the journal entries :mod:`.durable` appends between snapshots).
 
 The one place where typed state (enums, decimals, datetimes) becomes strings and numbers.  The
 JSON layout is a contract (users keep state files across versions): enum values are written as
@@ -10,7 +11,7 @@ pending printout's kind as ``"receipt"`` / ``"shift_close"`` / ``"shift_open"`` 
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -33,13 +34,104 @@ PENDING_KINDS = {
 PENDING_BY_NAME = {name: kind for kind, name in PENDING_KINDS.items()}
 
 
-def snapshot(core: FiscalCore) -> dict[str, Any]:
-    """Everything, JSON-ready (call with the core's lock held)."""
-    data: dict[str, Any] = _state(core)
+def snapshot(core: FiscalCore, *, documents: bool = True) -> dict[str, Any]:
+    """Everything, JSON-ready (call with the core's lock held); ``documents=False`` leaves out the
+    ФН archive (``fn.documents``), the one part that grows."""
+    data: dict[str, Any] = _state(core, documents)
     return data
 
 
-def _state(core: FiscalCore) -> Any:
+def journal_entry(core: FiscalCore, documents: list[Document]) -> dict[str, Any]:
+    """What the ``--state`` journal keeps for one ФН commit (or, with no documents, a change of
+    the rest of the state): the documents just committed, what :func:`restore_core` reads of the
+    rest (no archive, no derived values such as ``ofd_queue``: they cost a pass over the archive
+    each), and the two flags of archived documents that change later (sent to the OFD, printout
+    finished) as ``[first, last]`` ranges of the numbers of the documents that are not.  Its size
+    does not grow with the archive.  :func:`replay` is the way back."""
+    unsent, unprinted = [], []
+    for doc in core.fn.archive:
+        if not doc.delivered:
+            unsent.append(doc.number)
+        if not doc.printed:
+            unprinted.append(doc.number)
+    return {
+        "documents": [_document_json(d) for d in documents],
+        "state": _restorable(core),
+        "unsent": _ranges(unsent),
+        "unprinted": _ranges(unprinted),
+    }
+
+
+def _restorable(core: FiscalCore) -> dict[str, Any]:
+    """The keys of :func:`snapshot` that :func:`restore_core` reads, without the archive."""
+    pending = None
+    if core.pending is not None:
+        pending = {**asdict(core.pending), "kind": PENDING_KINDS[core.pending.kind]}
+    data: dict[str, Any] = jsonable(
+        {
+            "model": core.profile.id,
+            "serial": core.serial,
+            "firmware": core.firmware,
+            "clock": core.clock.snapshot(),
+            "ofd_online": core.ofd_online,
+            "defects": sorted(core.defects),
+            "printer": asdict(core.printer),
+            "shift": asdict(core.shift),
+            "document": asdict(core.document) if core.document else None,
+            "pending_print": pending,
+            "fn": {f.name: getattr(core.fn, f.name) for f in fields(core.fn) if f.name != "archive"},
+            "cash": core.cash,
+        }
+    )
+    return data
+
+
+def _document_json(doc: Document) -> dict[str, Any]:
+    """``jsonable(asdict(doc))`` without asdict's deep copy (the fields are flat; lines are strings)."""
+    data: dict[str, Any] = jsonable({f.name: getattr(doc, f.name) for f in fields(doc)})
+    return data
+
+
+def _ranges(numbers: list[int]) -> list[list[int]]:
+    """Ascending numbers as ``[first, last]`` runs: [1, 2, 3, 7] → [[1, 3], [7, 7]]."""
+    if numbers and numbers[-1] - numbers[0] == len(numbers) - 1:
+        return [[numbers[0], numbers[-1]]]  # one run (the usual OFD queue): no loop
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return runs
+
+
+def _numbers(runs: list[list[int]]) -> set[int]:
+    return {n for first, last in runs for n in range(int(first), int(last) + 1)}
+
+
+def replay(data: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """A :func:`snapshot` with :func:`journal_entry` records applied in order, for
+    :func:`restore_core`: documents added (or replaced, by number), what restore reads as the
+    last entry had it (derived values, which restore does not read, stay as ``data`` had them).
+    KeyError/TypeError for an entry of another shape."""
+    if not entries:
+        return data
+    archive = {int(d["number"]): d for d in data["fn"]["documents"]}
+    for entry in entries:
+        for doc in entry["documents"]:
+            archive[int(doc["number"])] = doc
+    last = entries[-1]
+    unsent, unprinted = _numbers(last["unsent"]), _numbers(last["unprinted"])
+    documents = [archive[number] for number in sorted(archive)]
+    for doc in documents:
+        doc["delivered"] = doc["number"] not in unsent
+        doc["printed"] = doc["number"] not in unprinted
+    state = {**data, **last["state"]}
+    state["fn"] = {**data["fn"], **last["state"]["fn"], "documents": documents}
+    return state
+
+
+def _state(core: FiscalCore, documents: bool = True) -> Any:
     unsent = core.unsent()
     pending = None
     if core.pending is not None:
@@ -63,13 +155,13 @@ def _state(core: FiscalCore) -> Any:
             "document": asdict(core.document) if core.document else None,
             "pending_print": pending,
             "fn": {
-                **{k: v for k, v in asdict(core.fn).items() if k != "archive"},
+                **{f.name: getattr(core.fn, f.name) for f in fields(core.fn) if f.name != "archive"},
                 "valid_until": core.fn_valid_until(),
                 "expired": core.fn_expired(),
                 "registrations_left": core.registrations_left(),
                 "warnings": int(core.fn_warnings()),
                 "last_fd": core.last_fd().number,
-                "documents": [asdict(d) for d in core.fn.archive],
+                **({"documents": [asdict(d) for d in core.fn.archive]} if documents else {}),
             },
             "ofd_queue": {
                 "count": len(unsent),
@@ -103,6 +195,7 @@ def restore_core(core: FiscalCore, data: dict[str, Any]) -> None:
             core.pending = _pending(data["pending_print"]) if data.get("pending_print") else None
             core.fn = _fn(data["fn"])
             core.cash = Decimal(data.get("cash", "0"))
+            core.new_documents = []
             core.powered = True
             core.initialised = not core.profile.needs_start_of_work
             core.log("state restored", f"{len(core.fn.archive)} documents, last FD {core.last_fd().number}")

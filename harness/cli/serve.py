@@ -5,18 +5,17 @@ then runs until SIGINT/SIGTERM and exits 0."""
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import families
-from ..errors import UsageError
+from ..errors import HarnessError, UsageError
 from ..net import check_loopback, parse_tcp_url
 from .common import EXIT_OK, block_stop_signals, settings_of, unblock_stop_signals, wait_for_stop_signal
 
 if TYPE_CHECKING:
-    from ..families import Emulated
+    from ..families import Emulated, KeptState
 
 
 def cmd_emulate(args: argparse.Namespace, _: list[str]) -> int:
@@ -30,59 +29,63 @@ def cmd_emulate(args: argparse.Namespace, _: list[str]) -> int:
     if args.clock:
         settings["clock"] = args.clock
     model = families.model(args.model)
-    try:
-        emulated = families.family(model.family).start_emulator(model.id, settings, flowing_clock=not args.frozen_clock)
-        listen = (
-            "pty" + (f":{args.pty}" if args.pty else "")
-            if args.pty is not None
-            else (args.listen or "tcp://127.0.0.1:0")
-        )
-        if args.control:
-            host, _port = parse_tcp_url(args.control)
-            check_loopback(host)
-        if args.state and Path(args.state).exists():
-            _restore_state(emulated, args)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    block_stop_signals()
+    listen = (
+        "pty" + (f":{args.pty}" if args.pty else "") if args.pty is not None else (args.listen or "tcp://127.0.0.1:0")
+    )
+    block_stop_signals()  # before the first thread (OFD link, state saver) starts: threads inherit the mask
     try:
         try:
-            url = emulated.serve(listen)
+            emulated = families.family(model.family).start_emulator(
+                model.id, settings, flowing_clock=not args.frozen_clock
+            )
+            if args.control:
+                host, _port = parse_tcp_url(args.control)
+                check_loopback(host)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        except OSError as exc:
-            raise UsageError(f"cannot listen on {listen}: {exc}") from None
-        control = None
-        if args.control:
-            try:
-                control = emulated.serve_control(args.control)
-            except (ValueError, OSError) as exc:
-                raise UsageError(f"--control: {exc}") from None
-        if args.hub:
-            try:
-                emulated.attach_cloud(args.hub)
-            except ValueError as exc:
-                raise UsageError(f"--hub: {exc}") from None
-        print(f"listening {url}", flush=True)
-        if control:
-            print(f"control {control}", flush=True)
-        wait_for_stop_signal()
+        kept = None
+        try:
+            if args.state:  # a path that cannot be written or a damaged file: refused before anything listens
+                kept = _keep_state(emulated, args)
+            _serve_emulated(emulated, args, listen)
+        finally:
+            if kept is not None:
+                kept.save()  # first, while the servers still run: a SIGKILL now loses nothing
+            emulated.close()
+            if kept is not None:
+                _close_state(kept, args.state)
     finally:
-        emulated.close()
-        if args.state:
-            _write_state(Path(args.state), emulated.snapshot())
         unblock_stop_signals()
     return EXIT_OK
 
 
-def _restore_state(emulated: Emulated, args: argparse.Namespace) -> None:
-    """Load ``--state FILE``; what the command line says explicitly wins over the saved state."""
+def _serve_emulated(emulated: Emulated, args: argparse.Namespace, listen: str) -> None:
     try:
-        emulated.restore(json.loads(Path(args.state).read_text(encoding="utf-8")))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"--state {args.state}: cannot read it: {exc}") from None
+        url = emulated.serve(listen)
     except ValueError as exc:
-        raise UsageError(f"--state {args.state}: {exc}") from None
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {listen}: {exc}") from None
+    control = None
+    if args.control:
+        try:
+            control = emulated.serve_control(args.control)
+        except (ValueError, OSError) as exc:
+            raise UsageError(f"--control: {exc}") from None
+    if args.hub:
+        try:
+            emulated.attach_cloud(args.hub)
+        except ValueError as exc:
+            raise UsageError(f"--hub: {exc}") from None
+    print(f"listening {url}", flush=True)
+    if control:
+        print(f"control {control}", flush=True)
+    wait_for_stop_signal()
+
+
+def _keep_state(emulated: Emulated, args: argparse.Namespace) -> KeptState:
+    """``--state FILE`` (devices/emulator/durable.py); what the command line says explicitly wins
+    over a loaded state."""
     explicit: list[dict[str, Any]] = []
     if args.firmware:
         explicit.append({"op": "firmware", "version": args.firmware})
@@ -90,16 +93,27 @@ def _restore_state(emulated: Emulated, args: argparse.Namespace) -> None:
         explicit.append({"op": "defects", "enable": list(args.defect)})
     if args.clock:
         explicit.append({"op": "clock", "set": args.clock})
-    for request in explicit:
-        reply = emulated.control(request)
-        if not reply.get("ok"):
-            raise UsageError(f"--{request['op']}: {reply.get('error')}")
+
+    def apply_explicit() -> None:
+        for request in explicit:
+            reply = emulated.control(request)
+            if not reply.get("ok"):
+                raise UsageError(f"--{request['op']}: {reply.get('error')}")
+
+    try:
+        return emulated.persist(args.state, after_load=apply_explicit)
+    except ValueError as exc:
+        raise UsageError(f"--state {args.state}: {exc}") from None
 
 
-def _write_state(path: Path, snapshot: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(snapshot, ensure_ascii=False, indent=2), encoding="utf-8")
-    tmp.replace(path)
+def _close_state(kept: KeptState, path: str) -> None:
+    try:
+        kept.close()
+    except OSError as exc:
+        raise HarnessError(
+            f"--state {path}: the final snapshot was not written ({exc.strerror or exc}); "
+            f"every ФН document is in {path}.journal and loads at the next start"
+        ) from None
 
 
 def _serve_until_stopped(listen: str, start: Callable[[str, int], Any]) -> int:
