@@ -42,7 +42,7 @@ def run_suite(models: list[str], faults: str, results: Path) -> float:
 
 
 def outcomes(results: Path) -> dict[str, tuple[str, bool, Counter[str], list[int]]]:
-    """test (without the faults part of its id) -> (status, has the faults label, documents by kind, FDs)."""
+    """test and device (without the faults) -> (status, has the faults label, documents by kind, FDs)."""
     journals: dict[str, str] = {}
     for path in results.glob("*-container.json"):
         container = json.loads(path.read_text(encoding="utf-8"))
@@ -55,8 +55,10 @@ def outcomes(results: Path) -> dict[str, tuple[str, bool, Counter[str], list[int
     found = {}
     for path in results.glob("*-result.json"):
         result = json.loads(path.read_text(encoding="utf-8"))
-        name = re.sub(r"\[faults=[^\]]*\]", "", result["name"])
-        labelled = any(label["name"] == "faults" for label in result.get("labels", []))
+        labels = {label["name"]: label["value"] for label in result.get("labels", [])}
+        spec = re.sub(r"[?&]faults=[^&]*", "", labels.get("kkt_spec", ""))
+        name = f"{result.get('fullName', result['name'])} on {spec}"
+        labelled = "faults" in labels
         documents: Counter[str] = Counter()
         numbers = []
         for kind, number in DOCUMENT.findall(journals.get(result["uuid"], "")):

@@ -221,3 +221,15 @@ def test_a_pirit_item_changed_on_the_way_with_a_valid_checksum_is_not_committed(
         receipts = documents(handle, DocumentKind.RECEIPT)
         assert len(receipts) == 1 and receipts[0].total == doc.total == Decimal("225.30")
         assert "holds a receipt of" in handle.trace.render()
+
+
+@pytest.mark.parametrize("fault", ["lose", "alter"])
+def test_a_read_whose_answer_was_lost_or_garbled_is_asked_again(handle: DeviceHandle, fault: str) -> None:
+    """Reads change nothing on the register: a lost or garbled answer is asked for again.  (An
+    АТОЛ v3 request with a bad CRC is already recovered by its transport's own resend.)"""
+    match = " 00 status" if model(handle) == "kf" else ": 3F"
+    faulty = inject(handle, match, fault, lambda frame: frame[:-1] + bytes([frame[-1] ^ 0x01]))  # a bad checksum
+    status = handle.kkt.status()
+    assert faulty.injected == 1 and status.document_open is False
+    if fault == "lose" or model(handle) == "kf":
+        assert "changes nothing: asked again after" in handle.trace.render()

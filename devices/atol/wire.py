@@ -72,6 +72,10 @@ REQ_FLOOR = 0.1  # a REQ for a lost async result gets at least this long
 DETECT_TIMEOUT = 1.0
 RESEND_LIMIT = 3
 TRACE_CHUNK = 4096
+# commands that only read (status, state, FN queries, device type, firmware, requisites, cash,
+# last error, registers): asked again when the answer is lost or garbled
+READS = frozenset({0x3F, 0x45, 0xA4, 0xA5, 0x9D, 0xE9, 0x4D, 0xB3, 0x91, 0x58})
+READ_TRIES = 3
 BUFFER_REFUSALS = frozenset({BufferStatus.OVERFLOW, BufferStatus.ALREADY_EXISTS, BufferStatus.STOPPED})
 FINAL = frozenset(
     {
@@ -234,7 +238,23 @@ class AtolWire:
             self._link.trace.note(f"no answer to the ACK of TId {tid:#04x}; result already taken")
 
     def call(self, code: int, params: bytes = b"", *, timeout: float | None = None) -> Answer:
-        """Run one application command; return its answer or raise the normalized DeviceError."""
+        """Run one application command; return its answer or raise the normalized DeviceError.
+
+        A read (:data:`READS`) whose answer was lost or garbled is asked again, up to
+        :data:`READ_TRIES` times: it changes nothing on the register.  Anything else runs once;
+        a fiscal operation's link fault is the reconciler's (:mod:`harness.reconcile`)."""
+        tries = READ_TRIES if code in READS else 1
+        for attempt in range(1, tries + 1):
+            try:
+                return self._call_once(code, params, timeout)
+            except (LinkTimeout, LinkCorrupted) as exc:
+                if attempt == tries:
+                    raise
+                self._link.trace.note(f"{code:02X}h changes nothing: asked again after {exc}")
+                self._reader.reset()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _call_once(self, code: int, params: bytes, timeout: float | None) -> Answer:
         what = f"command {code:02X}h"
         limit = timeout if timeout is not None else answer_timeout(code)
         try:

@@ -63,6 +63,10 @@ TIMEOUTS: dict[int, float] = {
     0x81: 5.0,
 }
 DEFAULT_TIMEOUT = 10.0
+# commands that only read (status, counters, device info, receipt data, printer, extended error,
+# clock, ФН queries): asked again when the answer is lost or garbled
+READS = frozenset({0x00, 0x01, 0x02, 0x03, 0x04, 0x06, 0x13, 0x78})
+READ_TRIES = 3
 DETECT_TIMEOUT = 1.0  # discovery asks briefly: an idle Pirit answers 0x00 within milliseconds
 
 
@@ -124,7 +128,23 @@ class PiritWire:
         return self._link
 
     def call(self, command: int, fields: Sequence[Field] = (), *, timeout: float | None = None) -> Response:
-        """Send one command and return its answer; raise DeviceError for an error answer."""
+        """Send one command and return its answer; raise DeviceError for an error answer.
+
+        A read (:data:`READS`) whose answer was lost or garbled is asked again, up to
+        :data:`READ_TRIES` times: it changes nothing on the register.  Anything else is sent once;
+        a fiscal operation's link fault is the reconciler's (:mod:`harness.reconcile`)."""
+        tries = READ_TRIES if command in READS else 1
+        for attempt in range(1, tries + 1):
+            try:
+                return self._call_once(command, fields, timeout)
+            except (LinkTimeout, LinkCorrupted) as exc:
+                if attempt == tries:
+                    raise
+                self._link.trace.note(f"{command:#04x} changes nothing: asked again after {exc}")
+                self._reader.reset()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _call_once(self, command: int, fields: Sequence[Field], timeout: float | None) -> Response:
         response = self._exchange(command, fields, timeout)
         if response.error:
             raise self._error(command, response.error)
@@ -191,7 +211,7 @@ def detect(link: Link, *, host_clock: Callable[[], datetime] = datetime.now) -> 
     8 minutes of its own clock the register takes the host's; beyond, it keeps its own."""
     wire = PiritWire(link)
     try:
-        status = wire.call(0x00, timeout=DETECT_TIMEOUT)
+        status = wire._call_once(0x00, (), DETECT_TIMEOUT)  # once: discovery asks briefly
     except (LinkError, DeviceError):
         return None
     try:
