@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .device import DocumentKind, FiscalDocument
-from .errors import LinkDisconnected, LinkError, OutcomeUnknown
+from .device import DocumentKind, FiscalDocument, PaperState, Status
+from .errors import DeviceError, ErrorKind, LinkDisconnected, LinkError, OutcomeUnknown, device_error
 
 if TYPE_CHECKING:
     from .link import Deadline, Link
@@ -127,6 +127,9 @@ class Hooks:
         """The document of ``intent`` the register holds, read back from it."""
         raise NotImplementedError
 
+    def status(self) -> Status:
+        raise NotImplementedError
+
 
 class Reconciler(Hooks):
     """The retry-or-reconcile loop around a fiscal operation (mixed into each driver)."""
@@ -150,6 +153,9 @@ class Reconciler(Hooks):
                 if committed(intent.kind, before, after):
                     document = self._read_committed(intent, before, after, deadline, evidence)
                     self._note(f"{intent.describe()} was committed as FD {document.number} though {fault}")
+                    interrupted = self._interrupted_print()
+                    if interrupted is not None:
+                        raise interrupted from fault
                     return document
                 if after.document_open:
                     self._cancel_after_fault(intent, before, deadline, evidence, fault)
@@ -213,6 +219,25 @@ class Reconciler(Hooks):
                 with contextlib.suppress(LinkError):
                     self._resync()
                 time.sleep(min(OBSERVE_PAUSE, deadline.remaining))
+
+    def _interrupted_print(self) -> DeviceError | None:
+        """The answer a committed document's printout would have had, when the register shows it
+        stopped (paper out, cover open, printout pending: R8.2, R8.3): the same error as with the
+        answer not lost, so a lost answer changes nothing for the caller."""
+        try:
+            status = self.status()
+        except (LinkError, DeviceError):
+            return None
+        if not status.pending_print:
+            return None
+        if status.cover_open:
+            kind, text = ErrorKind.COVER_OPEN, "cover open"
+        elif status.paper is PaperState.OUT:
+            kind, text = ErrorKind.NO_PAPER, "no paper"
+        else:
+            return None
+        self._note(f"the printout stopped ({text}): the lost answer was this error")
+        return device_error(kind, f"{text} (committed; the answer was lost, read from the register's state)")
 
     def _after_fault(
         self, intent: Intent, before: Observed, deadline: Deadline, evidence: list[str], fault: LinkError

@@ -16,8 +16,8 @@ import pytest
 from devices.pirit.protocol import encode_request
 from harness import open_kkt
 from harness.connect import DeviceHandle
-from harness.device import DocumentKind, FiscalDocument, Item, TaxSystem
-from harness.errors import LinkDisconnected, LinkError, LinkTimeout, OutcomeUnknown
+from harness.device import DocumentKind, FiscalDocument, Item, PaperState, TaxSystem
+from harness.errors import LinkDisconnected, LinkError, LinkTimeout, NoPaper, OutcomeUnknown
 from harness.transport import Transport
 
 CLOSE = {"kf": " 31 close document", "atol": ": 4A"}
@@ -233,3 +233,17 @@ def test_a_read_whose_answer_was_lost_or_garbled_is_asked_again(handle: DeviceHa
     assert faulty.injected == 1 and status.document_open is False
     if fault == "lose" or model(handle) == "kf":
         assert "changes nothing: asked again after" in handle.trace.render()
+
+
+def test_a_lost_paper_error_after_the_commit_is_the_same_error(handle: DeviceHandle) -> None:
+    """Paper runs out while the Z report prints: the register commits it and answers "no paper".
+    With that answer lost, the reconciled close is the same NoPaper, not a silent success."""
+    handle.kkt.open_shift()
+    fd_before = handle.kkt.fn().last_fd_number
+    handle.lab.paper(PaperState.OK, after_lines=2)
+    inject(handle, CLOSE_SHIFT[model(handle)], "lose")
+    with pytest.raises(NoPaper):
+        handle.kkt.close_shift()
+    assert handle.kkt.fn().last_fd_number == fd_before + 1
+    assert handle.kkt.status().pending_print
+    assert len(documents(handle, DocumentKind.SHIFT_CLOSE)) == 1
