@@ -466,11 +466,11 @@ def test_a_device_the_faults_keep_from_connecting_is_broken_and_names_them(
     pytester: pytest.Pytester, run: Callable[..., Run]
 ) -> None:
     pytester.makepyfile(test_scenario="def test_status(kkt):\n    kkt.status()\n")
-    result = run("--kkt", "emulator:kf?faults=at:tx:1:0:truncate", "--device-timeout-scale", "0.05")
+    result = run("--kkt", "emulator:kf?faults=at:tx:1:0:disconnect", "--device-timeout-scale", "0.05")
     [name] = [n for n in result.allure.names if n.startswith("test_status[")]
     assert result.allure.status(name) == "broken"
-    assert result.allure.labels(name)["faults"] == ["seed:0,at:tx:1:0:truncate"]
+    assert result.allure.labels(name)["faults"] == ["seed:0,at:tx:1:0:disconnect"]
     assert (
-        "faults injected while connecting: truncate tx frame 1 byte 0"
+        "faults injected while connecting: disconnect tx frame 1 byte 0"
         in result.allure.get(name)["statusDetails"]["trace"]
     )
