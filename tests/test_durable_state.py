@@ -8,6 +8,7 @@ the saver thread runs with an interval far beyond any test, and saves are called
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -45,8 +46,20 @@ def sale(core: FiscalCore, amount: str = "100.00") -> int:
     return core.close_receipt().number
 
 
+KEPT: list[DurableState] = []
+
+
+@pytest.fixture(autouse=True)
+def _abandon_kept() -> Iterator[None]:
+    """Every state a test kept stops its saver thread and lets go of its journal afterwards."""
+    yield
+    while KEPT:
+        KEPT.pop().abandon()
+
+
 def keep(emulator: Emulator, path: Path) -> DurableState:
     state = DurableState(emulator.core, path, interval=NEVER)
+    KEPT.append(state)
     state.open()
     emulator.core.initialised = True  # a loaded state is a power-up: start of work again
     return state
@@ -313,6 +326,7 @@ def test_a_failed_write_while_serving_stops_before_the_answer(tmp_path: Path, mo
 
     emulator = make()
     state = DurableState(emulator.core, tmp_path / "kf.json", interval=NEVER, on_failure=stop)
+    KEPT.append(state)
     state.open()
 
     def full(_fd: int) -> None:

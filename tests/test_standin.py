@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from harness.inventory import load_inventory
 
 from .cli_helpers import Proc
@@ -44,6 +46,7 @@ def test_devices_finds_and_identifies_the_standin(spawn: Callable[..., Proc], tm
     assert not inventory.exists()  # its entry goes with it: no stale /dev/pts entry is left behind
 
 
+@pytest.mark.timeout(900)  # the whole suite, twice, on a register that spends real seconds
 def test_the_suite_runs_on_the_standin_through_its_port(spawn: Callable[..., Proc], tmp_path: Path) -> None:
     inventory = tmp_path / "lab.toml"
     _standin(spawn, inventory)

@@ -306,6 +306,18 @@ class DurableState:
             self.journal.unlink(missing_ok=True)
             _fsync_dir(self.path.parent)
 
+    def abandon(self) -> None:
+        """Stop saving and let go of the journal without a final snapshot: what a kill leaves
+        on disk (the files are not touched)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self.core.lock:
+            self.core.on_commit = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
     # -------------------------------------------------------------------------- inside
 
     def _on_commit(self, documents: list[Document]) -> None:
