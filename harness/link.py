@@ -65,6 +65,20 @@ class Matcher(Protocol[T_co]):
         """Bytes received that were no answer (garbage, an unterminated frame); b"" if none."""
 
 
+def ask_again(ask: Callable[[], T], *, tries: int, what: str, trace: Trace, reset: Callable[[], None]) -> T:
+    """``ask()``, asked again (up to ``tries`` in all) when its answer was lost or garbled — only
+    for requests that change nothing on the register (reads).  ``reset`` forgets partial frames."""
+    for attempt in range(1, tries + 1):
+        try:
+            return ask()
+        except (LinkTimeout, LinkCorrupted) as exc:
+            if attempt == tries:
+                raise
+            trace.note(f"{what} changes nothing: asked again after {exc}")
+            reset()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 class Link:
     """A transport plus the timeout scale: request/answer exchanges with deadlines."""
 

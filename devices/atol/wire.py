@@ -28,7 +28,7 @@ from datetime import datetime
 
 from devices.models import Identified, identify
 from harness.errors import DeviceError, ErrorKind, LinkCorrupted, LinkError, LinkTimeout, device_error
-from harness.link import Deadline, Link
+from harness.link import Deadline, Link, ask_again
 
 from . import errors as atol_errors
 from .protocol import (
@@ -243,16 +243,15 @@ class AtolWire:
         A read (:data:`READS`) whose answer was lost or garbled is asked again, up to
         :data:`READ_TRIES` times: it changes nothing on the register.  Anything else runs once;
         a fiscal operation's link fault is the reconciler's (:mod:`harness.reconcile`)."""
-        tries = READ_TRIES if code in READS else 1
-        for attempt in range(1, tries + 1):
-            try:
-                return self._call_once(code, params, timeout)
-            except (LinkTimeout, LinkCorrupted) as exc:
-                if attempt == tries:
-                    raise
-                self._link.trace.note(f"{code:02X}h changes nothing: asked again after {exc}")
-                self._reader.reset()
-        raise AssertionError("unreachable")  # pragma: no cover
+        if code not in READS:
+            return self._call_once(code, params, timeout)
+        return ask_again(
+            lambda: self._call_once(code, params, timeout),
+            tries=READ_TRIES,
+            what=f"{code:02X}h",
+            trace=self._link.trace,
+            reset=self._reader.reset,
+        )
 
     def _call_once(self, code: int, params: bytes, timeout: float | None) -> Answer:
         what = f"command {code:02X}h"

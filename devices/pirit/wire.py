@@ -26,7 +26,7 @@ from harness.errors import (
     LinkTimeout,
     device_error,
 )
-from harness.link import Link
+from harness.link import Link, ask_again
 from harness.trace import Trace
 
 from . import errors as pirit_errors
@@ -133,16 +133,15 @@ class PiritWire:
         A read (:data:`READS`) whose answer was lost or garbled is asked again, up to
         :data:`READ_TRIES` times: it changes nothing on the register.  Anything else is sent once;
         a fiscal operation's link fault is the reconciler's (:mod:`harness.reconcile`)."""
-        tries = READ_TRIES if command in READS else 1
-        for attempt in range(1, tries + 1):
-            try:
-                return self._call_once(command, fields, timeout)
-            except (LinkTimeout, LinkCorrupted) as exc:
-                if attempt == tries:
-                    raise
-                self._link.trace.note(f"{command:#04x} changes nothing: asked again after {exc}")
-                self._reader.reset()
-        raise AssertionError("unreachable")  # pragma: no cover
+        if command not in READS:
+            return self._call_once(command, fields, timeout)
+        return ask_again(
+            lambda: self._call_once(command, fields, timeout),
+            tries=READ_TRIES,
+            what=f"{command:#04x}",
+            trace=self._link.trace,
+            reset=self._reader.reset,
+        )
 
     def _call_once(self, command: int, fields: Sequence[Field], timeout: float | None) -> Response:
         response = self._exchange(command, fields, timeout)
