@@ -111,9 +111,19 @@ class OutcomeUnknown(KktError):
     ``fd_after`` the last one seen after it (None: never seen), ``evidence`` what was tried.
     """
 
-    def __init__(self, message: str, *, intent: str, fd_before: int, fd_after: int | None, evidence: list[str]) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        intent: str,
+        fd_before: int,
+        fd_after: int | None,
+        evidence: list[str],
+        started: bool = True,
+    ) -> None:
         super().__init__(message)
         self.intent = intent
+        self.started = started  # False: this operation never began, an earlier one is unsettled
         self.fd_before = fd_before
         self.fd_after = fd_after
         self.evidence = evidence

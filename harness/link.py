@@ -15,8 +15,9 @@ The timeout scale (``--device-timeout-scale``, slow links) is applied in one pla
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol, TypeVar
 
 from .errors import LinkCorrupted, LinkTimeout
@@ -87,6 +88,7 @@ class Link:
             raise ValueError(f"timeout scale must be positive, not {timeout_scale!r}")
         self.transport = transport
         self.timeout_scale = timeout_scale
+        self._cap: Deadline | None = None
 
     @property
     def url(self) -> str:
@@ -97,8 +99,24 @@ class Link:
         return self.transport.trace
 
     def deadline(self, seconds: float) -> Deadline:
-        """A deadline ``seconds`` of the vendor's timeout from now, scaled for this link."""
-        return Deadline(seconds * self.timeout_scale)
+        """A deadline ``seconds`` of the vendor's timeout from now, scaled for this link — never
+        past the deadline of the operation under way (:meth:`capped`)."""
+        scaled = seconds * self.timeout_scale
+        if self._cap is not None:
+            scaled = max(0.0, min(scaled, self._cap.remaining))
+        return Deadline(scaled)
+
+    @contextlib.contextmanager
+    def capped(self, deadline: Deadline) -> Iterator[None]:
+        """Every exchange inside ends by ``deadline`` (one fiscal operation's total deadline)."""
+        outer, self._cap = (
+            self._cap,
+            deadline if self._cap is None or deadline.expires_at < self._cap.expires_at else self._cap,
+        )
+        try:
+            yield
+        finally:
+            self._cap = outer
 
     def write(self, data: bytes) -> None:
         self.transport.write(data)

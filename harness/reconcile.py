@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .device import DocumentKind, FiscalDocument, PaperState, Status
-from .errors import DeviceError, ErrorKind, LinkDisconnected, LinkError, OutcomeUnknown, device_error
+from .errors import DeviceError, ErrorKind, KktError, LinkDisconnected, LinkError, OutcomeUnknown, device_error
 
 if TYPE_CHECKING:
     from .link import Deadline, Link
@@ -69,6 +69,9 @@ class Intent:
     request: tuple[object, ...]
 
     def describe(self) -> str:
+        total = self.request[-1] if self.kind is DocumentKind.RECEIPT and self.request else None
+        if total is not None:
+            return f"the receipt of {total}"
         return {
             DocumentKind.RECEIPT: "the receipt",
             DocumentKind.SHIFT_OPEN: "the shift open",
@@ -98,6 +101,17 @@ def committed(kind: DocumentKind, before: Observed, after: Observed) -> bool:
     if kind is DocumentKind.REREGISTRATION:
         return after.registration_fd is not None and after.registration_fd != before.registration_fd
     return True
+
+
+PRINT_STOPS = frozenset({ErrorKind.NO_PAPER, ErrorKind.COVER_OPEN})
+
+
+class Committed(Exception):
+    """Carries the committed document out of an error answer's handler."""
+
+    def __init__(self, document: FiscalDocument) -> None:
+        super().__init__(document)
+        self.document = document
 
 
 @dataclass
@@ -139,6 +153,13 @@ class Reconciler(Hooks):
 
     def run(self, intent: Intent, attempt: Callable[[], FiscalDocument]) -> FiscalDocument:
         deadline = self._link.deadline(self.operation_timeout)
+        with self._link.capped(deadline):
+            try:
+                return self._run(intent, attempt, deadline)
+            except Committed as done:
+                return done.document
+
+    def _run(self, intent: Intent, attempt: Callable[[], FiscalDocument], deadline: Deadline) -> FiscalDocument:
         settled = self._settle(intent, deadline)
         if isinstance(settled, FiscalDocument):
             return settled
@@ -147,16 +168,16 @@ class Reconciler(Hooks):
         for number in range(1, MAX_ATTEMPTS + 1):
             try:
                 return attempt()
+            except DeviceError as refusal:
+                # the register's verdict — unless it answered a replayed or garbled request while
+                # the ФН took the intended one: the position says which
+                self._after_refusal(intent, before, deadline, evidence, refusal)
+                raise
             except LinkError as fault:
                 evidence.append(f"attempt {number}: {type(fault).__name__}: {fault}")
                 after = self._after_fault(intent, before, deadline, evidence, fault)
                 if committed(intent.kind, before, after):
-                    document = self._read_committed(intent, before, after, deadline, evidence)
-                    self._note(f"{intent.describe()} was committed as FD {document.number} though {fault}")
-                    interrupted = self._interrupted_print()
-                    if interrupted is not None:
-                        raise interrupted from fault
-                    return document
+                    return self._committed_after(intent, before, after, deadline, evidence, fault)
                 if after.document_open:
                     self._cancel_after_fault(intent, before, deadline, evidence, fault)
                 if number == MAX_ATTEMPTS or deadline.expired:
@@ -166,14 +187,57 @@ class Reconciler(Hooks):
                 before = after
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _committed_after(
+        self,
+        intent: Intent,
+        before: Observed,
+        after: Observed,
+        deadline: Deadline,
+        evidence: list[str],
+        fault: KktError,
+    ) -> FiscalDocument:
+        document = self._read_committed(intent, before, after, deadline, evidence)
+        self._note(f"{intent.describe()} was committed as FD {document.number} though {fault}")
+        interrupted = self._interrupted_print()
+        if interrupted is not None:
+            raise interrupted from fault
+        return document
+
+    def _after_refusal(
+        self, intent: Intent, before: Observed, deadline: Deadline, evidence: list[str], refusal: DeviceError
+    ) -> None:
+        """After an error answer: a committed intent is returned instead (raised as
+        :class:`Committed`), a document of ours left open is cancelled; the refusal stands otherwise.
+        A printout that stopped after the commit (paper, cover) is the register's real answer."""
+        if refusal.kind in PRINT_STOPS:
+            return
+        try:
+            after = self._observe()
+        except LinkError:
+            return  # the refusal is all there is; the next fiscal operation sees the position
+        if committed(intent.kind, before, after):
+            evidence.append(f"refused with {refusal} but committed: {after.describe()}")
+            raise Committed(self._committed_after(intent, before, after, deadline, evidence, refusal))
+        if after.document_open and not before.document_open:
+            self._note(f"{intent.describe()}: refused ({refusal}) with a document of ours left open; cancelled")
+            self._cancel_after_fault(intent, before, deadline, evidence, None)
+
     def reconcile(self) -> FiscalDocument | None:
         """Settle an operation whose outcome was unknown: the document it committed, or None
         (nothing committed, or nothing pending).  OutcomeUnknown while the register stays unreachable."""
         pending = self._pending
         if pending is None:
-            return None
+            settled_before = self._settled_by_others()
+            return settled_before.pop(0) if settled_before else None
         settled = self._settle(pending.intent, self._link.deadline(self.operation_timeout))
         return settled if isinstance(settled, FiscalDocument) else None
+
+    def _settled_by_others(self) -> list[FiscalDocument]:
+        """Documents of unknown outcomes that a later operation settled, for reconcile()."""
+        found: list[FiscalDocument] | None = self.__dict__.get("_settled")
+        if found is None:
+            found = self.__dict__["_settled"] = []
+        return found
 
     # ------------------------------------------------------------------------------ steps
 
@@ -184,7 +248,19 @@ class Reconciler(Hooks):
         if pending is None:
             return self._observe_until(intent, None, deadline, [], None)
         evidence = [f"pending: {pending.intent.describe()}, before: {pending.before.describe()}"]
-        after = self._observe_until(pending.intent, pending.before, deadline, evidence, None)
+        try:
+            after = self._observe_until(pending.intent, pending.before, deadline, evidence, None)
+        except OutcomeUnknown as unknown:
+            if pending.intent == intent:
+                raise
+            raise OutcomeUnknown(
+                f"{intent.describe()} was not started: {unknown}",
+                intent=pending.intent.describe(),
+                fd_before=unknown.fd_before,
+                fd_after=unknown.fd_after,
+                evidence=unknown.evidence,
+                started=False,
+            ) from unknown
         self._pending = None
         if committed(pending.intent.kind, pending.before, after):
             try:
@@ -195,6 +271,7 @@ class Reconciler(Hooks):
             self._note(f"settled: {pending.intent.describe()} was committed as FD {document.number}")
             if pending.intent == intent:
                 return document  # the caller's retry of the same request: nothing twice
+            self._settled_by_others().append(document)  # for reconcile(): what the caller committed
             return self._observe_until(intent, None, deadline, evidence, None)
         self._note(f"settled: {pending.intent.describe()} was not committed ({after.describe()})")
         if after.document_open:
@@ -228,8 +305,8 @@ class Reconciler(Hooks):
             status = self.status()
         except (LinkError, DeviceError):
             return None
-        if not status.pending_print:
-            return None
+        if not (status.pending_print or status.paper is PaperState.OUT or status.cover_open):
+            return None  # (a Pirit shows no pending printout for a shift or registration report)
         if status.cover_open:
             kind, text = ErrorKind.COVER_OPEN, "cover open"
         elif status.paper is PaperState.OUT:

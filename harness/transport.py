@@ -40,6 +40,8 @@ def check_url(url: str) -> None:
                 inner = parse_faulty_url(url)[1]
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
+            if inner.startswith("faulty:"):  # the guard below the faults sees only the outermost layer
+                raise UsageError(f"faulty:// inside faulty:// in {url!r}: one fault schedule per link")
             check_url(inner)
 
 
@@ -83,9 +85,9 @@ class Transport:
         """Send ``data``; a destructive request the guard refuses raises SafetyRefusal, nothing sent."""
         if self.guard is not None:
             self.guard.check(data, self.trace)
-        self.trace.tx(data)
         if not self._port.is_open:
             raise LinkDisconnected(f"write to {self.url} failed: the link is closed")
+        self.trace.tx(data)
         try:
             self._port.write(data)
             self._port.flush()

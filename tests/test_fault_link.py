@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 import serial
 
+from devices.pirit.protocol import encode_request
 from harness import open_kkt
 from harness.errors import KktError, UsageError
 from harness.faults import Fault, Injector, Placement, Schedule, faulty_url, parse_faulty_url, parse_schedule
 from harness.faults.protocol_faulty import Serial as FaultySerial
-from harness.faults.proxy import FaultProxy
+from harness.faults.proxy import FaultProxy, _makes_destructive
 from harness.spec import parse_spec
 from harness.transport import check_url
 
@@ -474,3 +475,19 @@ def test_a_device_the_faults_keep_from_connecting_is_broken_and_names_them(
         "faults injected while connecting: disconnect tx frame 1 byte 0"
         in result.allure.get(name)["statusDetails"]["trace"]
     )
+
+
+def test_faulty_inside_faulty_is_refused() -> None:
+    """The guard below the faults sees only the outermost layer: one schedule per link."""
+    with pytest.raises(UsageError, match="faulty:// inside faulty://"):
+        check_url("faulty://?seed=0&url=faulty://?seed=1&url=socket://127.0.0.1:50003")
+
+
+def test_the_proxy_never_delivers_a_request_the_faults_made_destructive() -> None:
+    """A Z report (0x21) the faults turned into a ФН close (0x71) is not delivered, whatever the
+    upstream is; a destructive request the client sent itself is not the faults' doing."""
+    z_report = encode_request(0x21, ["Кассир", 0], packet_id=0x30)
+    fn_close = encode_request(0x71, ["Кассир"], packet_id=0x30)
+    assert _makes_destructive(z_report, fn_close)
+    assert not _makes_destructive(fn_close, fn_close)
+    assert not _makes_destructive(z_report, z_report[:-1])

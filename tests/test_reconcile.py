@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from devices.pirit.protocol import encode_request
+from devices.pirit.protocol import encode_request, encode_response
 from harness import open_kkt
 from harness.connect import DeviceHandle
 from harness.device import DocumentKind, FiscalDocument, Item, PaperState, TaxSystem
-from harness.errors import LinkDisconnected, LinkError, LinkTimeout, NoPaper, OutcomeUnknown
+from harness.errors import DeviceError, LinkDisconnected, LinkError, LinkTimeout, NoPaper, OutcomeUnknown
 from harness.transport import Transport
 
 CLOSE = {"kf": " 31 close document", "atol": ": 4A"}
@@ -61,7 +61,10 @@ class FaultyTransport:
         if hit:
             self.armed = False
             self.injected += 1
-            if self.fault == "lose":
+            if self.fault == "forge":  # the register's answer replaced by an error answer (a replay's)
+                assert self.alter is not None
+                self._forged = self.alter(data)
+            elif self.fault == "lose":
                 self._lose_next_read = True
             elif self.fault == "cut":
                 self.inner.close()
@@ -71,6 +74,9 @@ class FaultyTransport:
     def read(self, deadline: float) -> bytes:
         if self.dead:
             raise LinkDisconnected("test: link dead")
+        if getattr(self, "_forged", None):
+            forged, self._forged = self._forged, b""
+            return forged
         if self._lose_next_read:
             self._lose_next_read = False  # the answer arrives later and is discarded as stale
             raise LinkTimeout("test: answer lost")
@@ -247,3 +253,48 @@ def test_a_lost_paper_error_after_the_commit_is_the_same_error(handle: DeviceHan
     assert handle.kkt.fn().last_fd_number == fd_before + 1
     assert handle.kkt.status().pending_print
     assert len(documents(handle, DocumentKind.SHIFT_CLOSE)) == 1
+
+
+def _error_answer(frame: bytes) -> bytes:
+    """A Pirit error answer (0x02, unknown command) to ``frame``, with its packet id."""
+    return encode_response(frame[5], int(frame[6:8].decode(), 16), 0x02)
+
+
+@pytest.mark.parametrize("where", ["close", "open"])
+def test_an_error_answer_that_is_not_the_registers_verdict_is_reconciled(where: str) -> None:
+    """A fault can hand the driver an error answer meant for a replayed request while the ФН took
+    the intended one: the position decides.  Committed → the document; our receipt left open →
+    cancelled, and the error stands."""
+    with open_kkt("emulator:kf", timeout_scale=0.05) as handle:
+        handle.kkt.open_shift()
+        match = CLOSE["kf"] if where == "close" else " 30 open document"
+        inject(handle, match, "forge", _error_answer)
+        if where == "close":
+            doc = handle.kkt.sell(SALE)
+            assert_is_the_last(handle, doc, DocumentKind.RECEIPT)
+        else:
+            with pytest.raises(DeviceError):
+                handle.kkt.sell(SALE)
+            assert documents(handle, DocumentKind.RECEIPT) == []
+            assert not handle.kkt.status().document_open  # not left open for every later sale
+            assert "left open; cancelled" in handle.trace.render()
+        assert len(documents(handle, DocumentKind.RECEIPT)) <= 1
+
+
+def test_another_operation_while_an_outcome_is_unknown_was_not_started_and_reconcile_tells(
+    handle: DeviceHandle,
+) -> None:
+    handle.kkt.open_shift()
+    faulty = inject(handle, CLOSE[model(handle)], "dead")
+    with pytest.raises(OutcomeUnknown) as first:
+        handle.kkt.sell(SALE)
+    assert first.value.started and "225.30" in first.value.intent
+    with pytest.raises(OutcomeUnknown) as second:
+        handle.kkt.sell([Item("Соль", Decimal("12.00"))])
+    assert not second.value.started and "225.30" in second.value.intent  # about the earlier sale
+    faulty.revive()
+    handle.kkt.close_shift()  # settles the earlier sale on its way
+    settled = handle.kkt.reconcile()
+    assert settled is not None and settled.total == Decimal("225.30")
+    assert [d.total for d in documents(handle, DocumentKind.RECEIPT)] == [Decimal("225.30")]
+    assert handle.kkt.reconcile() is None

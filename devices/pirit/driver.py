@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from harness.device import (
     DEFAULT_CASHIER,
@@ -263,14 +263,14 @@ class PiritDriver(DriverBase, PiritWire):
             self.call(0x44)
             for payment in payments:
                 self.call(0x47, [PAYMENT_INDEX[payment.kind], format_money(payment.amount)])
-            self._check_open_total(total)
+            self._check_open_total(total, _total_half_up(items))
         except DeviceError:
             self._cancel_quietly()
             raise
         doc = self._close_document()
         return self._read_back_receipt(doc, tax_system, total)
 
-    def _check_open_total(self, total: Decimal) -> None:
+    def _check_open_total(self, total: Decimal, half_up: Decimal) -> None:
         """Before the commit: the receipt the register holds must total what was sent (0x03/1).
         Pirit's XOR checksum passes some corrupted requests; a changed price is caught here,
         the receipt cancelled, and the fault reported as the link's (so the sale is retried)."""
@@ -278,7 +278,7 @@ class PiritDriver(DriverBase, PiritWire):
             held = Decimal(self.sub(0x03, 1)[0])
         except (DeviceError, ArithmeticError, IndexError):
             return  # a firmware without 0x03/1: nothing to check against
-        if held != total:
+        if held not in (total, half_up):  # the register may round each amount half up (1.25 x 0.5 = 0.63)
             self._cancel_quietly()
             raise LinkCorrupted(f"the register holds a receipt of {held} for a sale of {total}; cancelled")
 
@@ -434,3 +434,9 @@ def _datetime(fields: Sequence[str]) -> datetime | None:
         return None
     day: date = parse_date(fields[0])
     return datetime.combine(day, parse_time(fields[1]))
+
+
+def _total_half_up(items: Sequence[Item]) -> Decimal:
+    """The receipt total with each amount rounded half up, as a register may round it."""
+    cent = Decimal("0.01")
+    return sum(((item.price * item.quantity).quantize(cent, ROUND_HALF_UP) for item in items), Decimal(0))

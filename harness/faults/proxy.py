@@ -21,6 +21,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
+from harness import families
 from harness.net import ConnectionServer, check_loopback, parse_tcp_url
 
 from .schedule import Fault, Injector, Schedule
@@ -52,6 +53,7 @@ class FaultProxy:
         self.schedule = schedule
         self.hold = schedule.hold if schedule.hold is not None else DEFAULT_HOLD
         self._injector = Injector(schedule)
+        self.refused = 0  # requests the faults turned destructive, not delivered
         self._lock = threading.Lock()
         self.listeners: list[Callable[[Fault], None]] = []
         self._injector.on_fault.append(self._announce)
@@ -118,6 +120,9 @@ class FaultProxy:
                     return
                 with self._lock:
                     outcome = self._injector.feed(direction, chunk)
+                if direction == "tx" and outcome.faults and _makes_destructive(chunk, outcome.data + outcome.held):
+                    self.refused += 1  # faults never make a destructive request: the connection is cut
+                    return
                 if outcome.data and not server.send_all(sink, outcome.data):
                     return
                 if outcome.cut is not None:
@@ -132,3 +137,9 @@ class FaultProxy:
             for sock in (source, sink):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+
+def _makes_destructive(sent: bytes, faulted: bytes) -> bool:
+    """Did the faults turn ``sent`` into more destructive requests than it held (a corrupted Z
+    report that became a ФН close, a replayed registration)?  Whatever the upstream is."""
+    return len(families.scan_all(faulted)[0]) > len(families.scan_all(sent)[0])
