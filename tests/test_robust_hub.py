@@ -4,9 +4,11 @@ a 400/413, and the server keeps serving."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -150,3 +152,30 @@ def test_a_good_request_on_a_kept_alive_connection_still_works(server: HubServer
             assert json.loads(response.read()) == {"result": "OK", "data": {"tasks": []}}
     finally:
         connection.close()
+
+
+def test_a_body_trickled_byte_by_byte_is_given_up_after_the_whole_body_time(server: HubServer) -> None:
+    """BODY_TIMEOUT bounds the whole body, not each receive: a client sending one byte every
+    0.1 s (each within the socket timeout) is answered 408 once 0.3 s have gone by."""
+    body = b'{"serial": "0497124323"}'
+    done = threading.Event()
+    with _connect(server) as sock:
+        sock.sendall(f"POST /poll/v3 HTTP/1.1\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+
+        def trickle() -> None:
+            for byte in body:
+                if done.wait(0.1):  # a slow client's pace, not time passing in a test
+                    return
+                with contextlib.suppress(OSError):
+                    sock.sendall(bytes([byte]))
+
+        sender = threading.Thread(target=trickle)
+        sender.start()
+        try:
+            status, answer = _response(sock)
+        finally:
+            done.set()
+            sender.join()
+    assert status == 408
+    _is_error(answer, "not received within 0.3 s")
+    _still_serves(server)

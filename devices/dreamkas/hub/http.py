@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -32,7 +33,8 @@ from .state import Hub
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
-BODY_TIMEOUT = 5.0  # seconds a request body may take to arrive (read at request time)
+BODY_TIMEOUT = 5.0  # seconds a whole request body may take to arrive (read at request time)
+MAX_TRAILERS = 64  # trailer lines after a chunked body
 REQUEST_TIMEOUT = 60.0  # an idle or stalled connection (request line, headers) is closed
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _HEX_SIZE = re.compile(r"[0-9A-Fa-f]{1,16}")
@@ -193,6 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         """The request body; :class:`_BodyError` (400/408/413) when it cannot be had."""
+        self._body_deadline = time.monotonic() + BODY_TIMEOUT
         self.connection.settimeout(BODY_TIMEOUT)
         try:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -202,6 +205,25 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BodyError(f"request body not received within {BODY_TIMEOUT:g} s", 408) from None
         finally:
             self.connection.settimeout(REQUEST_TIMEOUT)
+
+    def _left(self) -> None:
+        """The socket may wait only what is left of the body's time (a body trickled byte by
+        byte must not take BODY_TIMEOUT per byte)."""
+        left = self._body_deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self.connection.settimeout(left)
+
+    def _read_exactly(self, size: int) -> bytes:
+        """``size`` bytes (fewer if the peer closed), within the body's time."""
+        raw = bytearray()
+        while len(raw) < size:
+            self._left()
+            piece = self.rfile.read1(size - len(raw))
+            if not piece:
+                break
+            raw += piece
+        return bytes(raw)
 
     def _read_sized(self) -> bytes:
         values = {value.strip() for value in self.headers.get_all("Content-Length") or []}
@@ -217,7 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(length_text)
         if length > MAX_BODY_BYTES:
             raise _BodyError(f"body too large ({length} bytes, at most {MAX_BODY_BYTES})", 413)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._read_exactly(length)
         if len(raw) < length:
             raise _BodyError(f"body ended after {len(raw)} of {length} bytes")
         return raw
@@ -225,6 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_chunked(self) -> bytes:
         body = bytearray()
         while True:
+            self._left()
             size_text = self.rfile.readline(64).split(b";")[0].strip()
             if not _HEX_SIZE.fullmatch(size_text.decode("latin-1")):
                 raise _BodyError(f"bad chunk size {one_line(repr(size_text), 60)}")
@@ -232,10 +255,12 @@ class _Handler(BaseHTTPRequestHandler):
             if len(body) + size > MAX_BODY_BYTES:
                 raise _BodyError("body too large", 413)
             if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers up to the empty line
-                    pass
-                return bytes(body)
-            chunk = self.rfile.read(size)
+                for _ in range(MAX_TRAILERS):  # trailers up to the empty line
+                    self._left()
+                    if not self.rfile.readline(1024).strip():
+                        return bytes(body)
+                raise _BodyError(f"more than {MAX_TRAILERS} trailer lines")
+            chunk = self._read_exactly(size)
             if len(chunk) < size:
                 raise _BodyError("chunked body ended early")
             body += chunk
