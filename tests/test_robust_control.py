@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -149,3 +150,24 @@ def test_bounded_loads_limits() -> None:
         bounded_json.loads("-Infinity")
     assert bounded_json.loads("9" * bounded_json.MAX_NUMBER_CHARS) == int("9" * bounded_json.MAX_NUMBER_CHARS)
     assert bounded_json.one_line("a\nb") == "a…" and len(bounded_json.one_line("x" * 1000)) == 300
+
+
+@pytest.mark.parametrize(
+    ("request_", "fragment"),
+    [
+        ({"op": "clock", "set": "9999-12-31T23:59:00"}, "clock set takes a time in 2000..2099"),
+        ({"op": "clock", "set": "0001-01-01T00:00:00"}, "clock set takes a time in 2000..2099"),
+        ({"op": "clock", "advance": 90 * 365 * 86400}, "clock advance would pass 2099"),
+    ],
+)
+def test_a_clock_the_wire_cannot_carry_is_refused(handler: ControlHandler, request_: dict, fragment: str) -> None:
+    """Both protocols date documents with two-digit years: a clock outside 2000..2099 would leave
+    the register unusable (АТОЛ answered every 3Fh with error 19)."""
+
+    def now() -> datetime:
+        return datetime.fromisoformat(json.loads(handler.handle_line(b'{"op": "clock"}'))["now"])
+
+    before = now()
+    reply = json.loads(handler.handle_line(json.dumps(request_).encode()))
+    assert reply["ok"] is False and fragment in reply["error"]
+    assert abs((now() - before).total_seconds()) < 60  # the clock did not move

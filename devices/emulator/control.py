@@ -15,7 +15,7 @@ from __future__ import annotations
 import socketserver
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from harness.device import PaperState, TaxSystem
@@ -30,6 +30,7 @@ from harness.net import check_loopback, parse_tcp_url
 
 Reply = dict[str, Any]
 MAX_ADVANCE = 100 * 365.25 * 86400
+YEARS = (2000, 2099)  # Pirit ddmmyy, АТОЛ BCD YY: what the wire can carry
 MAX_LINE_BYTES = 1 << 20
 
 
@@ -118,6 +119,10 @@ class ControlHandler:
                 raise ControlError(f"clock set takes ISO local time like 2020-12-31T23:50:00, not {value!r}") from None
             if when.tzinfo is not None:
                 raise ControlError("clock set takes device local time without a zone")
+            if not YEARS[0] <= when.year <= YEARS[1]:
+                raise ControlError(
+                    f"clock set takes a time in {YEARS[0]}..{YEARS[1]} (the registers' dates have two-digit years)"
+                )
             rtc_only = req.get("rtc_only", False)
             if not isinstance(rtc_only, bool):
                 raise ControlError("clock rtc_only takes true or false")
@@ -126,6 +131,8 @@ class ControlHandler:
             seconds = req["advance"]
             if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds <= MAX_ADVANCE:
                 raise ControlError("clock advance takes a non-negative number of seconds, at most 100 years")
+            if (self.core.now() + timedelta(seconds=seconds)).year > YEARS[1]:
+                raise ControlError(f"clock advance would pass {YEARS[1]} (the registers' dates have two-digit years)")
             self.core.lab_clock_advance(float(seconds))
         elif len(req) > 1:
             raise ControlError("clock takes 'set' (ISO local time) or 'advance' (seconds)")
