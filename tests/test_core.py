@@ -336,8 +336,9 @@ def test_control_channel_never_raises() -> None:
     ):
         reply = handler.handle(request)
         assert reply["ok"] is False and reply["error"], request
-    handler.handle({"op": "clock", "set": "9999-12-31T23:00:00"})
-    assert handler.handle({"op": "clock", "advance": 7200})["ok"] is False
+    assert handler.handle({"op": "clock", "set": "9999-12-31T23:00:00"})["ok"] is False  # two-digit years
+    assert handler.handle({"op": "clock", "set": "2099-12-31T23:00:00"})["ok"] is True
+    assert handler.handle({"op": "clock", "advance": 7200})["ok"] is False  # would pass 2099
 
 
 def test_restore_rejects_garbage_cleanly() -> None:
