@@ -17,7 +17,15 @@ from devices.pirit.protocol import encode_request, encode_response
 from harness import open_kkt
 from harness.connect import DeviceHandle
 from harness.device import DocumentKind, FiscalDocument, Item, PaperState, TaxSystem
-from harness.errors import DeviceError, LinkDisconnected, LinkError, LinkTimeout, NoPaper, OutcomeUnknown
+from harness.errors import (
+    DeviceError,
+    LinkDisconnected,
+    LinkError,
+    LinkTimeout,
+    MiscommittedDocument,
+    NoPaper,
+    OutcomeUnknown,
+)
 from harness.transport import Transport
 
 CLOSE = {"kf": " 31 close document", "atol": ": 4A"}
@@ -298,3 +306,25 @@ def test_another_operation_while_an_outcome_is_unknown_was_not_started_and_recon
     assert settled is not None and settled.total == Decimal("225.30")
     assert [d.total for d in documents(handle, DocumentKind.RECEIPT)] == [Decimal("225.30")]
     assert handle.kkt.reconcile() is None
+
+
+def test_a_pirit_receipt_committed_with_another_total_is_miscommitted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the commit the driver reads the last receipt back (0x03/2): a register that holds
+    another total than the sale under the same FD is reported as such, never as the sale."""
+    from devices.pirit.emulator_info import InfoQueries
+
+    honest = InfoQueries._receipt_data
+
+    def lying(self: Any, request: Any) -> Any:
+        answer = honest(self, request)
+        if answer and answer[0] == 2:
+            answer[5] = "999.99"  # the total field of 0x03/2
+        return answer
+
+    monkeypatch.setattr(InfoQueries, "_receipt_data", lying)
+    with open_kkt("emulator:kf", timeout_scale=0.05) as handle:
+        handle.kkt.open_shift()
+        with pytest.raises(MiscommittedDocument) as raised:
+            handle.kkt.sell(SALE)
+        held: Any = raised.value.document
+        assert held.total == Decimal("999.99") and held.number == handle.kkt.fn().last_fd_number

@@ -268,7 +268,7 @@ class PiritDriver(DriverBase, PiritWire):
             self._cancel_quietly()
             raise
         doc = self._close_document()
-        return self._read_back_receipt(doc, tax_system, total)
+        return self._read_back_receipt(doc, tax_system, total, items)
 
     def _check_open_total(self, total: Decimal, half_up: Decimal) -> None:
         """Before the commit: the receipt the register holds must total what was sent (0x03/1).
@@ -282,17 +282,27 @@ class PiritDriver(DriverBase, PiritWire):
             self._cancel_quietly()
             raise LinkCorrupted(f"the register holds a receipt of {held} for a sale of {total}; cancelled")
 
-    def _read_back_receipt(self, doc: FiscalDocument, tax_system: TaxSystem | None, total: Decimal) -> FiscalDocument:
+    def _read_back_receipt(
+        self, doc: FiscalDocument, tax_system: TaxSystem | None, total: Decimal, items: Sequence[Item]
+    ) -> FiscalDocument:
         """After the commit: the last receipt in the register (0x03/2) must be this sale, of this
-        total, with this FD number; a second read settles an answer garbled on the way."""
+        total (or its total rounded half up), when it names this FD number; a second read settles an
+        answer garbled on the way.  0x03/2 naming another FD is not judged: its field positions
+        differ between devices (§2.5.5), and the FD number is checked by the reconciler."""
+        accepted = (total, _total_half_up(items))
         committed, kind = doc, RECEIPT_TYPE_SALE
         for _ in range(2):
             committed, kind = self._last_receipt(doc)
-            if committed.number == doc.number and committed.total in (total, None) and kind == RECEIPT_TYPE_SALE:
+            if committed.number != doc.number:
+                self._link.trace.note(
+                    f"0x03/2 names FD {committed.number}, the register's last receipt is FD {doc.number}: not judged"
+                )
+                return replace(doc, tax_system=tax_system, total=total)
+            if committed.total in accepted and kind == RECEIPT_TYPE_SALE:
                 return replace(doc, tax_system=tax_system, total=total)
         raise MiscommittedDocument(
-            f"the register's last receipt is FD {committed.number} (type {kind}, total {committed.total}), "
-            f"not the sale of {total} reported as FD {doc.number}",
+            f"the register's receipt FD {committed.number} is of type {kind}, total {committed.total}: "
+            f"not the sale of {total} it was reported as",
             document=committed,
         )
 
@@ -421,9 +431,10 @@ class PiritDriver(DriverBase, PiritWire):
         doc = self._last_document(intent.kind)
         if intent.kind is not DocumentKind.RECEIPT:
             return doc
-        _, _, tax_system, _, total = intent.request
+        items, _, tax_system, _, total = intent.request
         assert isinstance(total, Decimal) and (tax_system is None or isinstance(tax_system, TaxSystem))
-        self._read_back_receipt(doc, tax_system, total)  # 0x03/2: this sale, this total, the last FD
+        assert isinstance(items, tuple)
+        self._read_back_receipt(doc, tax_system, total, items)  # 0x03/2: this sale, this total, the last FD
         receipt, _ = self._last_receipt(doc)
         printed = (self._status_raw()[2] >> 4) != 8  # state 8: in the ФН, printout pending (R8.2)
         return replace(receipt, tax_system=tax_system, total=total, printed=printed)
