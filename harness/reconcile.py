@@ -33,13 +33,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .device import DocumentKind, FiscalDocument, PaperState, Status
+from .device import DocumentKind, FiscalDocument
 from .errors import DeviceError, ErrorKind, KktError, LinkDisconnected, LinkError, OutcomeUnknown, device_error
 
 if TYPE_CHECKING:
     from .link import Deadline, Link
 
 OPERATION_TIMEOUT = 180.0  # vendor seconds for one fiscal operation, reconciliation included (scaled)
+STEP_TIMEOUT = 10.0  # vendor seconds more per item or payment of a receipt (a long receipt is not a hung one)
 MAX_ATTEMPTS = 3  # tries of one operation when a fault left nothing committed
 OBSERVE_PAUSE = 0.05  # real seconds between attempts to reach a register after a fault
 
@@ -54,6 +55,8 @@ class Observed:
     receipts: int  # receipts committed in the current (or last) shift
     document_open: bool  # a document being built, not in the ФН yet
     registration_fd: int | None  # FD of the last (re-)registration report, where readable
+    pending_print: bool = False  # a committed document's printout not finished
+    printer_stopped: str = ""  # "no paper" / "cover open" when the printer cannot print, else ""
 
     def describe(self) -> str:
         shift = f"shift {self.shift_number} {'open' if self.shift_open else 'closed'}, {self.receipts} receipts"
@@ -67,6 +70,7 @@ class Intent:
 
     kind: DocumentKind
     request: tuple[object, ...]
+    steps: int = 0  # commands beyond the first (a receipt's items and payments): each adds time
 
     def describe(self) -> str:
         total = self.request[-1] if self.kind is DocumentKind.RECEIPT and self.request else None
@@ -124,6 +128,9 @@ class Hooks:
     """What a family's driver supplies to the reconciler."""
 
     _link: Link
+    # the kinds whose unfinished printout the register flags as pending (the others: a stopped
+    # printer after the commit, where it was fine before, is the printout that stopped)
+    pending_print_shown: frozenset[DocumentKind] = frozenset(DocumentKind)
 
     def _observe(self) -> Observed:
         """Read the fiscal position (reads only)."""
@@ -141,9 +148,6 @@ class Hooks:
         """The document of ``intent`` the register holds, read back from it."""
         raise NotImplementedError
 
-    def status(self) -> Status:
-        raise NotImplementedError
-
 
 class Reconciler(Hooks):
     """The retry-or-reconcile loop around a fiscal operation (mixed into each driver)."""
@@ -152,7 +156,7 @@ class Reconciler(Hooks):
     operation_timeout: float = OPERATION_TIMEOUT  # vendor seconds; the link's timeout scale applies
 
     def run(self, intent: Intent, attempt: Callable[[], FiscalDocument]) -> FiscalDocument:
-        deadline = self._link.deadline(self.operation_timeout)
+        deadline = self._link.deadline(self.operation_timeout + STEP_TIMEOUT * intent.steps)
         with self._link.capped(deadline):
             try:
                 return self._run(intent, attempt, deadline)
@@ -198,7 +202,7 @@ class Reconciler(Hooks):
     ) -> FiscalDocument:
         document = self._read_committed(intent, before, after, deadline, evidence)
         self._note(f"{intent.describe()} was committed as FD {document.number} though {fault}")
-        interrupted = self._interrupted_print()
+        interrupted = self._interrupted_print(intent, before, after)
         if interrupted is not None:
             raise interrupted from fault
         return document
@@ -227,17 +231,12 @@ class Reconciler(Hooks):
         (nothing committed, or nothing pending).  OutcomeUnknown while the register stays unreachable."""
         pending = self._pending
         if pending is None:
-            settled_before = self._settled_by_others()
-            return settled_before.pop(0) if settled_before else None
-        settled = self._settle(pending.intent, self._link.deadline(self.operation_timeout))
+            last, self.__dict__["_last_settled"] = self.__dict__.get("_last_settled"), None
+            return last  # what a later operation settled the last unknown outcome as (None: not committed)
+        deadline = self._link.deadline(self.operation_timeout)
+        with self._link.capped(deadline):
+            settled = self._settle(pending.intent, deadline)
         return settled if isinstance(settled, FiscalDocument) else None
-
-    def _settled_by_others(self) -> list[FiscalDocument]:
-        """Documents of unknown outcomes that a later operation settled, for reconcile()."""
-        found: list[FiscalDocument] | None = self.__dict__.get("_settled")
-        if found is None:
-            found = self.__dict__["_settled"] = []
-        return found
 
     # ------------------------------------------------------------------------------ steps
 
@@ -265,15 +264,25 @@ class Reconciler(Hooks):
         if committed(pending.intent.kind, pending.before, after):
             try:
                 document = self._read_committed(pending.intent, pending.before, after, deadline, evidence)
-            except OutcomeUnknown:
+            except OutcomeUnknown as unknown:
                 self._pending = pending
-                raise
+                if pending.intent == intent:
+                    raise
+                raise OutcomeUnknown(
+                    f"{intent.describe()} was not started: {unknown}",
+                    intent=pending.intent.describe(),
+                    fd_before=unknown.fd_before,
+                    fd_after=unknown.fd_after,
+                    evidence=unknown.evidence,
+                    started=False,
+                ) from unknown
             self._note(f"settled: {pending.intent.describe()} was committed as FD {document.number}")
             if pending.intent == intent:
                 return document  # the caller's retry of the same request: nothing twice
-            self._settled_by_others().append(document)  # for reconcile(): what the caller committed
+            self.__dict__["_last_settled"] = document  # for reconcile(): what the caller committed
             return self._observe_until(intent, None, deadline, evidence, None)
         self._note(f"settled: {pending.intent.describe()} was not committed ({after.describe()})")
+        self.__dict__["_last_settled"] = None
         if after.document_open:
             self._cancel_after_fault(pending.intent, pending.before, deadline, evidence, None)
             return self._observe_until(intent, None, deadline, evidence, None)
@@ -297,24 +306,20 @@ class Reconciler(Hooks):
                     self._resync()
                 time.sleep(min(OBSERVE_PAUSE, deadline.remaining))
 
-    def _interrupted_print(self) -> DeviceError | None:
-        """The answer a committed document's printout would have had, when the register shows it
-        stopped (paper out, cover open, printout pending: R8.2, R8.3): the same error as with the
-        answer not lost, so a lost answer changes nothing for the caller."""
-        try:
-            status = self.status()
-        except (LinkError, DeviceError):
+    def _interrupted_print(self, intent: Intent, before: Observed, after: Observed) -> DeviceError | None:
+        """The answer a committed document's printout would have had, from the observation that
+        proved the commit: a pending printout with the printer stopped (paper out, cover open:
+        R8.2, R8.3) — or, for a kind the register shows no pending printout for (a Pirit shift or
+        registration report), the printer stopped where it was fine before.  The same error as
+        with the answer kept; a document that printed fully is never one."""
+        stopped = after.printer_stopped
+        if not stopped:
             return None
-        if not (status.pending_print or status.paper is PaperState.OUT or status.cover_open):
-            return None  # (a Pirit shows no pending printout for a shift or registration report)
-        if status.cover_open:
-            kind, text = ErrorKind.COVER_OPEN, "cover open"
-        elif status.paper is PaperState.OUT:
-            kind, text = ErrorKind.NO_PAPER, "no paper"
-        else:
+        if not after.pending_print and (intent.kind in self.pending_print_shown or before.printer_stopped):
             return None
-        self._note(f"the printout stopped ({text}): the lost answer was this error")
-        return device_error(kind, f"{text} (committed; the answer was lost, read from the register's state)")
+        kind = ErrorKind.COVER_OPEN if stopped == "cover open" else ErrorKind.NO_PAPER
+        self._note(f"the printout stopped ({stopped}): the lost answer was this error")
+        return device_error(kind, f"{stopped} (committed; the answer was lost, read from the register's state)")
 
     def _after_fault(
         self, intent: Intent, before: Observed, deadline: Deadline, evidence: list[str], fault: LinkError
@@ -372,6 +377,7 @@ class Reconciler(Hooks):
         fault: LinkError | None,
     ) -> None:
         self._pending = Pending(intent, before)
+        self.__dict__["_last_settled"] = None  # a new unknown outcome: an older settlement is stale
         seen = after.describe() if after is not None else "not reachable"
         message = (
             f"{intent.describe()}: outcome unknown — the register was {seen} until the deadline "

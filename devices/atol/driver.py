@@ -299,7 +299,8 @@ class AtolDriver(DriverBase, AtolWire):
         payments = payments or [Payment(total)]
         positions = [_position(item) for item in items]
         pays = [_payment(payment) for payment in payments]
-        intent = Intent(DocumentKind.RECEIPT, (tuple(items), tuple(payments), tax_system, cashier, total))
+        request = (tuple(items), tuple(payments), tax_system, cashier, total)
+        intent = Intent(DocumentKind.RECEIPT, request, steps=len(items) + len(payments))
         return self.run(intent, lambda: self._sell_once(positions, pays, tax_system, cashier, total))
 
     def _sell_once(
@@ -413,6 +414,12 @@ class AtolDriver(DriverBase, AtolWire):
             receipts=max(0, shift.receipt_number - 1),
             document_open=block.receipt_state != 0,
             registration_fd=registration,
+            pending_print=bool(block.flags & STATUS_PRINT_PENDING),
+            printer_stopped="cover open"
+            if block.flags & StatusFlags.COVER_OPEN
+            else "no paper"
+            if not block.flags & StatusFlags.PAPER_PRESENT
+            else "",
         )
 
     def _resync(self) -> None:
@@ -433,8 +440,7 @@ class AtolDriver(DriverBase, AtolWire):
             return doc
         _, _, tax_system, _, total = intent.request
         assert isinstance(total, Decimal) and (tax_system is None or isinstance(tax_system, TaxSystem))
-        pending = bool(self.status_block().flags & STATUS_PRINT_PENDING)
-        return replace(doc, tax_system=tax_system, total=total, printed=not pending)
+        return replace(doc, tax_system=tax_system, total=total, printed=not after.pending_print)
 
 
 def _cp866(text: str, width: int) -> bytes:

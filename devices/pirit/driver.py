@@ -67,6 +67,9 @@ PAYMENT_INDEX = {PaymentKind.CASH: 0, PaymentKind.ELECTRONIC: 1}
 class PiritDriver(DriverBase, PiritWire):
     protocol = "pirit"
     family_name = "pirit"
+    # a receipt in document state 8, an interrupted Z (bit 8); a shift-open or registration
+    # report's unfinished printout is not flagged (R8.3)
+    pending_print_shown = frozenset({DocumentKind.RECEIPT, DocumentKind.SHIFT_CLOSE})
 
     def __init__(
         self,
@@ -242,7 +245,8 @@ class PiritDriver(DriverBase, PiritWire):
             raise HarnessError("a sale needs at least one item")
         total = sum((item.amount for item in items), Decimal(0))
         payments = payments or [Payment(total)]
-        intent = Intent(DocumentKind.RECEIPT, (tuple(items), tuple(payments), tax_system, cashier, total))
+        request = (tuple(items), tuple(payments), tax_system, cashier, total)
+        intent = Intent(DocumentKind.RECEIPT, request, steps=len(items) + len(payments))
         return self.run(intent, lambda: self._sell_once(items, payments, tax_system, cashier, total))
 
     def _sell_once(
@@ -299,7 +303,9 @@ class PiritDriver(DriverBase, PiritWire):
                 )
                 return replace(doc, tax_system=tax_system, total=total)
             if committed.total in accepted and kind == RECEIPT_TYPE_SALE:
-                return replace(doc, tax_system=tax_system, total=total)
+                sign = doc.fiscal_sign or committed.fiscal_sign
+                in_shift = doc.number_in_shift if doc.number_in_shift is not None else committed.number_in_shift
+                return replace(doc, tax_system=tax_system, total=total, fiscal_sign=sign, number_in_shift=in_shift)
         raise MiscommittedDocument(
             f"the register's receipt FD {committed.number} is of type {kind}, total {committed.total}: "
             f"not the sale of {total} it was reported as",
@@ -399,7 +405,8 @@ class PiritDriver(DriverBase, PiritWire):
     # ------------------------------------------------------------------------------ reconciliation
 
     def _observe(self) -> Observed:
-        _, _, document = self._status_raw()
+        _, current, document = self._status_raw()
+        printer = parse_int(self.fields(0x04)[0])
         shift = self.sub(0x78, 6)  # shift number, open flag, next receipt number
         if len(shift) < 3:
             raise LinkCorrupted(f"0x78/6 answer has {len(shift)} fields, expected 3")
@@ -410,6 +417,8 @@ class PiritDriver(DriverBase, PiritWire):
             receipts=max(0, parse_int(shift[2]) - 1),
             document_open=(document >> 4) not in (0, 8),
             registration_fd=parse_int(self.sub(0x78, 19)[0]),
+            pending_print=(document >> 4) == 8 or bool(current & (1 << 8)),
+            printer_stopped="cover open" if printer & 0b100 else "no paper" if printer & 0b10 else "",
         )
 
     def _resync(self) -> None:
@@ -434,10 +443,8 @@ class PiritDriver(DriverBase, PiritWire):
         items, _, tax_system, _, total = intent.request
         assert isinstance(total, Decimal) and (tax_system is None or isinstance(tax_system, TaxSystem))
         assert isinstance(items, tuple)
-        self._read_back_receipt(doc, tax_system, total, items)  # 0x03/2: this sale, this total, the last FD
-        receipt, _ = self._last_receipt(doc)
-        printed = (self._status_raw()[2] >> 4) != 8  # state 8: in the ФН, printout pending (R8.2)
-        return replace(receipt, tax_system=tax_system, total=total, printed=printed)
+        receipt = self._read_back_receipt(doc, tax_system, total, items)  # the number is 0x78/3's
+        return replace(receipt, printed=not after.pending_print)
 
 
 def _datetime(fields: Sequence[str]) -> datetime | None:
