@@ -252,14 +252,7 @@ class Reconciler(Hooks):
         except OutcomeUnknown as unknown:
             if pending.intent == intent:
                 raise
-            raise OutcomeUnknown(
-                f"{intent.describe()} was not started: {unknown}",
-                intent=pending.intent.describe(),
-                fd_before=unknown.fd_before,
-                fd_after=unknown.fd_after,
-                evidence=unknown.evidence,
-                started=False,
-            ) from unknown
+            raise _not_started(intent, pending.intent, unknown) from unknown
         self._pending = None
         if committed(pending.intent.kind, pending.before, after):
             try:
@@ -268,14 +261,7 @@ class Reconciler(Hooks):
                 self._pending = pending
                 if pending.intent == intent:
                     raise
-                raise OutcomeUnknown(
-                    f"{intent.describe()} was not started: {unknown}",
-                    intent=pending.intent.describe(),
-                    fd_before=unknown.fd_before,
-                    fd_after=unknown.fd_after,
-                    evidence=unknown.evidence,
-                    started=False,
-                ) from unknown
+                raise _not_started(intent, pending.intent, unknown) from unknown
             self._note(f"settled: {pending.intent.describe()} was committed as FD {document.number}")
             if pending.intent == intent:
                 return document  # the caller's retry of the same request: nothing twice
@@ -394,3 +380,15 @@ class Reconciler(Hooks):
 
     def _note(self, text: str) -> None:
         self._link.trace.note(f"reconcile: {text}")
+
+
+def _not_started(intent: Intent, earlier: Intent, unknown: OutcomeUnknown) -> OutcomeUnknown:
+    """``intent`` refused because ``earlier``'s outcome is still unknown: about ``earlier``."""
+    return OutcomeUnknown(
+        f"{intent.describe()} was not started: {unknown}",
+        intent=earlier.describe(),
+        fd_before=unknown.fd_before,
+        fd_after=unknown.fd_after,
+        evidence=unknown.evidence,
+        started=False,
+    )
