@@ -153,6 +153,7 @@ class Reconciler(Hooks):
     """The retry-or-reconcile loop around a fiscal operation (mixed into each driver)."""
 
     _pending: Pending | None = None
+    _last_settled: FiscalDocument | None = None  # what a later operation settled the last unknown outcome as
     operation_timeout: float = OPERATION_TIMEOUT  # vendor seconds; the link's timeout scale applies
 
     def run(self, intent: Intent, attempt: Callable[[], FiscalDocument]) -> FiscalDocument:
@@ -231,7 +232,7 @@ class Reconciler(Hooks):
         (nothing committed, or nothing pending).  OutcomeUnknown while the register stays unreachable."""
         pending = self._pending
         if pending is None:
-            last, self.__dict__["_last_settled"] = self.__dict__.get("_last_settled"), None
+            last, self._last_settled = self._last_settled, None
             return last  # what a later operation settled the last unknown outcome as (None: not committed)
         deadline = self._link.deadline(self.operation_timeout)
         with self._link.capped(deadline):
@@ -265,10 +266,10 @@ class Reconciler(Hooks):
             self._note(f"settled: {pending.intent.describe()} was committed as FD {document.number}")
             if pending.intent == intent:
                 return document  # the caller's retry of the same request: nothing twice
-            self.__dict__["_last_settled"] = document  # for reconcile(): what the caller committed
+            self._last_settled = document  # for reconcile(): what the caller committed
             return self._observe_until(intent, None, deadline, evidence, None)
         self._note(f"settled: {pending.intent.describe()} was not committed ({after.describe()})")
-        self.__dict__["_last_settled"] = None
+        self._last_settled = None
         if after.document_open:
             self._cancel_after_fault(pending.intent, pending.before, deadline, evidence, None)
             return self._observe_until(intent, None, deadline, evidence, None)
@@ -363,7 +364,7 @@ class Reconciler(Hooks):
         fault: LinkError | None,
     ) -> None:
         self._pending = Pending(intent, before)
-        self.__dict__["_last_settled"] = None  # a new unknown outcome: an older settlement is stale
+        self._last_settled = None  # a new unknown outcome: an older settlement is stale
         seen = after.describe() if after is not None else "not reachable"
         message = (
             f"{intent.describe()}: outcome unknown — the register was {seen} until the deadline "
