@@ -223,7 +223,7 @@ def test_find_allure_cli_falls_back_to_path(no_cli: Path, tmp_path: Path, monkey
 
 
 def test_repo_root_is_the_checkout() -> None:
-    assert (report.repo_root() / "harness" / "report.py").is_file()
+    assert (report.repo_root() / "harness" / "report" / "__init__.py").is_file()
 
 
 # ------------------------------------------------------------------------------------------

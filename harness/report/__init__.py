@@ -54,8 +54,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
 def repo_root() -> Path:
-    """The repository root: the parent of the ``harness`` package this file lives in."""
-    return Path(__file__).resolve().parent.parent
+    """The repository root: the parent of the ``harness`` package this package lives in."""
+    return Path(__file__).resolve().parent.parent.parent
 
 
 def find_allure_cli() -> list[str] | None:
