@@ -6,9 +6,10 @@ what the register answered (``+0.012345 TX 02 50 49 ...  | REQ id=0x21 00 status
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 Decoder = Callable[[bytes], str]
@@ -22,11 +23,21 @@ class TraceRecord:
     decoded: str
 
 
+@dataclass(frozen=True)
+class Timing:
+    """How long the register took to answer one driver command (request written → answer read)."""
+
+    command: str  # "0x21 open shift", "A6h ..."
+    seconds: float
+    answered: bool  # False: the link failed (no answer, garbage) - not a response time
+
+
 class Trace:
     def __init__(self, decoder: Decoder | None = None, *, limit: int = 20000) -> None:
         self._decoder = decoder
         self._t0 = time.monotonic()
         self._records: list[TraceRecord] = []
+        self._timings: list[Timing] = []
         self._limit = limit
         self._dropped = 0
         self._lock = threading.Lock()
@@ -56,6 +67,36 @@ class Trace:
     def note(self, text: str) -> None:
         self._add("--", b"", text)
 
+    @contextlib.contextmanager
+    def timed(self, command: str) -> Iterator[None]:
+        """Time one driver command: an answer (a refusal is an answer too) is a response time;
+        a link error is recorded as unanswered."""
+        start = time.monotonic()
+        answered = False
+        try:
+            yield
+            answered = True
+        except Exception as exc:
+            from .errors import LinkError
+
+            answered = not isinstance(exc, LinkError)
+            raise
+        finally:
+            with self._lock:
+                if len(self._timings) < self._limit:
+                    self._timings.append(Timing(command, time.monotonic() - start, answered))
+
+    @property
+    def timings(self) -> list[Timing]:
+        with self._lock:
+            return list(self._timings)
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped from the start of a trace that outgrew its limit."""
+        with self._lock:
+            return self._dropped
+
     @property
     def records(self) -> list[TraceRecord]:
         with self._lock:
@@ -64,6 +105,7 @@ class Trace:
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
+            self._timings.clear()
             self._dropped = 0
 
     def render(self) -> str:

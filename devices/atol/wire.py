@@ -64,6 +64,7 @@ from .protocol import (
     encode_req,
     parse_answer,
 )
+from .protocol.commands import cmd_name
 
 SYSADMIN_PASSWORD = 30
 ABORT_TIMEOUT = 3.0  # seconds of the vendor's time (the link scales them)
@@ -254,6 +255,10 @@ class AtolWire:
         )
 
     def _call_once(self, code: int, params: bytes, timeout: float | None) -> Answer:
+        with self._link.trace.timed(cmd_name(code)):
+            return self._timed_call(code, params, timeout)
+
+    def _timed_call(self, code: int, params: bytes, timeout: float | None) -> Answer:
         what = f"command {code:02X}h"
         limit = timeout if timeout is not None else answer_timeout(code)
         try:

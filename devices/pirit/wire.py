@@ -31,6 +31,7 @@ from harness.trace import Trace
 
 from . import errors as pirit_errors
 from .protocol import (
+    COMMAND_NAMES,
     DEFAULT_PASSWORD,
     BadCrc,
     Control,
@@ -154,7 +155,8 @@ class PiritWire:
         frame = encode_request(command, fields, packet_id=packet_id, password=self._password)
         deadline = self._link.deadline(timeout if timeout is not None else TIMEOUTS.get(command, DEFAULT_TIMEOUT))
         matcher = AnswerMatcher(self._reader, self._link.trace, packet_id, command)
-        return self._link.exchange(frame, matcher, deadline, what=f"command {command:#04x}")
+        with self._link.trace.timed(f"0x{command:02X} {COMMAND_NAMES.get(command, 'unknown')}"):
+            return self._link.exchange(frame, matcher, deadline, what=f"command {command:#04x}")
 
     def _error(self, command: int, code: int) -> Exception:
         if code in pirit_errors.LINK_CODES:
