@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .device import JournalEntry, PaperState, ShiftState
-from .errors import HarnessError, KktError, LabUnavailable, LinkError
+from .errors import HarnessError, KktError, LabUnavailable, LinkError, NeedsRealTimeOrOperator
 from .fiscal import registrations_left
 from .operator import Operator
 from .timelens import ScenarioTime
@@ -124,9 +124,7 @@ class BenchLab:
 
     def ofd(self, online: bool) -> None:
         if self._proxy is None:
-            raise LabUnavailable(
-                "no OFD link through the harness proxy for this register ([device.ofd] in the inventory)"
-            )
+            raise LabUnavailable("связь этой ККТ с ОФД не идёт через прокси стенда ([device.ofd] в инвентаре)")
         self._proxy.set_mode("pass" if online else "block")
         if online:
             deadline = time.monotonic() + OFD_DRAIN_TIMEOUT
@@ -142,18 +140,21 @@ class BenchLab:
         device_now = self._kkt.clock()  # every document so far was made at or before it
         target = self.lens.anchor(value, device_now + CLOCK_MARGIN)
         if self._kkt.status().shift is not ShiftState.CLOSED:
-            self._wait(target - device_now, "to move the clock inside an open shift")
+            self._wait(target - device_now, "чтобы перевести часы внутри открытой смены")
             return
         self._kkt.set_clock(target)  # the guard's SafetyRefusal: a skip in a destructive scenario, else broken
         self._on_clock_set(target)
 
     def clock_advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> None:
-        self._wait(timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days), "for time to pass on a real ФН")
+        self._wait(
+            timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days), "чтобы время прошло на реальном ФН"
+        )
 
     def _wait(self, span: timedelta, why: str) -> None:
         if span.total_seconds() > self._budget:
-            raise LabUnavailable(
-                f"needs {span} of real time {why}; the real-time budget is {self._budget:g} s (--real-time-budget)"
+            raise NeedsRealTimeOrOperator(
+                f"нужно {span} реального времени, {why}; "
+                f"бюджет реального времени {self._budget:g} с (--real-time-budget)"
             )
         self._sleep(max(0.0, span.total_seconds()))
 
@@ -224,16 +225,16 @@ class BenchLab:
     # ------------------------------------------------------------------ what a real register cannot do
 
     def defects(self, enable: list[str] | None = None, disable: list[str] | None = None) -> list[str]:
-        raise LabUnavailable("seeded firmware defects exist only in emulators")
+        raise LabUnavailable("дефекты прошивки вносятся только в эмулятор")
 
     def journal(self) -> list[JournalEntry]:
-        raise LabUnavailable("this register's journal cannot be read over its protocol")
+        raise LabUnavailable("журнал этой ККТ не читается по её протоколу")
 
     def tape(self) -> list[str]:
-        raise LabUnavailable("the printed tape of a real register cannot be read back")
+        raise LabUnavailable("напечатанную ленту реальной ККТ не прочитать")
 
     def state(self) -> dict[str, Any]:
-        raise LabUnavailable("a real register has no emulator state")
+        raise LabUnavailable("у реальной ККТ нет состояния эмулятора")
 
     # ------------------------------------------------------------------ after each test
 

@@ -171,7 +171,7 @@ def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) ->
         lab = EmulatorLab(client.request, description=f"emulator control {control_url}")
     else:
         lab = UnavailableLab(
-            "this device has no lab control (no bench power supply, paper or clock control configured)",
+            "у этого устройства нет управления стендом (не настроены источник питания, бумага, часы)",
             description="real device, no instruments",
         )
     trace = Trace(family.describe_bytes)

@@ -55,5 +55,10 @@ class DriverBase(Reconciler):
     def close(self) -> None:
         self._link.close()
 
+    def __repr__(self) -> str:  # what an assertion message shows for ``kkt``
+        model = getattr(self, "_model", None)
+        link = getattr(self, "_link", None)
+        return f"<ККТ {model.title if model else '?'} на {link.url if link else '?'}>"
+
     def journal(self) -> list[JournalEntry]:
         return []  # neither binary protocol has a device log

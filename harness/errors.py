@@ -85,6 +85,11 @@ class LabUnavailable(HarnessError):
     """
 
 
+class NeedsRealTimeOrOperator(LabUnavailable):
+    """The scenario needs more real time than the budget allows, or a person where there is none
+    (its skip is filed under its own category in the report)."""
+
+
 class LinkError(KktError):
     """The link to the device is broken: the lab, not the product, failed."""
 

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from .device import JournalEntry, PaperState
-from .errors import HarnessError, LabUnavailable, LinkError
+from .errors import HarnessError, LabUnavailable, LinkError, NeedsRealTimeOrOperator
 from .timelens import ScenarioTime
 
 Control = Callable[[dict[str, Any]], dict[str, Any]]
@@ -126,43 +126,43 @@ class UnavailableLab:
         return LabUnavailable(f"{what}: {self.reason}")
 
     def paper(self, state: PaperState | str, *, after_lines: int | None = None) -> None:
-        raise self._no("cannot change paper")
+        raise self._no("нельзя управлять бумагой")
 
     def cover(self, open: bool) -> None:
-        raise self._no("cannot open or close the cover")
+        raise self._no("нельзя открыть или закрыть крышку")
 
     def ofd(self, online: bool) -> None:
-        raise self._no("cannot cut or restore the OFD link")
+        raise self._no("нельзя разорвать или восстановить связь с ОФД")
 
     def now(self) -> datetime:
-        raise self._no("no lab clock")
+        raise self._no("нет часов стенда")
 
     def clock_set(self, value: datetime, *, rtc_only: bool = False) -> None:
-        raise self._no("cannot set device time from the lab")
+        raise self._no("стенд не может установить время ККТ")
 
     def clock_advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> None:
-        raise self._no("cannot move device time (a real ФН needs real elapsed time)")
+        raise self._no("нельзя сдвинуть время ККТ (реальному ФН нужно реальное время)")
 
     def power(self, action: str) -> None:
-        raise self._no("no controllable power supply")
+        raise self._no("нет управляемого источника питания")
 
     def firmware(self, version: str) -> None:
-        raise self._no("cannot change firmware")
+        raise self._no("нельзя сменить прошивку")
 
     def defects(self, enable: list[str] | None = None, disable: list[str] | None = None) -> list[str]:
-        raise self._no("cannot seed firmware defects into a real device")
+        raise self._no("в реальную ККТ нельзя внести дефекты прошивки")
 
     def journal(self) -> list[JournalEntry]:
-        raise self._no("no device journal")
+        raise self._no("нет журнала устройства")
 
     def tape(self) -> list[str]:
-        raise self._no("the printed tape cannot be read back")
+        raise self._no("напечатанную ленту не прочитать")
 
     def state(self) -> dict[str, Any]:
-        raise self._no("no emulator state")
+        raise self._no("нет состояния эмулятора")
 
     def fn_setup(self, *, activated: datetime | None = None, registrations_done: int | None = None) -> dict[str, Any]:
-        raise self._no("a real ФН cannot be aged or have its registrations used up on demand")
+        raise self._no("реальный ФН нельзя состарить или израсходовать его перерегистрации по запросу")
 
 
 class HubLab:
@@ -266,7 +266,7 @@ class HubLab:
 
     def _device(self, request: dict[str, Any]) -> dict[str, Any]:
         if self._device_control is None:
-            raise LabUnavailable("a lab register's own hub state cannot be read")
+            raise LabUnavailable("состояние Кабинета в самой лабораторной ККТ не прочитать")
         reply = self._device_control({"op": "hub", **request})
         if not reply.get("ok"):
             raise HarnessError(f"emulator hub control failed: {reply.get('error', reply)}")
@@ -278,13 +278,13 @@ class HubLab:
             return self._device({"poll": True})
         if self._poll_wait is None:
             raise LabUnavailable(
-                "a lab register polls the hub on its own schedule (no hub_poll_seconds in the inventory)"
+                "лабораторная ККТ опрашивает Кабинет по своему расписанию (в инвентаре нет hub_poll_seconds)"
             )
         limit = self._poll_limit()
         if self._budget is not None and limit > self._budget:
-            raise LabUnavailable(
-                f"waiting for the register's next hub poll takes up to {limit:g} s of real time; "
-                f"the real-time budget is {self._budget:g} s (--real-time-budget)"
+            raise NeedsRealTimeOrOperator(
+                f"ждать следующего опроса Кабинета — до {limit:g} с реального времени; "
+                f"бюджет реального времени {self._budget:g} с (--real-time-budget)"
             )
         self._wait_for_poll(limit, "(its hub address or poll period in the inventory is wrong, or it is down)")
         return self.status()

@@ -27,7 +27,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
-from .errors import HarnessError, LabUnavailable, UsageError
+from .errors import HarnessError, NeedsRealTimeOrOperator, UsageError
 from .net import check_loopback, parse_tcp_url
 
 DEFAULT_ANSWER_TIMEOUT = 120.0  # seconds a person gets to do what was asked
@@ -43,11 +43,11 @@ class Operator(Protocol):
 class NoOperator:
     description = "no operator"
 
-    def __init__(self, why: str = "no operator for this lab (--operator none)") -> None:
+    def __init__(self, why: str = "у стенда нет оператора (--operator none)") -> None:
         self.why = why
 
     def ask(self, action: str, text: str, **args: Any) -> None:
-        raise LabUnavailable(f"«{text}» needs an operator: {self.why}")
+        raise NeedsRealTimeOrOperator(f"«{text}»: нужен оператор — {self.why}")
 
 
 @dataclass
@@ -62,13 +62,13 @@ class TtyOperator:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY)
         except OSError:
-            raise LabUnavailable(f"«{text}» needs an operator, and there is no terminal (--operator tty)") from None
+            raise NeedsRealTimeOrOperator(f"«{text}»: нужен оператор, а терминала нет (--operator tty)") from None
         with open(fd, "r+", encoding="utf-8", closefd=True) as tty:
             self._prompt(tty, text)
             ready, _, _ = select.select([tty], [], [], self.timeout)
             if not ready:
                 tty.write("\n")
-                raise LabUnavailable(f"«{text}»: no answer from the operator within {self.timeout:g} s")
+                raise NeedsRealTimeOrOperator(f"«{text}»: оператор не ответил за {self.timeout:g} с")
             answer = tty.readline().strip().lower()
         if answer in ("n", "no", "н", "нет"):
             raise HarnessError(f"the operator declined: «{text}»")
@@ -98,15 +98,13 @@ class RemoteOperator:
                 with sock.makefile("rb") as answers:
                     line = answers.readline()
         except OSError as exc:
-            raise LabUnavailable(
-                f"«{text}»: the scripted operator at {self.description} is unreachable: {exc}"
-            ) from None
+            raise NeedsRealTimeOrOperator(f"«{text}»: оператор-скрипт {self.description} недоступен: {exc}") from None
         try:
             reply = json.loads(line.decode("utf-8")) if line else {}
         except (UnicodeDecodeError, json.JSONDecodeError):
             reply = {}
         if not isinstance(reply, dict) or not reply:
-            raise LabUnavailable(f"«{text}»: the scripted operator gave no answer")
+            raise NeedsRealTimeOrOperator(f"«{text}»: оператор-скрипт не ответил")
         if not reply.get("ok"):
             raise HarnessError(f"the operator could not do «{text}»: {reply.get('error', reply)}")
 

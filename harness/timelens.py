@@ -17,7 +17,7 @@ import dataclasses
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from .errors import LabUnavailable
+from .errors import NeedsRealTimeOrOperator
 
 
 class ScenarioTime:
@@ -38,9 +38,9 @@ class ScenarioTime:
             self.anchored = True
         device = wanted + self.offset
         if device < earliest:
-            raise LabUnavailable(
-                f"the scenario moves the clock back to {wanted:%d.%m.%Y %H:%M}; a real register's clock "
-                "cannot go back before its last document"
+            raise NeedsRealTimeOrOperator(
+                f"сценарий переводит часы назад, на {wanted:%d.%m.%Y %H:%M}; часы реальной ККТ нельзя "
+                "перевести раньше её последнего документа"
             )
         return device
 

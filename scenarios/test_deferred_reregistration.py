@@ -95,7 +95,7 @@ def test_firmware_gate(kkt: Kkt, lab, hub) -> None:
     old, new = regimes(kkt)  # the register's regime now, and another one
     threshold = families.model(kkt.model).rereg_min_firmware
     if threshold is None:
-        pytest.skip(f"{kkt.model}: no firmware threshold for deferred re-registration")
+        pytest.skip(f"Устройство не умеет: у {kkt.model} нет порога прошивки для отложенной перерегистрации")
     major, minor, patch = (int(x) for x in threshold.split("."))
     below = f"{major}.{minor - 1}.{patch}"
     at(lab, "2021-01-01T08:00:00")

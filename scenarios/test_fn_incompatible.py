@@ -10,6 +10,7 @@ import pytest
 from harness.device import FnWarning, Kkt, TaxSystem
 from harness.errors import BadParameter, FnExpired, RegistrationLimit
 from harness.lab import Lab
+from harness.plugin import expect_refusal
 
 from .conftest import (
     SUGAR,
@@ -22,7 +23,7 @@ from .conftest import (
 pytestmark = [
     allure.epic("Отложенная перерегистрация"),
     allure.feature("D. ФН несовместим с новой СНО"),
-    allure.link("reference/domain-rules.md#d-фн-incompatible-with-the-new-сно", name="Матрица D"),
+    allure.link("matrix.html#scenario-d", name="Матрица сценариев D"),
     allure.label("rule", "R2.4"),
     allure.label("rule", "R2.5"),
     pytest.mark.destructive,
@@ -68,7 +69,7 @@ def test_36_month_fn_to_osn_after_short_term_manual(kkt: Kkt, lab) -> None:
     with allure.step("Проверить: срок ФН в прошлом, смена не открывается («ФН просрочен»)"):
         valid_until = kkt.fn().valid_until
         assert valid_until is not None and valid_until < NOW.date()
-        with pytest.raises(FnExpired):
+        with expect_refusal(FnExpired):
             kkt.open_shift()
 
 
@@ -92,9 +93,9 @@ def test_deferred_task_refuses_to_expire_the_fn(kkt: Kkt, lab, hub) -> None:
 def test_envd_target_rejected(kkt: Kkt, lab, hub) -> None:
     prepare(kkt, lab, months_on_fn=3)
     old = kkt.fn().tax_systems
-    with allure.step("Проверить: Кабинет отклоняет задание на ЕНВД"), pytest.raises(Exception, match=r"(?i)envd|енвд"):
+    with allure.step("Проверить: Кабинет отклоняет задание на ЕНВД"), expect_refusal(Exception, match=r"(?i)envd|енвд"):
         hub.schedule(TaxSystem.ENVD, date(2021, 7, 1))
-    with allure.step("Проверить: ККТ отклоняет ручную перерегистрацию на ЕНВД"), pytest.raises(BadParameter):
+    with allure.step("Проверить: ККТ отклоняет ручную перерегистрацию на ЕНВД"), expect_refusal(BadParameter):
         kkt.reregister(TaxSystem.ENVD)
     check_regime(kkt, old)
 
@@ -107,7 +108,7 @@ def test_registrations_exhausted(kkt: Kkt, lab) -> None:
     limit = lab.fn_setup()["registrations_done"] + lab.fn_setup()["registrations_left"]
     lab.fn_setup(registrations_done=limit)
     old = kkt.fn()
-    with allure.step("Проверить: перерегистрация отклонена, ФН без изменений"), pytest.raises(RegistrationLimit):
+    with allure.step("Проверить: перерегистрация отклонена, ФН без изменений"), expect_refusal(RegistrationLimit):
         kkt.reregister(TaxSystem.OSN)
     after = kkt.fn()
     assert after.tax_systems == old.tax_systems and after.last_fd_number == old.last_fd_number

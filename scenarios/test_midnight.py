@@ -10,6 +10,7 @@ import pytest
 
 from harness.device import Kkt, ShiftState
 from harness.errors import ShiftExpired
+from harness.plugin import expect_refusal
 
 from .conftest import (
     SUGAR,
@@ -25,10 +26,7 @@ from .conftest import (
 pytestmark = [
     allure.epic("Отложенная перерегистрация"),
     allure.feature("E. Смена через полночь"),
-    allure.link(
-        "reference/domain-rules.md#e-shift-crossing-midnight-deferred-re-registration-at-the-first-shift-open-after-the-scheduled-local-date",
-        name="Матрица E",
-    ),
+    allure.link("matrix.html#scenario-e", name="Матрица сценариев E"),
     allure.label("rule", "R3.1"),
     allure.label("rule", "R3.3"),
     allure.label("rule", "R6.3"),
@@ -77,7 +75,7 @@ def test_24_hour_boundary(kkt: Kkt, lab) -> None:
     lab.clock_advance(minutes=2)
     with allure.step("Проверить: через 24:01 статус «смена > 24 ч», чек отклонён"):
         assert kkt.status().shift is ShiftState.EXPIRED
-        with pytest.raises(ShiftExpired):
+        with expect_refusal(ShiftExpired):
             kkt.sell([SUGAR])
     with allure.step("Проверить: просроченную смену можно закрыть и открыть новую"):
         kkt.close_shift()

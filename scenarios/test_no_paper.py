@@ -9,13 +9,14 @@ import pytest
 
 from harness.device import Kkt, PaperState, ShiftState, TaxSystem
 from harness.errors import NoPaper
+from harness.plugin import expect_refusal
 
 from .conftest import SUGAR, ensure_shift_closed, ensure_shift_open, regimes, task_delivered
 
 pytestmark = [
     allure.epic("Отказы в работе ККТ"),
     allure.feature("A. Нет бумаги"),
-    allure.link("reference/domain-rules.md#a-no-paper-paper-end--cover-open", name="Матрица сценариев A"),
+    allure.link("matrix.html#scenario-a", name="Матрица сценариев A"),
     allure.label("rule", "R8.1"),
     allure.label("rule", "R8.2"),
 ]
@@ -31,7 +32,7 @@ def test_idle_refusal(kkt: Kkt, lab) -> None:
     lab.paper(PaperState.OUT)
     with allure.step("Проверить: статус показывает «нет бумаги»"):
         assert kkt.status().paper is PaperState.OUT
-    with allure.step("Проверить: чек отклонён с ошибкой «нет бумаги»"), pytest.raises(NoPaper):
+    with allure.step("Проверить: чек отклонён с ошибкой «нет бумаги»"), expect_refusal(NoPaper):
         kkt.sell([SUGAR])
     with allure.step("Проверить: в ФН не появилось нового документа, очередь ОФД не выросла"):
         assert kkt.fn().last_fd_number == fd_before
@@ -52,7 +53,7 @@ def test_paper_out_mid_receipt(kkt: Kkt, lab) -> None:
     fd_before = kkt.fn().last_fd_number
     queue_before = kkt.ofd_queue().count
     lab.paper(PaperState.OK, after_lines=3)  # paper ends while the receipt is printed
-    with allure.step("Пробить чек: печать обрывается, ККТ сообщает «нет бумаги»"), pytest.raises(NoPaper):
+    with allure.step("Пробить чек: печать обрывается, ККТ сообщает «нет бумаги»"), expect_refusal(NoPaper):
         kkt.sell([SUGAR])
     with allure.step("Проверить: документ есть в ФН (номер ФД вырос) и стоит в очереди ОФД"):
         assert kkt.fn().last_fd_number == fd_before + 1
@@ -80,7 +81,7 @@ def test_paper_out_mid_z_report(kkt: Kkt, lab) -> None:
     ensure_shift_open(kkt)
     fd_before = kkt.fn().last_fd_number
     lab.paper(PaperState.OK, after_lines=2)
-    with allure.step("Закрыть смену: печать Z обрывается"), pytest.raises(NoPaper):
+    with allure.step("Закрыть смену: печать Z обрывается"), expect_refusal(NoPaper):
         kkt.close_shift()
     with allure.step("Проверить: Z записан в ФН, ККТ требует допечатки"):
         assert kkt.fn().last_fd_number == fd_before + 1
@@ -104,7 +105,7 @@ def test_paper_out_mid_reregistration_report(kkt: Kkt, lab) -> None:
     target = TaxSystem.OSN if fn.tax_systems != TaxSystem.OSN else TaxSystem.USN_INCOME
     lab.ofd(True)
     lab.paper(PaperState.OK, after_lines=2)
-    with allure.step(f"Перерегистрировать на {target.title}: печать отчёта обрывается"), pytest.raises(NoPaper):
+    with allure.step(f"Перерегистрировать на {target.title}: печать отчёта обрывается"), expect_refusal(NoPaper):
         kkt.reregister(target)
     after = kkt.fn()
     with allure.step("Проверить: перерегистрация уже в ФН — новая СНО, новый отчёт о регистрации"):
@@ -127,7 +128,7 @@ def test_paper_out_mid_deferred_reregistration(kkt: Kkt, lab, hub) -> None:
     task_delivered(kkt, lab, hub, now="2021-01-01T09:00:00", target=new, day=date(2021, 1, 1))
     registration_before = kkt.fn().last_registration_fd
     lab.paper(PaperState.OK, after_lines=2)
-    with allure.step("Открыть смену: ККТ перерегистрируется, печать отчёта обрывается"), pytest.raises(NoPaper):
+    with allure.step("Открыть смену: ККТ перерегистрируется, печать отчёта обрывается"), expect_refusal(NoPaper):
         kkt.open_shift()
     first = kkt.fn().last_registration_fd
     with allure.step("Проверить: перерегистрация выполнена, Кабинет видит «перерегистрирована»"):
@@ -158,7 +159,7 @@ def test_pending_print_survives_power_cycle(kkt: Kkt, lab) -> None:
     ensure_shift_open(kkt)
     fd_before = kkt.fn().last_fd_number
     lab.paper(PaperState.OK, after_lines=3)
-    with pytest.raises(NoPaper):
+    with expect_refusal(NoPaper):
         kkt.sell([SUGAR])
     lab.power("cycle")
     kkt.connect()

@@ -9,6 +9,7 @@ import pytest
 
 from harness.device import Kkt
 from harness.errors import TaxSystemNotRegistered
+from harness.plugin import expect_refusal
 
 from .conftest import (
     SUGAR,
@@ -24,10 +25,7 @@ from .conftest import (
 pytestmark = [
     allure.epic("Отложенная перерегистрация"),
     allure.feature("C. Нет задания"),
-    allure.link(
-        "reference/domain-rules.md#c-deferred-re-registration-task-never-reached-the-register-нет-задания",
-        name="Матрица C",
-    ),
+    allure.link("matrix.html#scenario-c", name="Матрица сценариев C"),
     allure.label("rule", "R6.1"),
     allure.label("rule", "R6.3"),
     pytest.mark.destructive,
@@ -60,7 +58,7 @@ def test_withheld_task_old_regime_stays(kkt: Kkt, lab, hub) -> None:
         check_regime(kkt, old)
     with allure.step("Проверить: чек на старой СНО проходит, на новой — отклонён"):
         assert kkt.sell([SUGAR], tax_system=old).number == opened.number + 1
-        with pytest.raises(TaxSystemNotRegistered):
+        with expect_refusal(TaxSystemNotRegistered):
             kkt.sell([SUGAR], tax_system=new)
     with allure.step("Проверить: в Кабинете «задание не получено», «не перерегистрирована»"):
         assert status["task_received"] is False and status["reregistered"] is False

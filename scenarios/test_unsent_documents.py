@@ -8,13 +8,14 @@ import pytest
 from harness import families
 from harness.device import FnWarning, Kkt, TaxSystem
 from harness.errors import OfdTimeout, UnsentDocuments
+from harness.plugin import expect_refusal
 
 from .conftest import SUGAR, attach_note, ensure_shift_closed, ensure_shift_open
 
 pytestmark = [
     allure.epic("Отказы в работе ККТ"),
     allure.feature("B. Неотправленные документы"),
-    allure.link("reference/domain-rules.md#b-unsent-documents-in-the-фн-ofd-not-reachable", name="Матрица сценариев B"),
+    allure.link("matrix.html#scenario-b", name="Матрица сценариев B"),
     allure.label("rule", "R4.1"),
     allure.label("rule", "R4.2"),
 ]
@@ -69,7 +70,7 @@ def test_thirty_day_block(kkt: Kkt, lab) -> None:
     lab.clock_advance(hours=1, minutes=1)
     with allure.step("Проверить: через 30 д 1 мин ФН отказывает, флаг «превышено время ожидания ОФД»"):
         assert FnWarning.OFD_TIMEOUT in kkt.fn().warnings
-        with pytest.raises(OfdTimeout):
+        with expect_refusal(OfdTimeout):
             kkt.open_shift()
     lab.ofd(True)
     with allure.step("Проверить: очередь ушла в ОФД, блокировка снята без перерегистрации"):

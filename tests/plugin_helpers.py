@@ -27,7 +27,7 @@ NO_PAPER_SCENARIOS = REPO / "scenarios" / "test_no_paper.py"
 RUN_TIMEOUT = 120.0  # seconds for one inner pytest run (each normally takes about one second)
 INNER_TIMEOUT = "--timeout=60"  # pytest-timeout inside the inner run, per test
 PIRIT_MODELS = ("kf", "dkf", "start")
-TRACE, JOURNAL, TAPE = "Трасса обмена (wire trace)", "Журнал ККТ", "Чековая лента"
+TRACE, JOURNAL, TAPE = "Трасса обмена", "Журнал ККТ", "Чековая лента"
 
 
 # ------------------------------------------------------------------------------------------
@@ -49,10 +49,15 @@ class AllureResults:
 
     @property
     def names(self) -> list[str]:
-        return sorted(r["name"] for r in self.results)
+        """pytest's names of the results (``test_x[emulator-kf]``); a result's title names its register."""
+        return sorted(self.testname(r) for r in self.results)
+
+    @staticmethod
+    def testname(result: dict[str, Any]) -> str:
+        return next((label["value"] for label in result["labels"] if label["name"] == "testname"), result["name"])
 
     def get(self, name: str) -> dict[str, Any]:
-        found = [r for r in self.results if r["name"] == name]
+        found = [r for r in self.results if self.testname(r) == name]
         assert len(found) == 1, f"{name}: {len(found)} results among {self.names}"
         return found[0]
 
@@ -89,7 +94,8 @@ class AllureResults:
         texts: dict[str, str] = {}
         for attachment in found:
             assert attachment["name"] not in texts, f"{name}: {attachment['name']} attached twice"
-            texts[attachment["name"]] = (self.path / attachment["source"]).read_text(encoding="utf-8")
+            raw = (self.path / attachment["source"]).read_bytes()
+            texts[attachment["name"]] = raw.decode("utf-8") if attachment.get("type") != "image/png" else raw.hex()
         return texts
 
 

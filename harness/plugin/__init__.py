@@ -17,19 +17,33 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import allure
 import pytest
 
 from .. import families
 from ..bench import DEFAULT_REAL_TIME_BUDGET
-from ..errors import KktError, LabUnavailable, SafetyRefusal, UsageError
+from ..errors import KktError, LabUnavailable, NeedsRealTimeOrOperator, SafetyRefusal, UsageError
 from ..lab_open import LabOptions
+from ..report.categories import SKIP_LAB, SKIP_REAL_TIME, SKIP_SAFETY
 from ..spec import DeviceSpec, parse_spec
-from .evidence import SEEN_KEY
+from . import wording
+from .evidence import EVIDENCE_KEY, HANDLE_KEY, SEEN_KEY, TITLE_KEY, attach_evidence
 from .fixtures import hub, kkt, kkt_device, lab
-from .safety import INVENTORY_KEY, SKIP_SAFETY
+from .refusals import expect_refusal
+from .safety import INVENTORY_KEY
 from .steps import HUB_TITLES, LAB_TITLES, STEP_TITLES, StepProxy
 
-__all__ = ["HUB_TITLES", "LAB_TITLES", "STEP_TITLES", "StepProxy", "hub", "kkt", "kkt_device", "lab"]
+__all__ = [
+    "HUB_TITLES",
+    "LAB_TITLES",
+    "STEP_TITLES",
+    "StepProxy",
+    "expect_refusal",
+    "hub",
+    "kkt",
+    "kkt_device",
+    "lab",
+]
 
 SPECS_KEY = pytest.StashKey[list[DeviceSpec]]()
 
@@ -153,6 +167,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if call.excinfo is not None and call.excinfo.errisinstance(UsageError):
         report.longrepr = f"{call.excinfo.typename}: {call.excinfo.value}"
+    title = item.stash.get(TITLE_KEY, None)
+    if title is not None and call.when in ("setup", "call"):  # after allure-pytest named it at setup
+        allure.dynamic.title(title)
     return report
 
 
@@ -174,12 +191,33 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         raise
 
 
+def pytest_assertrepr_compare(config: pytest.Config, op: str, left: Any, right: Any) -> list[str] | None:
+    return wording.explain(op, left, right) if wording.IN_SCENARIO.get() else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A scenario's evidence goes to the test itself (its own attachments), not to a fixture's
+    teardown: attached when the scenario body ends, whatever its outcome."""
+    handle = item.stash.get(HANDLE_KEY, None)
+    token = wording.IN_SCENARIO.set(handle is not None)
+    try:
+        return (yield)
+    finally:
+        wording.IN_SCENARIO.reset(token)
+        if handle is not None:
+            attach_evidence(handle)
+            item.stash[EVIDENCE_KEY] = True
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     try:
         return (yield)
+    except NeedsRealTimeOrOperator as exc:
+        pytest.skip(f"{SKIP_REAL_TIME}: {exc}")
     except LabUnavailable as exc:
-        pytest.skip(f"lab cannot do this on this device — {exc}")
+        pytest.skip(f"{SKIP_LAB}: {exc}")
     except SafetyRefusal as exc:
         if pyfuncitem.get_closest_marker("destructive") is None:
             raise  # an unmarked scenario must not try it at all: the scenario is broken
@@ -214,6 +252,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for spec_id, seen in sorted(config.stash.get(SEEN_KEY, {}).items()):
         for key, value in seen.items():
             props[f"{spec_id}.{key}"] = value
+    from ..report.tidy import tidy_fixtures
+
+    tidy_fixtures(path)
     report.write_environment(path, props)
     report.write_categories(path)
     report.write_executor(path, build_name=os.environ.get("KKT_HIL_BUILD"))

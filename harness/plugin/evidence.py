@@ -6,23 +6,57 @@ from __future__ import annotations
 import allure
 import pytest
 
+from harness import families
 from harness.errors import HarnessError, KktError
 
 from ..bench import RestoreIncomplete
 from ..connect import DeviceHandle
 from ..lab_open import Bench
+from ..report import evidence as report_evidence
+from ..report.journal import journal_text
 from ..spec import DeviceSpec
 
 SEEN_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
+HANDLE_KEY = pytest.StashKey[DeviceHandle]()  # the register a test item runs on
+EVIDENCE_KEY = pytest.StashKey[bool]()  # its evidence is attached already
+TITLE_KEY = pytest.StashKey[str]()  # "<scenario title> — <model title> <firmware>"
+LATENCY_ATTACHMENT = "Время ответа ККТ (мс)"
 
 
-def label_faults(spec: DeviceSpec) -> None:
-    """The fault schedule of a ``faults=`` spec, before the device is opened: a fault may make
-    the opening fail, and that result must still say which faults it ran under."""
+class Plain:
+    """A parameter value shown as it is (allure-pytest quotes strings: ``'kf 2.26.0'``)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def scenario_title(item: pytest.Item) -> str:
+    function = getattr(item, "function", None)
+    title = getattr(function, "__allure_display_name__", None)
+    return str(title) if title else getattr(item, "originalname", item.name)
+
+
+def label_spec(request: pytest.FixtureRequest, spec: DeviceSpec) -> None:
+    """Before the device is opened (an opening that fails must still name its register): the
+    spec, the model's title, the fault schedule."""
+    model = families.model(spec.model)
+    firmware = spec.params.get("firmware", "")
+    item = request.node
+    item.stash[TITLE_KEY] = f"{scenario_title(item)} — {model.title}" + (f" {firmware}" if firmware else "")
+    allure.dynamic.label("kkt_spec", spec.text)
+    allure.dynamic.label("testname", item.name)  # pytest's name of the result: test_x[emulator-kf]
+    allure.dynamic.label("scenario", scenario_title(item))
+    allure.dynamic.label("model", spec.model)
+    allure.dynamic.label("model_title", model.title)
+    allure.dynamic.parameter("kkt_device", Plain(spec.text), mode=allure.parameter_mode.HIDDEN)
+    allure.dynamic.parameter("Устройство", Plain(spec.text), excluded=True)
     schedule = spec.faults
     if schedule is not None:
         allure.dynamic.label("faults", schedule.text)
-        allure.dynamic.parameter("Сбои связи (faults)", schedule.text)
+        allure.dynamic.parameter("Сбои связи (faults)", Plain(schedule.text))
 
 
 def label(request: pytest.FixtureRequest, handle: DeviceHandle) -> None:
@@ -33,7 +67,6 @@ def label(request: pytest.FixtureRequest, handle: DeviceHandle) -> None:
     else:
         transport = handle.spec.url
     labels = {
-        "model": info.model,
         "firmware": info.firmware,
         "fn": info.fn_serial + (f" ({fn_kind})" if fn_kind else ""),
         "serial": info.serial,
@@ -41,10 +74,13 @@ def label(request: pytest.FixtureRequest, handle: DeviceHandle) -> None:
     }
     for name, value in labels.items():
         allure.dynamic.label(name, value)
-    allure.dynamic.tag(info.model)
-    allure.dynamic.parameter("ККТ", f"{info.model} {info.firmware}")
-    if fn_kind:
-        allure.dynamic.parameter("ФН", fn_kind)
+    allure.dynamic.tag(handle.model.title)
+    item = request.node
+    item.stash[HANDLE_KEY] = handle
+    item.stash[TITLE_KEY] = f"{scenario_title(item)} — {handle.model.title} {info.firmware}"
+    # shown, but not part of the history id: a new firmware of the same register continues its history
+    allure.dynamic.parameter("ККТ", Plain(f"{handle.model.title} {info.firmware}"), excluded=True)
+    allure.dynamic.parameter("ФН", Plain(fn_kind or info.fn_serial), excluded=True)
     seen = request.config.stash[SEEN_KEY]
     seen[handle.spec.id] = {
         "model": info.model,
@@ -80,22 +116,38 @@ def restore_bench(bench: Bench) -> None:
 
 
 def attach_evidence(handle: DeviceHandle) -> None:
-    allure.attach(handle.trace.render() or "(no traffic)", "Трасса обмена (wire trace)", allure.attachment_type.TEXT)
+    """The trace as a table, the injected faults, the journal, the tape as text and as a
+    receipt image, and the register's response times, in the current test or fixture."""
+    trace = handle.trace
+    allure.attach(
+        report_evidence.trace_table(trace.records, dropped=trace.dropped),
+        "Трасса обмена",
+        allure.attachment_type.HTML,
+    )
     if handle.faults is not None:
         schedule = handle.faults.schedule.text if handle.faults.schedule is not None else "?"
-        lines = [f"schedule: {schedule} (over {handle.faults.inner_url})"]
-        lines += [fault.describe() for fault in handle.faults.injected] or ["no fault injected"]
-        allure.attach("\n".join(lines), "Внесённые сбои связи (injected faults)", allure.attachment_type.TEXT)
+        lines = [f"расписание: {schedule} (поверх {handle.faults.inner_url})"]
+        lines += [fault.describe() for fault in handle.faults.injected] or ["ни одного сбоя не внесено"]
+        allure.attach("\n".join(lines), "Внесённые сбои связи", allure.attachment_type.TEXT)
     try:
-        journal = handle.lab.journal()
-        text = "\n".join(
-            f"{e.at:%d.%m.%Y %H:%M:%S}  {e.event}" + (f": {e.detail}" if e.detail else "") for e in journal
-        )
+        text = journal_text(handle.lab.journal())
     except KktError as exc:
-        text = f"(journal not available: {exc})"
-    allure.attach(text or "(empty)", "Журнал ККТ", allure.attachment_type.TEXT)
+        text = f"(журнал недоступен: {exc})"
+    allure.attach(text or "(пусто)", "Журнал ККТ", allure.attachment_type.TEXT)
+    tape: list[str] = []
     try:
-        tape = "\n".join(handle.lab.tape())
+        tape = handle.lab.tape()
+        printed = "\n".join(tape)
     except KktError as exc:
-        tape = f"(printed tape not available: {exc})"
-    allure.attach(tape or "(nothing printed)", "Чековая лента", allure.attachment_type.TEXT)
+        printed = f"(чековую ленту не прочитать: {exc})"
+    allure.attach(printed or "(ничего не напечатано)", "Чековая лента", allure.attachment_type.TEXT)
+    if tape:
+        try:
+            image = report_evidence.tape_png(tape)
+        except LookupError as exc:
+            allure.attach(str(exc), "Чековая лента (изображение)", allure.attachment_type.TEXT)
+        else:
+            allure.attach(image, "Чековая лента (изображение)", allure.attachment_type.PNG)
+    timings = trace.timings
+    if timings:
+        allure.attach(report_evidence.latency_json(timings), LATENCY_ATTACHMENT, allure.attachment_type.JSON)

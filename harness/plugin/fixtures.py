@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import allure
 import pytest
 
 from harness import families
@@ -14,8 +13,9 @@ from harness.errors import SafetyRefusal, UsageError
 from harness.lab import EmulatorLab, HubLab
 
 from ..connect import URL_UNPROVEN, DeviceHandle, open_device
+from ..report.categories import SKIP_CAPABILITY, SKIP_LAB
 from ..spec import DeviceSpec
-from .evidence import attach_evidence, label, label_faults, prepare_bench, restore_bench
+from .evidence import EVIDENCE_KEY, attach_evidence, label, label_spec, prepare_bench, restore_bench
 from .safety import check_markers_after_connect, check_markers_before_connect, lab_options
 from .steps import HUB_TITLES, LAB_TITLES, STEP_TITLES, StepProxy
 
@@ -23,9 +23,8 @@ from .steps import HUB_TITLES, LAB_TITLES, STEP_TITLES, StepProxy
 @pytest.fixture
 def kkt_device(request: pytest.FixtureRequest) -> Iterator[DeviceHandle]:
     spec: DeviceSpec = request.param
+    label_spec(request, spec)
     check_markers_before_connect(request, spec)
-    allure.dynamic.label("kkt_spec", spec.text)
-    label_faults(spec)
     error: UsageError | None = None
     try:
         handle = open_device(
@@ -43,7 +42,8 @@ def kkt_device(request: pytest.FixtureRequest) -> Iterator[DeviceHandle]:
         yield handle
     finally:
         try:
-            attach_evidence(handle)
+            if not request.node.stash.get(EVIDENCE_KEY, False):  # the scenario body never ran
+                attach_evidence(handle)
             if handle.bench is not None:
                 restore_bench(handle.bench)
         finally:
@@ -63,7 +63,7 @@ def lab(kkt_device: DeviceHandle) -> Any:
 
 
 def _no_cloud(handle: DeviceHandle) -> str:
-    return f"{handle.model.title} has no Dreamkas cloud (Кабинет) re-registration task"
+    return f"{SKIP_CAPABILITY}: у {handle.model.title} нет облака Dreamkas (Кабинета) и заданий на перерегистрацию"
 
 
 @pytest.fixture
@@ -87,12 +87,16 @@ def hub(kkt_device: DeviceHandle) -> Iterator[Any]:
         if bench.hub is None:
             if cloud is None:
                 pytest.skip(_no_cloud(kkt_device))
-            pytest.skip("no Dreamkas hub for this device (kkt-hil hub): add hub = URL in its inventory entry")
+            pytest.skip(
+                f"{SKIP_LAB}: у этой ККТ нет Кабинета стенда (kkt-hil hub) — добавьте hub = URL в её запись инвентаря"
+            )
         yield StepProxy(bench.hub, HUB_TITLES)  # restore() withdraws what the test left on the hub
         return
     hub_url = kkt_device.spec.params.get("hub")
     if not hub_url:
-        pytest.skip("no Dreamkas hub for this device (kkt-hil hub): add &hub=http://127.0.0.1:PORT to its url: spec")
+        pytest.skip(
+            f"{SKIP_LAB}: у этой ККТ нет Кабинета стенда (kkt-hil hub) — добавьте &hub=http://127.0.0.1:PORT в spec"
+        )
     if cloud is None:
         pytest.skip(_no_cloud(kkt_device))
     lab = kkt_device.lab

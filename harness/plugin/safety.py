@@ -19,9 +19,9 @@ from harness.spec import DeviceSpec
 from harness.versions import parse_version
 
 from ..connect import DeviceHandle
+from ..report.categories import SKIP_CAPABILITY, SKIP_SAFETY
 
 INVENTORY_KEY = pytest.StashKey[Inventory]()
-SKIP_SAFETY = "пропущен по безопасности"  # the category of skips the safety rules cause
 
 
 def lab_options(request: pytest.FixtureRequest) -> LabOptions:
@@ -39,17 +39,21 @@ def check_markers_before_connect(request: pytest.FixtureRequest, spec: DeviceSpe
     node = request.node
     models = node.get_closest_marker("models")
     if models and spec.model not in models.args:
-        pytest.skip(f"scenario is for models {', '.join(models.args)}; device is {spec.model}")
+        pytest.skip(f"{SKIP_CAPABILITY}: сценарий для моделей {', '.join(models.args)}; устройство — {spec.model}")
     if node.get_closest_marker("destructive") and spec.kind == "lab":
         if not request.config.getoption("--allow-destructive"):
-            pytest.skip(f"{SKIP_SAFETY}: destructive scenario on a real register: run with --allow-destructive")
+            pytest.skip(f"{SKIP_SAFETY}: разрушающий сценарий на реальной ККТ — запустите с --allow-destructive")
         entry = request.config.stash[INVENTORY_KEY].device(spec.target)
         if not entry.sacrificial:
-            pytest.skip(f"{SKIP_SAFETY}: lab:{entry.id} ({entry.source}) is not marked sacrificial")
+            pytest.skip(
+                f"{SKIP_SAFETY}: lab:{entry.id} ({entry.source}) не отмечена в инвентаре как жертвенная (sacrificial)"
+            )
         return
     if node.get_closest_marker("destructive") and spec.kind != "emulator":
         if not request.config.getoption("--allow-destructive"):
-            pytest.skip("destructive scenario on a real device: run with --allow-destructive on a sacrificial ФН")
+            pytest.skip(
+                f"{SKIP_SAFETY}: разрушающий сценарий на реальном устройстве: только --allow-destructive, жертвенный ФН"
+            )
         raise HarnessError(
             "destructive scenarios on real devices need a lab inventory entry marked sacrificial "
             "(serial checked against the device); url: specs cannot prove that"
@@ -63,7 +67,7 @@ def check_markers_after_connect(request: pytest.FixtureRequest, handle: DeviceHa
         missing = [c for c in required.args if isinstance(c, Capability) and c not in handle.kkt.capabilities]
         if missing:
             names = ", ".join(c.value for c in missing)
-            pytest.skip(f"device {handle.spec.model} lacks {names}")
+            pytest.skip(f"{SKIP_CAPABILITY}: у устройства {handle.spec.model} нет: {names}")
     firmware = node.get_closest_marker("firmware")
     if firmware and "min" in firmware.kwargs:
         current = handle.kkt.info().firmware
@@ -72,4 +76,4 @@ def check_markers_after_connect(request: pytest.FixtureRequest, handle: DeviceHa
         except ValueError:
             too_old = False
         if too_old:
-            pytest.skip(f"firmware {current} is older than {firmware.kwargs['min']}")
+            pytest.skip(f"{SKIP_CAPABILITY}: прошивка {current} старше {firmware.kwargs['min']}")

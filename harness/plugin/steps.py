@@ -7,6 +7,8 @@ from typing import Any
 
 import allure
 
+from .refusals import note_expected
+
 STEP_TITLES: dict[str, str] = {
     "info": "Прочитать сведения о ККТ",
     "status": "Запросить статус ККТ",
@@ -59,10 +61,20 @@ class StepProxy:
 
         @functools.wraps(value)
         def step(*args: Any, **kwargs: Any) -> Any:
+            refused: BaseException | None = None
             with allure.step(step_title(title, args, kwargs)):
-                return value(*args, **kwargs)
+                try:
+                    return value(*args, **kwargs)
+                except Exception as exc:
+                    if not note_expected(exc):
+                        raise
+                    refused = exc  # the scenario expects it: a passed step, raised outside it
+            raise refused
 
         return step
+
+    def __repr__(self) -> str:
+        return repr(self._target)
 
 
 def step_title(title: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

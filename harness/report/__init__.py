@@ -26,8 +26,9 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from harness import errors as _errors
 from harness.errors import HarnessError
+
+from . import categories
 
 __all__ = [
     "CATEGORIES",
@@ -39,6 +40,18 @@ __all__ = [
     "write_executor",
 ]
 
+#: Labels allure-pytest adds that a QA engineer has no use for on a test page.
+HIDDEN_LABELS = (
+    "host",
+    "thread",
+    "framework",
+    "language",
+    "package",
+    "parentSuite",
+    "suite",
+    "subSuite",
+    "testname",
+)
 MISSING_CLI_MESSAGE = "Allure CLI not found: run `make setup` (npm ci)"
 
 #: A key whose value must never reach a report (matched case-insensitively anywhere in the key).
@@ -139,46 +152,8 @@ def write_environment(results_dir: Path, props: Mapping[str, str]) -> Path:
     return path
 
 
-def _class_names(base: type) -> list[str]:
-    """``base`` and all its subclasses defined so far (allure-pytest puts ``Type: text``)."""
-    names: set[str] = set()
-    stack = [base]
-    while stack:
-        cls = stack.pop()
-        if cls.__name__ not in names:
-            names.add(cls.__name__)
-            stack.extend(cls.__subclasses__())
-    return sorted(names)
-
-
-def _alternatives(required: list[str], classes: list[str]) -> str:
-    """``.*A.*|.*B.*`` for the required words plus class names they do not already cover."""
-    words = list(required)
-    for name in classes:
-        if not any(word in name for word in words):
-            words.append(name)
-    return "|".join(f".*{re.escape(word)}.*" for word in words)
-
-
 def _categories() -> list[dict[str, object]]:
-    # allure-pytest's message is "<ExceptionClassName>: <text>" (no module), so subclasses
-    # whose names do not contain the base name (LinkCorrupted, UsageError...) are listed too.
-    link = _alternatives(["LinkError", "Timeout", "Disconnected"], _class_names(_errors.LinkError))
-    harness = _alternatives(["HarnessError"], _class_names(HarnessError))
-    return [
-        {"name": "Поведение ККТ не соответствует ожиданию", "matchedStatuses": ["failed"]},
-        {
-            "name": "Стенд/связь: нет ответа или ошибка канала",
-            "matchedStatuses": ["broken"],
-            "messageRegex": link,
-        },
-        {
-            "name": "Ошибка конфигурации стенда",
-            "matchedStatuses": ["broken"],
-            "messageRegex": harness,
-        },
-        {"name": "Пропущено: устройство не умеет", "matchedStatuses": ["skipped"]},
-    ]
+    return categories.categories()
 
 
 #: Category rules in Allure's ``categories.json`` format (first match wins).
@@ -238,6 +213,7 @@ def generate_html(
     timeout: float = 300,
     report_name: str = "kkt-hil",
     language: str = "ru",
+    history: Path | None = None,
 ) -> Path:
     """Build the single-file HTML report from ``results_dir`` into ``report_dir``.
 
@@ -270,7 +246,12 @@ def generate_html(
             }
         },
         "categories": {"rules": _categories()},
+        "hideLabels": list(HIDDEN_LABELS),
     }
+    if history is not None:  # successive runs: trends, and flaky results marked from their history
+        history = Path(history).resolve()
+        history.parent.mkdir(parents=True, exist_ok=True)
+        config["historyPath"] = str(history)
     report_dir.parent.mkdir(parents=True, exist_ok=True)
     # A fresh output directory each time (Allure 3 does not clean it), swapped in at the end.
     staging = Path(tempfile.mkdtemp(prefix=f".{report_dir.name}-", dir=report_dir.parent))
