@@ -6,6 +6,8 @@
     kkt-hil devices [--inventory FILE] [--suggest]
     kkt-hil run [--kkt SPEC ...] [pytest args]
     kkt-hil report [RESULTS_DIR]
+    kkt-hil compare RUN_A RUN_B [--html FILE] [--latency-threshold PCT] [--latency-min-ms MS]
+    kkt-hil matrix RESULTS_DIR... [--output FILE]
     kkt-hil standin MODEL --inventory FILE [--sacrificial yes|no]
     kkt-hil ofd [--listen tcp://127.0.0.1:PORT]
     kkt-hil faults --upstream tcp://127.0.0.1:PORT --faults SCHEDULE [--listen tcp://127.0.0.1:PORT]
@@ -13,7 +15,7 @@
 User mistakes end in one line on stderr and exit code 2; a broken link or a refusing device in
 one line and exit code 1; never a traceback.  One module per group of commands: ``serve``
 (emulate, hub, standin, ofd: long-running servers), ``probe`` (probe, devices), ``run`` (run,
-report).
+report), ``compare`` (compare, matrix).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import NoReturn
 from .. import families
 from ..errors import HarnessError, KktError, LinkError, UsageError
 from .common import DEFAULT_REPORT, DEFAULT_RESULTS, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from .compare import add_compare_parsers, cmd_compare, cmd_matrix
 from .faults import add_faults_parser, cmd_faults
 from .probe import cmd_devices, cmd_probe
 from .run import cmd_report, cmd_run
@@ -116,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", type=Path, default=DEFAULT_REPORT)
 
     add_faults_parser(sub)
+    add_compare_parsers(sub)
     return parser
 
 
@@ -140,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "standin": cmd_standin,
             "ofd": cmd_ofd,
             "faults": cmd_faults,
+            "compare": cmd_compare,
+            "matrix": cmd_matrix,
         }[args.command]
         return handler(args, extra)
     except UsageError as exc:

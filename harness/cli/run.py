@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import HarnessError, UsageError
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 
@@ -64,7 +64,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     if code in (2, 3, 4):  # interrupted, internal error, usage error: no report worth building
         return EXIT_USAGE if code == 4 else EXIT_FAILED
     index = _build_report(results, args.report)
-    print(f"report: {index}", flush=True)
+    _after_report(results, index, args.kkt, summary=True)
     if code == 5:
         print("kkt-hil: no scenario ran", file=sys.stderr)
         return EXIT_FAILED
@@ -74,11 +74,36 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_report(args: argparse.Namespace, _: list[str]) -> int:
     if not args.results.is_dir():
         raise UsageError(f"no results directory {args.results}")
-    print(f"report: {_build_report(args.results, args.output)}", flush=True)
+    _after_report(args.results, _build_report(args.results, args.output), [], summary=False)
     return EXIT_OK
+
+
+HISTORY_FILE = "history.jsonl"  # next to the report directory: successive builds make trends
 
 
 def _build_report(results: Path, output: Path) -> Path:
     from .. import report
 
-    return report.generate_html(results, output)
+    return report.generate_html(results, output, history=output.parent / HISTORY_FILE)
+
+
+def _after_report(results: Path, index: Path, specs: list[str], *, summary: bool) -> None:
+    """Beside the report: ``run.json`` in the results (where the report is), ``matrix.html`` next
+    to ``index.html``; then the terminal summary (``run``), ``matrix: PATH`` and, last of all (a
+    contract), ``report: PATH``."""
+    from ..report.matrix import MATRIX_FILE, write_matrix
+    from ..report.results import load_run, specs_of, write_manifest
+    from ..report.summary import display_path, render_summary
+
+    try:
+        write_manifest(results, index, specs_of(results) or specs)
+        run = load_run(results)
+        matrix = write_matrix([run], index.parent / MATRIX_FILE)
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        raise HarnessError(f"cannot write beside the report{where}: {exc.strerror or exc}") from None
+    if summary:
+        for line in render_summary(run):
+            print(line)
+    print(f"matrix: {display_path(matrix)}")
+    print(f"report: {display_path(index)}", flush=True)
