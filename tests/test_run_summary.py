@@ -45,15 +45,15 @@ def _results(path: Path) -> Path:
 
 def test_the_grid_has_one_row_per_scenario_and_one_column_per_register(tmp_path: Path) -> None:
     lines = render_summary(load_run(_results(tmp_path)))
-    assert lines[0].split() == ["scenario", "atol", "kf"]
+    assert lines[0].split() == ["scenario", "kf", "atol"]  # the catalogue order
     rows = {line.split("  ")[0]: line.split()[-2:] for line in lines[1:4]}
     assert rows["Без бумаги чек не открывается"] == ["✓", "✓"]
-    assert rows["Крышка открыта"] == ["!", "–"]
+    assert rows["Крышка открыта"] == ["–", "!"]
     long_row = next(line for line in lines if line.startswith("Очень"))
-    assert long_row.split()[-2:] == ["·", "✗"]  # not run on АТОЛ
+    assert long_row.split()[-2:] == ["✗", "·"]  # not run on АТОЛ
     assert "…" in long_row and LONG not in long_row
     assert all(len(line) <= 100 for line in lines[:4]), [len(line) for line in lines]
-    assert lines[-3:-1] == ["atol = АТОЛ 30Ф 2.26.0 (emulator:atol)", "kf   = Касса Ф 2.26.0 (emulator:kf)"]
+    assert lines[-3:-1] == ["kf   = Касса Ф 2.26.0 (emulator:kf)", "atol = АТОЛ 30Ф 2.26.0 (emulator:atol)"]
     assert lines[-1] == "passed 2, failed 1, broken 1, skipped 1 (5 results)"
 
 

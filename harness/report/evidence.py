@@ -108,13 +108,13 @@ def tape_png(lines: Sequence[str], *, width: int = TAPE_WIDTH, size: int = 15) -
     margin = 18
     image_width = int(right - left) + 2 * margin
     image_height = line_height * len(text) + 2 * margin
-    image = Image.new("RGB", (image_width, image_height), (252, 251, 246))
+    image = Image.new("L", (image_width, image_height), 250)
     draw = ImageDraw.Draw(image)
     for index, line in enumerate(text):
-        draw.text((margin, margin + index * line_height), line, font=font, fill=(20, 20, 20))
+        draw.text((margin, margin + index * line_height), line, font=font, fill=20)
     for x in range(0, image_width, 12):  # the torn edges of the strip
-        draw.polygon([(x, 0), (x + 6, 5), (x + 12, 0)], fill=(255, 255, 255))
-        draw.polygon([(x, image_height), (x + 6, image_height - 5), (x + 12, image_height)], fill=(255, 255, 255))
+        draw.polygon([(x, 0), (x + 6, 5), (x + 12, 0)], fill=255)
+        draw.polygon([(x, image_height), (x + 6, image_height - 5), (x + 12, image_height)], fill=255)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()

@@ -20,6 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from harness import families
+from harness.errors import HarnessError
+
 from .results import STATUS_MARK, STATUS_WORD, STATUSES, Outcome, Run, slug
 
 __all__ = ["MATRIX_FILE", "Column", "Grid", "columns", "grid", "render_matrix", "report_base", "write_matrix"]
@@ -70,10 +73,21 @@ def _column(index: int, outcome: Outcome) -> Column:
     return Column(index, outcome.model_title, outcome.firmware, outcome.spec, outcome.model)
 
 
+def _catalogue_order(column: Column) -> tuple[int, int, str, str, str]:
+    """Runs in the order given; inside a run, the models as the catalogue lists them (kf, dkf,
+    start, atol …), then firmware and spec."""
+    try:
+        order = families.model_ids()
+    except HarnessError:  # a broken family entry point: the page is still built, alphabetically
+        order = ()
+    index = order.index(column.model) if column.model in order else len(order)
+    return (column.run, index, column.model_title, column.firmware, column.spec)
+
+
 def columns(runs: Sequence[Run]) -> dict[Column, tuple[str, ...]]:
     """Every column of ``runs`` with its header lines: the register, then the spec or the results
     directory only where two columns would otherwise read the same."""
-    found = sorted({_column(i, o) for i, run in enumerate(runs) for o in run.outcomes.values()})
+    found = sorted({_column(i, o) for i, run in enumerate(runs) for o in run.outcomes.values()}, key=_catalogue_order)
     labels: dict[Column, tuple[str, ...]] = {}
     for column in found:
         device = " ".join(p for p in (column.model_title, column.firmware) if p) or "?"
