@@ -80,7 +80,7 @@ report: setup
 suite: report
 
 clean:
-	@rm -rf reports/allure-results reports/allure-report build dist .pytest_cache .hypothesis
+	@rm -rf reports/allure-results reports/allure-report reports/history.jsonl build dist .pytest_cache .hypothesis
 	@find . -path ./$(VENV) -prune -o -path ./node_modules -prune -o \
 	  \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
 	@echo "clean: done"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from ..errors import HarnessError, UsageError
@@ -81,10 +82,20 @@ def cmd_report(args: argparse.Namespace, _: list[str]) -> int:
 HISTORY_FILE = "history.jsonl"  # next to the report directory: successive builds make trends
 
 
-def _build_report(results: Path, output: Path) -> Path:
-    from .. import report
+MATRIX_ATTACHMENT = "Матрица выпуска.html"  # no glob characters: Allure globs the path
 
-    return report.generate_html(results, output, history=output.parent / HISTORY_FILE)
+
+def _build_report(results: Path, output: Path) -> Path:
+    """The HTML report, with its history, and the release matrix of this run (with the
+    register's response times per command) attached to the whole report."""
+    from .. import report
+    from ..report.matrix import render_matrix
+    from ..report.results import load_run
+
+    with tempfile.TemporaryDirectory(prefix="kkt-hil-report-") as work:
+        page = Path(work) / MATRIX_ATTACHMENT
+        page.write_text(render_matrix([load_run(results)]), encoding="utf-8")
+        return report.generate_html(results, output, history=output.parent / HISTORY_FILE, global_attachments=[page])
 
 
 def _after_report(results: Path, index: Path, specs: list[str], *, summary: bool) -> None:

@@ -23,7 +23,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -214,6 +214,7 @@ def generate_html(
     report_name: str = "kkt-hil",
     language: str = "ru",
     history: Path | None = None,
+    global_attachments: Sequence[Path] = (),
 ) -> Path:
     """Build the single-file HTML report from ``results_dir`` into ``report_dir``.
 
@@ -248,6 +249,8 @@ def generate_html(
         "categories": {"rules": _categories()},
         "hideLabels": list(HIDDEN_LABELS),
     }
+    if global_attachments:  # the run's own pages (the release matrix), on the report's front page
+        config["globalAttachments"] = [str(Path(page).resolve()) for page in global_attachments]
     if history is not None:  # successive runs: trends, and flaky results marked from their history
         history = Path(history).resolve()
         history.parent.mkdir(parents=True, exist_ok=True)
