@@ -17,7 +17,7 @@ import dataclasses
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from .errors import NeedsRealTimeOrOperator
+from .errors import LabUnavailable
 
 
 class ScenarioTime:
@@ -38,7 +38,7 @@ class ScenarioTime:
             self.anchored = True
         device = wanted + self.offset
         if device < earliest:
-            raise NeedsRealTimeOrOperator(
+            raise LabUnavailable(
                 f"сценарий переводит часы назад, на {wanted:%d.%m.%Y %H:%M}; часы реальной ККТ нельзя "
                 "перевести раньше её последнего документа"
             )

@@ -11,6 +11,8 @@ several test files.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -28,6 +30,8 @@ RUN_TIMEOUT = 120.0  # seconds for one inner pytest run (each normally takes abo
 INNER_TIMEOUT = "--timeout=60"  # pytest-timeout inside the inner run, per test
 PIRIT_MODELS = ("kf", "dkf", "start")
 TRACE, JOURNAL, TAPE = "Трасса обмена", "Журнал ККТ", "Чековая лента"
+TAPE_IMAGE, LATENCY, FAULTS = "Чековая лента (изображение)", "Время ответа ККТ (мс)", "Внесённые сбои связи"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # ------------------------------------------------------------------------------------------
@@ -81,6 +85,33 @@ class AllureResults:
 
         return list(walk(self.get(name).get("steps", [])))
 
+    def fixtures(self, name: str) -> list[dict[str, Any]]:
+        """The fixture rows (set-up, then teardown) of a test's containers, as tidied by the plugin."""
+        uuid = self.get(name)["uuid"]
+        rows: list[dict[str, Any]] = []
+        for container in self.containers:
+            if uuid in container.get("children", []):
+                rows.extend(container.get("befores", []) + container.get("afters", []))
+        return rows
+
+    def placed(self, name: str) -> dict[str, list[str]]:
+        """Where each attachment of a test is: ``{"Трасса обмена": ["test"], "X": ["fixture ККТ: ..."]}``."""
+        places: dict[str, list[str]] = {}
+        for attachment in self.get(name).get("attachments", []):
+            places.setdefault(attachment["name"], []).append("test")
+        for step in self.steps(name):
+            for attachment in step.get("attachments", []):
+                places.setdefault(attachment["name"], []).append(f"step {step['name']}")
+        for row in self.fixtures(name):
+            for attachment in row.get("attachments", []):
+                places.setdefault(attachment["name"], []).append(f"fixture {row['name']}")
+        return places
+
+    def attachment_type(self, name: str, attachment: str) -> str:
+        """The MIME type of one of the test's own attachments."""
+        [found] = [a for a in self.get(name).get("attachments", []) if a["name"] == attachment]
+        return str(found["type"])
+
     def attachments(self, name: str) -> dict[str, str]:
         """Every attachment of a test: its own, its steps', and its fixtures' (containers)."""
         result = self.get(name)
@@ -97,6 +128,43 @@ class AllureResults:
             raw = (self.path / attachment["source"]).read_bytes()
             texts[attachment["name"]] = raw.decode("utf-8") if attachment.get("type") != "image/png" else raw.hex()
         return texts
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    """One row of the "Трасса обмена" table: ``+0.012345``, ``→ ККТ`` / ``← ККТ`` / ``примечание``,
+    the decoded frame (unescaped), the hex."""
+
+    t: str
+    direction: str
+    decoded: str
+    hex: str
+
+
+def trace_rows(table: str) -> list[TraceRow]:
+    """The records of a "Трасса обмена" attachment (CSV with a header row); a row without a time
+    (no exchange, dropped records) is not a record."""
+    rows = list(csv.reader(io.StringIO(table)))
+    assert rows and rows[0] == ["время, с", "направление", "кадр (расшифровка)", "hex"], table[:200]
+    return [TraceRow(*cells) for cells in rows[1:] if len(cells) == 4 and cells[0]]
+
+
+@dataclass(frozen=True)
+class Latency:
+    count: int
+    median_ms: float
+    max_ms: float
+    samples_ms: list[float]
+
+
+def latency_rows(table: str) -> dict[str, Latency]:
+    """The "Время ответа ККТ (мс)" attachment (CSV): command → answers, median, max, samples."""
+    rows = list(csv.reader(io.StringIO(table)))
+    assert rows and rows[0] == ["команда", "ответов", "медиана, мс", "максимум, мс", "замеры, мс"], table[:200]
+    return {
+        command: Latency(int(count), float(median), float(top), [float(v) for v in samples.split()])
+        for command, count, median, top, samples in rows[1:]
+    }
 
 
 def load_properties(text: str) -> dict[str, str]:

@@ -4,7 +4,9 @@ test_run_summary.py."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import uuid as uuid_module
 from pathlib import Path
@@ -69,7 +71,7 @@ def write_result(
         labels.append(("faults", faults))
     links = [{"name": "Матрица сценариев A", "url": f"matrix.html#{anchor}", "type": "link"}] if anchor else []
     attachments = []
-    if latency is not None:
+    if latency is not None and legacy:  # results of before the table: a JSON object
         source = f"{uuid_module.uuid4()}-attachment.json"
         stats = {
             command: {
@@ -82,6 +84,18 @@ def write_result(
         }
         (results / source).write_text(json.dumps(stats), encoding="utf-8")
         attachments.append({"name": LATENCY, "source": source, "type": "application/json"})
+    elif latency is not None:  # the table the plugin writes: command, answers, median, max, samples
+        source = f"{uuid_module.uuid4()}-attachment.csv"
+        table = io.StringIO()
+        writer = csv.writer(table, lineterminator="\n")
+        writer.writerow(["команда", "ответов", "медиана, мс", "максимум, мс", "замеры, мс"])
+        for command, samples in latency.items():
+            ordered = sorted(samples)
+            writer.writerow(
+                [command, len(samples), ordered[len(samples) // 2], max(samples), " ".join(map(str, samples))]
+            )
+        (results / source).write_text(table.getvalue(), encoding="utf-8")
+        attachments.append({"name": LATENCY, "source": source, "type": "text/csv"})
     data = {
         "uuid": uuid,
         "name": title if legacy else f"{title} — {model_title} {firmware}",

@@ -15,7 +15,7 @@ import pytest
 
 from harness.bench import BenchLab
 from harness.device import FnPhase, FnStatus, FnWarning, OfdQueue, PaperState, ShiftState, Status, TaxSystem
-from harness.errors import HarnessError, LabUnavailable
+from harness.errors import HarnessError, LabUnavailable, NeedsRealTimeOrOperator
 from harness.operator import NoOperator, RemoteOperator, TtyOperator, make_operator
 from harness.timelens import LensedKkt, ScenarioTime
 
@@ -90,7 +90,9 @@ def test_time_inside_a_shift_passes_for_real_up_to_the_budget() -> None:
     lab, slept = _lab(kkt, budget=300)
     lab.clock_advance(minutes=2)
     assert slept == [120.0]
-    with pytest.raises(LabUnavailable, match="needs 1:00:00 of real time"):
+    with pytest.raises(
+        NeedsRealTimeOrOperator, match=r"нужно 1:00:00 реального времени, .* бюджет реального времени 300 с"
+    ):
         lab.clock_advance(hours=1)
 
 
@@ -101,8 +103,9 @@ def test_the_clock_moves_forward_by_whole_days_and_never_back() -> None:
     assert kkt.set_to[-1] == datetime(2026, 12, 1, 23, 50) and lab.lens.offset.days == 2161
     lab.clock_set(datetime(2021, 1, 1, 0, 10))  # forward within the test: the same shift of days
     assert kkt.set_to[-1] == datetime(2026, 12, 2, 0, 10)
-    with pytest.raises(LabUnavailable, match="moves the clock back"):
+    with pytest.raises(LabUnavailable, match="сценарий переводит часы назад") as back:
         lab.clock_set(datetime(2020, 12, 31, 9, 0))
+    assert not isinstance(back.value, NeedsRealTimeOrOperator)  # no waiting brings a clock back
     assert lab.now() == datetime(2021, 1, 1, 0, 10)
 
 
@@ -120,15 +123,17 @@ def test_the_lens_shows_the_register_in_scenario_time() -> None:
 
 def test_no_proxy_no_supply_no_operator_are_skips_with_the_reason() -> None:
     lab, _ = _lab(FakeKkt(), NoOperator())
-    with pytest.raises(LabUnavailable, match="no OFD link through the harness proxy"):
+    with pytest.raises(LabUnavailable, match="связь этой ККТ с ОФД не идёт через прокси стенда") as no_proxy:
         lab.ofd(False)
-    with pytest.raises(LabUnavailable, match="needs an operator"):
+    assert not isinstance(no_proxy.value, NeedsRealTimeOrOperator)  # the stand cannot: not a matter of time
+    with pytest.raises(NeedsRealTimeOrOperator, match="нужен оператор"):
         lab.paper("out")
-    with pytest.raises(LabUnavailable, match="needs an operator"):
+    with pytest.raises(NeedsRealTimeOrOperator, match="нужен оператор"):
         lab.power("cycle")
     for call in (lab.journal, lab.tape, lab.state):
-        with pytest.raises(LabUnavailable):
+        with pytest.raises(LabUnavailable) as refused:
             call()
+        assert not isinstance(refused.value, NeedsRealTimeOrOperator)
 
 
 def test_restore_closes_the_shift_and_restores_the_link() -> None:
@@ -140,7 +145,7 @@ def test_restore_closes_the_shift_and_restores_the_link() -> None:
 
 
 def test_a_tty_operator_without_a_terminal_skips(tmp_path: Any) -> None:
-    with pytest.raises(LabUnavailable, match="there is no terminal"):
+    with pytest.raises(NeedsRealTimeOrOperator, match="нужен оператор, а терминала нет"):
         TtyOperator(path=str(tmp_path / "no-tty")).ask("paper", "Выньте бумагу", state="out")
     with pytest.raises(HarnessError, match="operator must be tty, none or tcp"):
         make_operator("robot")
@@ -166,5 +171,5 @@ def test_a_remote_operator_speaks_one_json_line() -> None:
     thread.join(timeout=5)
     listener.close()
     assert seen[0] == {"action": "paper", "args": {"state": "out"}, "text": "Выньте бумагу"}
-    with pytest.raises(LabUnavailable, match="unreachable"):
+    with pytest.raises(NeedsRealTimeOrOperator, match="недоступен"):
         operator.ask("paper", "again", state="ok")

@@ -12,7 +12,7 @@ import pytest
 
 from harness.bench import RestoreIncomplete
 from harness.device import PaperState, ShiftState
-from harness.errors import FnExpired, HarnessError, LabUnavailable, SafetyRefusal
+from harness.errors import FnExpired, HarnessError, NeedsRealTimeOrOperator, SafetyRefusal
 from harness.lab import HubLab
 
 from .test_bench_lab import FakeKkt, Hands, _lab
@@ -173,7 +173,10 @@ def test_a_task_is_asked_of_the_safety_guard_first() -> None:
 
 def test_waiting_for_a_poll_beyond_the_real_time_budget_is_a_skip() -> None:
     hub, clock = _hub(FakeAdmin(), poll_wait=300.0, budget=300.0)
-    with pytest.raises(LabUnavailable, match=r"up to 601 s of real time; the real-time budget is 300 s"):
+    with pytest.raises(
+        NeedsRealTimeOrOperator,
+        match=r"до 601 с реального времени; бюджет реального времени 300 с \(--real-time-budget\)",
+    ):
         hub.poll_now()
     assert clock.now == 0.0
 

@@ -7,6 +7,7 @@ time (a delay without ``hold`` costs no wall-clock time by design).
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -26,7 +27,7 @@ from harness.spec import parse_spec
 from harness.transport import check_url
 
 from .cli_helpers import Proc, assert_clean_failure, run_cli
-from .plugin_helpers import Run
+from .plugin_helpers import FAULTS, TRACE, Run, trace_rows
 from .tcp_peers import AnsweringPeer, LoopbackPeer
 
 pytest_plugins = ["pytester"]
@@ -457,10 +458,15 @@ def test_the_report_carries_the_schedule_and_the_faults(pytester: pytest.Pyteste
     assert result.allure.status(name) == "passed"
     assert result.allure.labels(name)["faults"] == ["seed:7"]
     parameters = {p["name"]: p["value"] for p in result.allure.get(name).get("parameters", [])}
-    assert "seed:7" in parameters["Сбои связи (faults)"]
+    assert parameters["Сбои связи (faults)"] == "seed:7"  # a plain value, no quotes
     evidence = result.allure.attachments(name)
-    assert "-- fault injection on: seed:7 (over /dev/" in evidence["Трасса обмена (wire trace)"]
-    assert evidence["Внесённые сбои связи (injected faults)"].splitlines()[1:] == ["no fault injected"]
+    notes = [row for row in trace_rows(evidence[TRACE]) if row.direction == "примечание"]
+    assert notes and re.fullmatch(r"fault injection on: seed:7 \(over /dev/\S+\)", notes[0].decoded), notes
+    assert notes[0].hex == ""
+    faults = evidence[FAULTS].splitlines()
+    assert re.fullmatch(r"расписание: seed:7 \(поверх /dev/\S+\)", faults[0]), faults
+    assert faults[1:] == ["ни одного сбоя не внесено"]
+    assert result.allure.placed(name)[FAULTS] == ["test"]
 
 
 def test_a_device_the_faults_keep_from_connecting_is_broken_and_names_them(

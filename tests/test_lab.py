@@ -399,13 +399,13 @@ def test_unavailable_lab_messages_say_what_was_refused() -> None:
         with pytest.raises(LabUnavailable) as info:
             call(lab)
         messages[method] = str(info.value).removesuffix(f": {REASON}")
-    assert "paper" in messages["paper"]
-    assert "cover" in messages["cover"]
-    assert "OFD" in messages["ofd"]
-    assert "power" in messages["power"]
-    assert "firmware" in messages["firmware"]
-    assert "journal" in messages["journal"]
-    assert "tape" in messages["tape"]
+    assert "бумаг" in messages["paper"]
+    assert "крышк" in messages["cover"]
+    assert "ОФД" in messages["ofd"]
+    assert "питани" in messages["power"]
+    assert "прошивк" in messages["firmware"]
+    assert "журнал" in messages["journal"]
+    assert "ленту" in messages["tape"]
     assert len(set(messages.values())) == len(messages)  # each refusal names its own operation
 
 

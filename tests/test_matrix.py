@@ -93,7 +93,16 @@ def test_cells_marks_tooltips_and_totals(tmp_path: Path) -> None:
     assert skipped == "пропущен: Skipped: нет оператора <tty>"  # unescaped by the parser: it was escaped
     assert "нет оператора &lt;tty&gt;" in text
     totals = page.cells[3 * 2 :]
-    assert [int(mark) for _, _, mark in totals] == [1, 0, 0, 1, 0, 1, 1, 0]  # per status, per column (kf, then atol: the catalogue order)
+    assert [int(mark) for _, _, mark in totals] == [
+        1,
+        0,
+        0,
+        1,
+        0,
+        1,
+        1,
+        0,
+    ]  # per status, per column (kf, then atol: the catalogue order)
     assert "Матрица выпуска" in text and "Сценарий" in text and "пропущен" in text and "сломан" in text
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from .plugin_helpers import JOURNAL, TAPE, TRACE
+from .plugin_helpers import JOURNAL, TAPE, TRACE, trace_rows
 
 pytest_plugins = ["pytester"]
 
@@ -16,7 +16,7 @@ import threading
 import pytest
 
 
-@pytest.mark.timeout(1)
+@pytest.mark.timeout(1, func_only=True)  # the body hangs, not the set-up of a loaded machine
 def test_killed_by_timeout(kkt):
     kkt.open_shift()
     threading.Event().wait(30)  # a hang: only pytest-timeout ends it
@@ -45,8 +45,11 @@ def test_a_hung_or_crashed_test_keeps_its_evidence(pytester: pytest.Pytester, ru
         assert result.allure.status(name) == status, name
         evidence = result.allure.attachments(name)
         assert {TRACE, JOURNAL, TAPE} <= set(evidence), (name, sorted(evidence))
-        assert "23 open shift" in evidence[TRACE] or "open shift" in evidence[TRACE], name
+        places = result.allure.placed(name)
+        assert all(places[k] == ["test"] for k in (TRACE, JOURNAL, TAPE)), (name, places)  # on the test, once
+        assert any(" open shift " in row.decoded for row in trace_rows(evidence[TRACE])), name
         assert "ОТКРЫТИИ СМЕНЫ" in evidence[TAPE], name
+        assert "смена открыта" in evidence[JOURNAL], name
     assert "Timeout" in result.allure.message("test_killed_by_timeout[emulator-kf]")
     assert "LinkDisconnected" in result.allure.message("test_emulator_crashed[emulator-kf]")
 
@@ -59,4 +62,6 @@ def test_a_test_stopped_by_ctrl_c_is_broken_with_its_evidence(pytester: pytest.P
     assert "KeyboardInterrupt" in result.allure.message(name)
     evidence = result.allure.attachments(name)
     assert {TRACE, JOURNAL, TAPE} <= set(evidence), sorted(evidence)
+    places = result.allure.placed(name)
+    assert all(places[k] == ["test"] for k in (TRACE, JOURNAL, TAPE)), places  # on the test, once
     assert "ОТКРЫТИИ СМЕНЫ" in evidence[TAPE]

@@ -10,7 +10,7 @@ import pytest
 
 from harness.device import PaperState
 
-from .plugin_helpers import JOURNAL, TAPE, TRACE, ServedDevice
+from .plugin_helpers import JOURNAL, TAPE, TRACE, ServedDevice, trace_rows
 
 pytest_plugins = ["pytester"]
 
@@ -42,11 +42,13 @@ def test_unavailable_lab_skips_with_the_reason(pytester: pytest.Pytester, run, s
     pytester.makepyfile(test_lab_scenario=LAB_SCENARIO)
     result = run("--kkt", served_kf.spec(with_control=False))
     result.result.assert_outcomes(skipped=1)
-    reason = "cannot change paper: this device has no lab control"
-    result.result.stdout.re_match_lines([rf"^SKIPPED \[1\] .*lab cannot do this on this device — {reason}"])
+    reason = "Стенд не умеет: нельзя управлять бумагой: у этого устройства нет управления стендом"
+    result.result.stdout.re_match_lines(
+        [rf"^SKIPPED \[1\] .*: {reason} \(не настроены источник питания, бумага, часы\)$"]
+    )
     name = "test_paper_out[url-kf]"
     assert result.allure.status(name) == "skipped"
-    assert reason in result.allure.message(name)
+    assert result.allure.message(name).startswith(f"Skipped: {reason}")
     # the scenario really ran on the device up to the lab request
     assert served_kf.emulator.core.shift.is_open is True
     assert served_kf.emulator.core.printer.paper is PaperState.OK
@@ -55,9 +57,10 @@ def test_unavailable_lab_skips_with_the_reason(pytester: pytest.Pytester, run, s
     assert labels["serial"] == [served_kf.emulator.core.serial]
     assert labels["transport"] == [served_kf.url]
     evidence = result.allure.attachments(name)
-    assert "status" in evidence[TRACE]
-    assert evidence[JOURNAL].startswith("(journal not available:")
-    assert evidence[TAPE].startswith("(printed tape not available:")
+    assert any(" status " in row.decoded for row in trace_rows(evidence[TRACE]))
+    assert evidence[JOURNAL].startswith("(журнал недоступен: нет журнала устройства: ")
+    assert evidence[TAPE].startswith("(чековую ленту не прочитать: напечатанную ленту не прочитать: ")
+    assert all(result.allure.placed(name)[k] == ["test"] for k in (TRACE, JOURNAL, TAPE))  # the body ran
 
 
 def test_lab_over_a_control_channel(pytester: pytest.Pytester, run, served_kf: ServedDevice) -> None:
@@ -73,7 +76,8 @@ def test_lab_over_a_control_channel(pytester: pytest.Pytester, run, served_kf: S
     assert "Стенд: бумага: out" in steps
     assert "Открыть смену" in steps
     evidence = result.allure.attachments(name)
-    assert "shift opened" in evidence[JOURNAL]
+    assert "смена открыта" in evidence[JOURNAL]
+    assert "бумага: нет" in evidence[JOURNAL]
     assert "ОТКРЫТИИ СМЕНЫ" in evidence[TAPE]
     assert result.allure.labels(name)["transport"] == [served_kf.url]
 
@@ -85,4 +89,4 @@ def test_dead_control_channel_does_not_break_a_passed_test(
     result = run("--kkt", f"url:{served_kf.url}#model=kf&control={dead_control_url}")
     result.result.assert_outcomes(passed=1)
     evidence = result.allure.attachments("test_status[url-kf]")
-    assert evidence[JOURNAL].startswith("(journal not available:")
+    assert evidence[JOURNAL].startswith("(журнал недоступен: emulator control channel failed during 'journal'")

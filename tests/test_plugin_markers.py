@@ -54,22 +54,22 @@ def test_markers_skip_with_reasons(pytester: pytest.Pytester, run) -> None:
     for model in ("kf", "start"):
         name = f"test_dkf_only[emulator-{model}]"
         assert allure.status(name) == "skipped"
-        assert f"scenario is for models dkf; device is {model}" in allure.message(name)
+        assert allure.message(name) == f"Skipped: Устройство не умеет: сценарий для моделей dkf; устройство — {model}"
     for model in PIRIT_MODELS:
         name = f"test_needs_journal[emulator-{model}]"
         assert allure.status(name) == "skipped"
-        assert f"device {model} lacks journal" in allure.message(name)
+        assert allure.message(name) == f"Skipped: Устройство не умеет: у устройства {model} нет: journal"
         assert allure.status(f"test_needs_what_pirit_has[emulator-{model}]") == "passed"
     for model in ("kf", "dkf"):
         name = f"test_new_firmware[emulator-{model}]"
         assert allure.status(name) == "skipped"
-        assert f"firmware {PROFILES[model].firmware} is older than 9.0.0" in allure.message(name)
+        assert allure.message(name) == f"Skipped: Устройство не умеет: прошивка {PROFILES[model].firmware} старше 9.0.0"
     assert allure.status("test_new_firmware[emulator-start]") == "passed"  # 10.50.1 >= 9.0.0, as versions
     result.result.stdout.re_match_lines(
         [
-            r"^SKIPPED \[\d\] .*scenario is for models dkf; device is kf",
-            r"^SKIPPED \[\d\] .*device kf lacks journal",
-            r"^SKIPPED \[\d\] .*firmware 2\.26\.0 is older than 9\.0\.0",
+            r"^SKIPPED \[\d\] .*: Устройство не умеет: сценарий для моделей dkf; устройство — kf$",
+            r"^SKIPPED \[\d\] .*: Устройство не умеет: у устройства kf нет: journal$",
+            r"^SKIPPED \[\d\] .*: Устройство не умеет: прошивка 2\.26\.0 старше 9\.0\.0$",
         ],
         consecutive=False,
     )
@@ -84,7 +84,7 @@ def test_firmware_marker_reads_the_device(pytester: pytest.Pytester, run) -> Non
     assert result.allure.status("test_fw[emulator-kf]") == "passed"
     old = "test_fw[emulator-kf[firmware=2.25.0]]"
     assert result.allure.status(old) == "skipped"
-    assert "firmware 2.25.0 is older than 2.26.0" in result.allure.message(old)
+    assert result.allure.message(old) == "Skipped: Устройство не умеет: прошивка 2.25.0 старше 2.26.0"
 
 
 DESTRUCTIVE_SCENARIO = """
@@ -103,12 +103,15 @@ def test_destructive_marker_on_a_real_device(pytester: pytest.Pytester, run, ser
     refused = run("--kkt", spec, "--kkt", "emulator:kf")
     refused.result.assert_outcomes(passed=1, skipped=1)
     assert refused.allure.status("test_destructive[emulator-kf]") == "passed"
-    assert "--allow-destructive" in refused.allure.message("test_destructive[url-kf]")
+    assert refused.allure.message("test_destructive[url-kf]") == (
+        "Skipped: Безопасность: разрушающий сценарий на реальном устройстве: только --allow-destructive, жертвенный ФН"
+    )
     allowed = run("--kkt", spec, "--allow-destructive")
     allowed.result.assert_outcomes(errors=1)  # url: cannot prove a sacrificial ФН: refused, broken
     assert allowed.allure.status("test_destructive[url-kf]") == "broken"
     assert "sacrificial" in allowed.allure.message("test_destructive[url-kf]")
-    assert served_kf.emulator.core.journal[-1].event == "power on"  # nothing was sent to the device
+    # the preflight reached it once (reads and "start of work"); nothing else was sent to it
+    assert {e.event for e in served_kf.emulator.core.journal} <= {"power on", "start of work"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -119,7 +122,10 @@ def test_seeded_defect_is_caught_by_the_no_paper_scenario(pytester: pytest.Pytes
     target = f"{NO_PAPER_SCENARIOS}::test_paper_out_mid_receipt"
     correct = run(target, "--kkt", "emulator:kf")
     correct.result.assert_outcomes(passed=1)
-    [passed] = correct.allure.results  # named by its @allure.title
+    [passed] = correct.allure.results  # named by its @allure.title and the register it ran on
+    title = "Чек записан в ФН, печать продолжается после заправки, второго документа нет"
+    assert passed["name"] == f"{title} — Касса Ф {PROFILES['kf'].firmware}"
+    assert correct.allure.labels("test_paper_out_mid_receipt[emulator-kf]")["scenario"] == [title]
     assert passed["status"] == "passed"
     assert passed["fullName"].endswith("test_no_paper#test_paper_out_mid_receipt")
     seeded = run(target, "--kkt", "emulator:kf?defects=reprint_creates_new_document")
@@ -132,6 +138,7 @@ def test_seeded_defect_is_caught_by_the_no_paper_scenario(pytester: pytest.Pytes
     [failed] = seeded.allure.results
     assert failed["status"] == "failed"  # a product regression, not a broken stand
     assert failed["fullName"] == passed["fullName"]
+    assert failed["name"] == passed["name"]  # the same scenario on the same register and firmware
     labels = {label["name"]: label["value"] for label in failed["labels"]}
     assert labels["kkt_spec"] == "emulator:kf?defects=reprint_creates_new_document"
     failed_steps = [step["name"] for step in failed["steps"] if step["status"] == "failed"]

@@ -83,6 +83,9 @@ def test_several_specs_run_in_order(pytester: pytest.Pytester, run) -> None:
         ]
     )
     assert result.allure.labels("test_device[emulator-kf[firmware=2.25.0]]")["firmware"] == ["2.25.0"]
+    # each result's title names the register and the firmware it really ran
+    assert result.allure.get("test_device[emulator-kf[firmware=2.25.0]]")["name"] == "test_device — Касса Ф 2.25.0"
+    assert result.allure.get("test_device[emulator-start]")["name"] == "test_device — Дримкас Старт 10.50.1"
 
 
 # ------------------------------------------------------------------------------------------
@@ -96,6 +99,7 @@ def test_failed_versus_broken(pytester: pytest.Pytester, run) -> None:
     allure = result.allure
     assert allure.status("test_assertion[emulator-kf]") == "failed"
     assert "paper should be out" in allure.message("test_assertion[emulator-kf]")
+    assert "получено ok, ожидалось out" in allure.message("test_assertion[emulator-kf]")  # in words
     # the register refused unexpectedly: product behaviour, so *failed* (DeviceError is an AssertionError)
     assert allure.status("test_unexpected_device_error[emulator-kf]") == "failed"
     assert "NoPaper" in allure.message("test_unexpected_device_error[emulator-kf]")
@@ -152,24 +156,35 @@ def test_bad_timeout_scale_is_a_usage_error(pytester: pytest.Pytester, scale: st
 # shows it as *broken* (a configuration problem, DESIGN "Errors"), never as failed product behaviour.
 
 
-def test_unknown_defect_errors_at_setup_naming_it(pytester: pytest.Pytester, run) -> None:
+def test_unknown_defect_is_refused_before_any_test_naming_it(pytester: pytest.Pytester, run) -> None:
+    """The preflight builds every emulator once before any test: a bad spec is one line, no test
+    runs and no result is written (not one setup error per test)."""
     pytester.makepyfile(test_scenario=DEVICE_SCENARIO)
     result = run("--kkt", "emulator:kf?defects=nosuch", "-k", "test_device")
-    result.result.assert_outcomes(errors=1, deselected=1)
-    result.result.stdout.re_match_lines(
-        [
-            r"^_+ ERROR at setup of test_device\[emulator-kf\[defects=nosuch\]\] _+$",
-            r"^(E +)?(UsageError: )?bad device spec: emulator:kf\?defects=nosuch: unknown defect\(s\) nosuch \(known: .*\)$",
-        ],
-        consecutive=False,
-    )
-    message = result.allure.message("test_device[emulator-kf[defects=nosuch]]")
-    assert "unknown defect(s) nosuch" in message
-    assert "reprint_creates_new_document" in message  # the known ones are listed
+    assert result.result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.result.errlines if line.strip()]
+    assert len(errors) == 1, errors
+    assert re.fullmatch(
+        r"ERROR: emulator:kf\?defects=nosuch: unknown defect\(s\) nosuch \(known: .*reprint_creates_new_document.*\)",
+        errors[0],
+    ), errors[0]
     assert "Traceback" not in result.out
+    assert result.allure.results == []
 
 
-def test_unknown_defect_is_broken_in_allure(pytester: pytest.Pytester, run) -> None:
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("emulator:kf?nosuchsetting=1", "unknown profile setting 'nosuchsetting'"),
+        ("emulator:kf?firmware=abc", "bad firmware version 'abc'"),
+        ("emulator:kf?tax_mismatch_code=0x59", "tax_mismatch_code takes one of fn, param, not '0x59'"),
+        ("url:socket://127.0.0.1:1#model=kf", "cannot open socket://127.0.0.1:1"),
+    ],
+)
+def test_every_spec_is_checked_before_any_test(pytester: pytest.Pytester, run, spec: str, says: str) -> None:
     pytester.makepyfile(test_scenario=DEVICE_SCENARIO)
-    result = run("--kkt", "emulator:kf?defects=nosuch", "-k", "test_device")
-    assert result.allure.status("test_device[emulator-kf[defects=nosuch]]") == "broken"
+    result = run("--kkt", "emulator:dkf", "--kkt", spec)
+    assert result.result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.result.errlines if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith(f"ERROR: {spec}: ") and says in errors[0], errors
+    assert result.allure.results == []  # not even the good spec's tests ran

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -14,6 +16,8 @@ import pytest
 
 from harness import report
 from harness.errors import HarnessError
+from harness.report import categories
+from harness.report.tidy import tidy_fixtures
 
 from .plugin_helpers import load_properties
 
@@ -127,39 +131,244 @@ def test_environment_masks_credentials_in_urls(tmp_path: Path) -> None:
 # categories.json
 
 
+# (status, message, the category it belongs to): allure-pytest writes "<ExceptionClass>: <text>"
+# for failed and broken results, "Skipped: <reason>" for skipped ones, sometimes over several lines.
+CATEGORY_CASES = [
+    ("failed", "AssertionError: получено ok, ожидалось out", categories.PRODUCT_DEFECT),
+    ("failed", "NoPaper: end of paper (pirit, command 0x30, code 0x08)", categories.PRODUCT_DEFECT),
+    ("failed", "Failed: Timeout (>1.0s) from pytest-timeout.", categories.PRODUCT_DEFECT),
+    ("broken", "LinkError: no answer", categories.LINK_BROKEN),
+    ("broken", "LinkTimeout: no answer in 2.0 s", categories.LINK_BROKEN),
+    ("broken", "LinkDisconnected: port closed", categories.LINK_BROKEN),
+    ("broken", "LinkCorrupted: bad CRC", categories.LINK_BROKEN),
+    ("broken", "TimeoutError: timed out", categories.LINK_BROKEN),
+    ("broken", "SerialException: device Disconnected", categories.LINK_BROKEN),
+    ("broken", "OutcomeUnknown: the receipt may or may not be in the ФН", categories.LINK_BROKEN),
+    ("broken", "harness.errors.LinkTimeout:\nno answer from /dev/pts/1\nwithin 0.075 s", categories.LINK_BROKEN),
+    ("broken", "HarnessError: unknown model 'x'", categories.HARNESS_ERROR),
+    ("broken", "UsageError: bad --kkt spec", categories.HARNESS_ERROR),
+    ("broken", "SafetyRefusal: real device", categories.HARNESS_ERROR),
+    ("broken", "KeyboardInterrupt", categories.HARNESS_ERROR),
+    ("skipped", "Skipped: Безопасность: разрушающий сценарий на реальной ККТ", categories.SKIPPED_SAFETY),
+    (
+        "skipped",
+        "Skipped: Нужно реальное время или оператор: «Выньте бумагу»: нужен оператор",
+        categories.SKIPPED_REAL_TIME,
+    ),
+    (
+        "skipped",
+        "Skipped: Нужно реальное время или оператор: нужно 1:00:00\nреального времени\n",
+        categories.SKIPPED_REAL_TIME,
+    ),
+    ("skipped", "Skipped: Устройство не умеет: у устройства kf нет: journal", categories.SKIPPED_CAPABILITY),
+    ("skipped", "Skipped: Стенд не умеет: нельзя управлять бумагой", categories.SKIPPED_CAPABILITY),
+    ("skipped", "Skipped: no Dreamkas hub", categories.SKIPPED_CAPABILITY),
+    ("skipped", "Skipped: Безопасность без двоеточия", categories.SKIPPED_CAPABILITY),  # a prefix ends in ":"
+]
+
+
+def first_category(rules: list[dict[str, object]], status: str, message: str, *, full: bool) -> str | None:
+    """The category a result is filed under, the first rule that matches: ``full`` as Allure 2
+    (Java ``matches``), else as Allure 3 (JS ``RegExp.test``, a search)."""
+    match = re.fullmatch if full else re.search
+    for rule in rules:
+        statuses = rule["matchedStatuses"]
+        assert isinstance(statuses, list)
+        regex = rule.get("messageRegex")
+        if status in statuses and (regex is None or match(str(regex), message)):
+            return str(rule["name"])
+    return None
+
+
 def test_categories_json(tmp_path: Path) -> None:
     path = report.write_categories(tmp_path / "res")
     data = json.loads(path.read_text(encoding="utf-8"))
     assert [c["name"] for c in data] == [
-        "Поведение ККТ не соответствует ожиданию",
+        "Дефект ККТ (поведение не соответствует ожиданию)",
         "Стенд/связь: нет ответа или ошибка канала",
-        "Ошибка конфигурации стенда",
+        "Ошибка стенда (harness)",
+        "Пропущено: безопасность (нужна жертвенная ККТ)",
+        "Пропущено: нужно реальное время или оператор",
         "Пропущено: устройство не умеет",
     ]
-    assert [c["matchedStatuses"] for c in data] == [["failed"], ["broken"], ["broken"], ["skipped"]]
-    assert "messageRegex" not in data[0] and "messageRegex" not in data[3]
-    link, harness = re.compile(data[1]["messageRegex"]), re.compile(data[2]["messageRegex"])
-    assert data[1]["messageRegex"].startswith(".*LinkError.*|.*Timeout.*|.*Disconnected.*")
-    assert data[2]["messageRegex"].startswith(".*HarnessError.*")
-    # allure-pytest writes "<ExceptionClass>: <text>"; Allure 3 matches like JS RegExp.test (search).
-    for message in [
-        "LinkError: no answer",
-        "LinkTimeout: no answer in 2.0 s",
-        "LinkDisconnected: port closed",
-        "LinkCorrupted: bad CRC",
-        "TimeoutError: timed out",
-        "SerialException: device Disconnected",
-    ]:
-        assert link.search(message), message
-        assert not harness.search(message), message
-    for message in ["HarnessError: unknown model 'x'", "UsageError: bad --kkt spec", "SafetyRefusal: real device"]:
-        assert harness.search(message), message
-        assert not link.search(message), message
+    assert [c["name"] for c in data] == [
+        categories.PRODUCT_DEFECT,
+        categories.LINK_BROKEN,
+        categories.HARNESS_ERROR,
+        categories.SKIPPED_SAFETY,
+        categories.SKIPPED_REAL_TIME,
+        categories.SKIPPED_CAPABILITY,
+    ]
+    statuses = [["failed"], ["broken"], ["broken"], ["skipped"], ["skipped"], ["skipped"]]
+    assert [c["matchedStatuses"] for c in data] == statuses
+    # the last rule of each status takes the rest: no regex
+    assert [("messageRegex" in c) for c in data] == [False, True, False, True, True, False]
+    assert data[1]["messageRegex"].startswith(
+        r"[\s\S]*LinkError[\s\S]*|[\s\S]*Timeout[\s\S]*|[\s\S]*Disconnected[\s\S]*|[\s\S]*OutcomeUnknown[\s\S]*"
+    )
+    assert data[3]["messageRegex"] == r"[\s\S]*Безопасность:[\s\S]*"
+    assert data[4]["messageRegex"] == r"[\s\S]*Нужно реальное время или оператор:[\s\S]*"
+    for status, message, expected in CATEGORY_CASES:
+        assert first_category(data, status, message, full=False) == expected, message
+        assert first_category(data, status, message, full=True) == expected, message
+
+
+def test_category_prefixes_are_the_skip_reasons_the_plugin_writes() -> None:
+    assert categories.SKIP_CAPABILITY == "Устройство не умеет"
+    assert categories.SKIP_LAB == "Стенд не умеет"
+    assert categories.SKIP_SAFETY == "Безопасность"
+    assert categories.SKIP_REAL_TIME == "Нужно реальное время или оператор"
+    expected = {
+        categories.SKIP_SAFETY: categories.SKIPPED_SAFETY,
+        categories.SKIP_REAL_TIME: categories.SKIPPED_REAL_TIME,
+        categories.SKIP_CAPABILITY: categories.SKIPPED_CAPABILITY,
+        categories.SKIP_LAB: categories.SKIPPED_CAPABILITY,
+    }
+    for prefix, category in expected.items():
+        message = f"Skipped: {prefix}: причина"
+        assert first_category(report.CATEGORIES, "skipped", message, full=True) == category, prefix
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node not installed (run make setup)")
+def test_category_regexes_read_alike_in_javascript() -> None:
+    """Allure 3 compiles ``messageRegex`` with JavaScript's ``new RegExp`` and ``.test``: the same
+    category for every message as Python's reading above."""
+    script = (
+        "const [rules, cases] = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "const first = (s, m) => { for (const r of rules) {"
+        " if (r.matchedStatuses.includes(s) && (r.messageRegex === undefined || new RegExp(r.messageRegex).test(m)))"
+        " return r.name; } return null; };"
+        "process.stdout.write(JSON.stringify(cases.map(([s, m]) => first(s, m))));"
+    )
+    cases = [[status, message] for status, message, _ in CATEGORY_CASES]
+    proc = subprocess.run(
+        ["node", "-e", script],
+        input=json.dumps([report.CATEGORIES, cases], ensure_ascii=False),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=30,
+        check=True,
+    )
+    assert json.loads(proc.stdout) == [expected for _, _, expected in CATEGORY_CASES]
 
 
 def test_categories_constant_matches_file(tmp_path: Path) -> None:
     data = json.loads(report.write_categories(tmp_path).read_text(encoding="utf-8"))
     assert data == report.CATEGORIES
+
+
+# ------------------------------------------------------------------------------------------
+# fixture rows in *-container.json (harness/report/tidy.py)
+
+
+def fixture_row(name: str, status: str | None = "passed", **extra: object) -> dict[str, object]:
+    row: dict[str, object] = {"name": name, "start": 1_700_000_000_000, "stop": 1_700_000_000_010, **extra}
+    if status is not None:
+        row["status"] = status
+    return row
+
+
+def write_container(results: Path, befores: list[dict[str, object]], afters: list[dict[str, object]]) -> Path:
+    """One fixture's container, as allure-pytest writes it: its set-up, its teardown, and the
+    ``<fixture>::<lambda>`` finalizer row without a status."""
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{uuid.uuid4()}-container.json"
+    data = {"uuid": path.name[:36], "children": [str(uuid.uuid4())], "befores": befores, "afters": afters}
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_tidy_removes_the_plugins_empty_passed_fixture_rows(tmp_path: Path) -> None:
+    empty = [
+        write_container(
+            tmp_path,
+            [fixture_row("kkt_device")],
+            [fixture_row("kkt_device::1"), fixture_row("kkt_device::<lambda>", None)],
+        ),
+        write_container(tmp_path, [fixture_row("kkt")], [fixture_row("kkt::<lambda>", None)]),
+        write_container(tmp_path, [fixture_row("lab")], [fixture_row("lab::<lambda>", None)]),
+        write_container(tmp_path, [fixture_row("hub")], [fixture_row("hub::0"), fixture_row("hub::<lambda>", None)]),
+    ]
+    shop = write_container(
+        tmp_path, [fixture_row("shop")], [fixture_row("shop::0"), fixture_row("shop::<lambda>", None)]
+    )
+    before = shop.read_text(encoding="utf-8")
+    assert tidy_fixtures(tmp_path) == 10
+    assert not any(path.exists() for path in empty)  # nothing left to show: the containers are gone
+    assert shop.read_text(encoding="utf-8") == before  # a fixture of the project's own stays as it is
+    assert tidy_fixtures(tmp_path) == 0  # idempotent
+    assert sorted(tmp_path.glob("*-container.json")) == [shop]
+
+
+def test_tidy_keeps_and_renames_rows_with_something_to_show(tmp_path: Path) -> None:
+    prepared = {"name": "Исходное состояние ККТ перед тестом", "source": "p-attachment.txt", "type": "text/plain"}
+    restored = {"name": "Приведение ККТ в исходное состояние", "source": "r-attachment.txt", "type": "text/plain"}
+    step = {"name": "Стенд: бумага: ok", "status": "passed"}
+    skipped = {"message": "Skipped: Устройство не умеет: x"}
+    device = write_container(
+        tmp_path,
+        [fixture_row("kkt_device", attachments=[prepared])],
+        [fixture_row("kkt_device::1", attachments=[restored]), fixture_row("kkt_device::<lambda>", None)],
+    )
+    refused = write_container(
+        tmp_path,
+        [fixture_row("kkt_device", "skipped", statusDetails=skipped)],
+        [fixture_row("kkt_device::<lambda>", None)],
+    )
+    lab = write_container(tmp_path, [fixture_row("lab", steps=[step])], [fixture_row("lab::<lambda>", None)])
+    hub = write_container(
+        tmp_path, [fixture_row("hub", "broken")], [fixture_row("hub::0", "failed"), fixture_row("hub::<lambda>", None)]
+    )
+    assert tidy_fixtures(tmp_path) == 4  # the finalizer rows only
+
+    def rows(path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [(r["name"], r["status"]) for r in data["befores"]], [(r["name"], r["status"]) for r in data["afters"]]
+
+    assert rows(device) == (
+        [("ККТ: подключение и подготовка", "passed")],
+        [("ККТ: подключение и подготовка: после теста", "passed")],
+    )
+    assert rows(refused) == ([("ККТ: подключение и подготовка", "skipped")], [])
+    assert rows(lab) == ([("Стенд", "passed")], [])
+    assert rows(hub) == ([("Кабинет", "broken")], [("Кабинет: после теста", "failed")])
+    data = json.loads(device.read_text(encoding="utf-8"))
+    assert data["befores"][0]["attachments"] == [prepared] and data["afters"][0]["attachments"] == [restored]
+    assert json.loads(refused.read_text(encoding="utf-8"))["befores"][0]["statusDetails"] == skipped
+    assert json.loads(lab.read_text(encoding="utf-8"))["befores"][0]["steps"] == [step]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="harness/report/tidy.py: a container with nothing to remove is not rewritten, so its rows keep "
+    "the fixture's name (``if after == before: continue`` comes before the renamed rows are written)",
+)
+def test_tidy_renames_the_rows_of_a_container_it_removes_nothing_from(tmp_path: Path) -> None:
+    attachment = {"name": "Приведение ККТ в исходное состояние", "source": "r-attachment.txt", "type": "text/plain"}
+    path = write_container(
+        tmp_path, [fixture_row("kkt_device", "failed")], [fixture_row("kkt_device::1", attachments=[attachment])]
+    )
+    assert tidy_fixtures(tmp_path) == 0
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert [r["name"] for r in data["befores"] + data["afters"]] == [
+        "ККТ: подключение и подготовка",
+        "ККТ: подключение и подготовка: после теста",
+    ]
+
+
+def test_tidy_leaves_what_it_cannot_read(tmp_path: Path) -> None:
+    tmp_path.mkdir(exist_ok=True)
+    broken = tmp_path / "x-container.json"
+    broken.write_text("{not json", encoding="utf-8")
+    listed = tmp_path / "y-container.json"
+    listed.write_text("[]", encoding="utf-8")
+    result = write_result(tmp_path)  # results are not containers
+    before = result.read_text(encoding="utf-8")
+    assert tidy_fixtures(tmp_path) == 0
+    assert broken.read_text(encoding="utf-8") == "{not json"
+    assert listed.read_text(encoding="utf-8") == "[]"
+    assert result.read_text(encoding="utf-8") == before
 
 
 # ------------------------------------------------------------------------------------------

@@ -6,9 +6,11 @@ import argparse
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import HarnessError, UsageError
+from ..report.results import Run
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 
@@ -64,8 +66,8 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     code = subprocess.call(command)
     if code in (2, 3, 4):  # interrupted, internal error, usage error: no report worth building
         return EXIT_USAGE if code == 4 else EXIT_FAILED
-    index = _build_report(results, args.report)
-    _after_report(results, index, args.kkt, summary=True)
+    index, run = _build_report(results, args.report)
+    _after_report(results, index, run, args.kkt, summary=True)
     if code == 5:
         print("kkt-hil: no scenario ran", file=sys.stderr)
         return EXIT_FAILED
@@ -75,7 +77,8 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_report(args: argparse.Namespace, _: list[str]) -> int:
     if not args.results.is_dir():
         raise UsageError(f"no results directory {args.results}")
-    _after_report(args.results, _build_report(args.results, args.output), [], summary=False)
+    index, run = _build_report(args.results, args.output)
+    _after_report(args.results, index, run, [], summary=False)
     return EXIT_OK
 
 
@@ -85,7 +88,7 @@ HISTORY_FILE = "history.jsonl"  # next to the report directory: successive build
 MATRIX_ATTACHMENT = "Матрица выпуска.html"  # no glob characters: Allure globs the path
 
 
-def _build_report(results: Path, output: Path) -> Path:
+def _build_report(results: Path, output: Path) -> tuple[Path, Run]:
     """The HTML report, with its history, and the release matrix of this run (with the
     register's response times per command) attached to the whole report."""
     from .. import report
@@ -94,21 +97,23 @@ def _build_report(results: Path, output: Path) -> Path:
 
     with tempfile.TemporaryDirectory(prefix="kkt-hil-report-") as work:
         page = Path(work) / MATRIX_ATTACHMENT
-        page.write_text(render_matrix([load_run(results)]), encoding="utf-8")
-        return report.generate_html(results, output, history=output.parent / HISTORY_FILE, global_attachments=[page])
+        run = load_run(results)  # warns once about a result it cannot read
+        page.write_text(render_matrix([run]), encoding="utf-8")
+        index = report.generate_html(results, output, history=output.parent / HISTORY_FILE, global_attachments=[page])
+    return index, run
 
 
-def _after_report(results: Path, index: Path, specs: list[str], *, summary: bool) -> None:
+def _after_report(results: Path, index: Path, run: Run, specs: list[str], *, summary: bool) -> None:
     """Beside the report: ``run.json`` in the results (where the report is), ``matrix.html`` next
     to ``index.html``; then the terminal summary (``run``), ``matrix: PATH`` and, last of all (a
     contract), ``report: PATH``."""
     from ..report.matrix import MATRIX_FILE, write_matrix
-    from ..report.results import load_run, specs_of, write_manifest
+    from ..report.results import read_manifest, specs_of, write_manifest
     from ..report.summary import display_path, render_summary
 
     try:
         write_manifest(results, index, specs_of(results) or specs)
-        run = load_run(results)
+        run = replace(run, manifest=read_manifest(results))  # now it knows its report
         matrix = write_matrix([run], index.parent / MATRIX_FILE)
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""

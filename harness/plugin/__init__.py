@@ -27,7 +27,7 @@ from ..lab_open import LabOptions
 from ..report.categories import SKIP_LAB, SKIP_REAL_TIME, SKIP_SAFETY
 from ..spec import DeviceSpec, parse_spec
 from . import wording
-from .evidence import EVIDENCE_KEY, HANDLE_KEY, SEEN_KEY, TITLE_KEY, attach_evidence
+from .evidence import EVIDENCE_KEY, HANDLE_KEY, SEEN_KEY, TITLE_KEY, attach_evidence, recording
 from .fixtures import hub, kkt, kkt_device, lab
 from .refusals import expect_refusal
 from .safety import INVENTORY_KEY
@@ -113,7 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         specs = _with_lab_models(config, specs)
         if not hasattr(config, "workerinput"):  # once per run, in the controlling process
-            _preflight_lab(config, specs)
+            _preflight(config, specs)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SPECS_KEY] = specs
@@ -130,25 +130,36 @@ def _with_lab_models(config: pytest.Config, specs: list[DeviceSpec]) -> list[Dev
 
 
 PREFLIGHT_LEASE_TIMEOUT = 10.0
+PREFLIGHT_LINK_TIMEOUT = 2.0  # seconds for a url: register to answer before any test
 
 
-def _preflight_lab(config: pytest.Config, specs: list[DeviceSpec]) -> None:
-    """Reach every lab register once before any test: its port, its identity (the serial of the
-    inventory), its bench supply and its OFD upstream.  A problem is one line and no test runs."""
+def _preflight(config: pytest.Config, specs: list[DeviceSpec]) -> None:
+    """Before any test, every device once: an emulator is built from its spec (model, firmware,
+    ФН, settings and their values, defects) and a url: register is reached with a short
+    deadline; a lab register is reached through its bench (port, identity against the
+    inventory, supply, OFD upstream).  A fault schedule is not applied here.  A problem is one
+    line naming the spec, and no test runs (pytest's usage error, exit 4; kkt-hil run: exit 2)."""
     from ..connect import open_device
     from ..operator import make_operator
 
     for spec in specs:
-        if spec.kind != "lab":
-            continue
-        entry = config.stash[INVENTORY_KEY].device(spec.target)
-        make_operator(config.getoption("--operator") or entry.operator)  # a bad one: one line, not one per test
-        # nobody is asked anything yet; a register another run holds is reported, not waited for
-        options = LabOptions(config.stash[INVENTORY_KEY], operator="none", lease_timeout=PREFLIGHT_LEASE_TIMEOUT)
+        plain = replace(spec, params={k: v for k, v in spec.params.items() if k != "faults"})
+        options = None
+        if spec.kind == "lab":
+            entry = config.stash[INVENTORY_KEY].device(spec.target)
+            make_operator(config.getoption("--operator") or entry.operator)  # a bad one: one line, not one per test
+            # nobody is asked anything yet; a register another run holds is reported, not waited for
+            options = LabOptions(config.stash[INVENTORY_KEY], operator="none", lease_timeout=PREFLIGHT_LEASE_TIMEOUT)
         try:
-            open_device(spec, lab=options, timeout_scale=config.getoption("--device-timeout-scale")).close()
-        except KktError as exc:
-            raise UsageError(f"{spec.text}: {exc}") from None
+            open_device(
+                plain,
+                lab=options,
+                timeout_scale=config.getoption("--device-timeout-scale"),
+                link_timeout=PREFLIGHT_LINK_TIMEOUT,
+            ).close()
+        except (KktError, OSError) as exc:
+            text = str(exc)
+            raise UsageError(text if text.startswith(spec.text) else f"{spec.text}: {text}") from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -205,7 +216,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         return (yield)
     finally:
         wording.IN_SCENARIO.reset(token)
-        if handle is not None:
+        if handle is not None and recording(item.config):
             attach_evidence(handle)
             item.stash[EVIDENCE_KEY] = True
 

@@ -33,6 +33,11 @@ class Plain:
         return self.text
 
 
+def recording(config: pytest.Config) -> bool:
+    """Allure results are being written (``--alluredir``): without, evidence is not rendered."""
+    return bool(getattr(config.option, "allure_report_dir", None))
+
+
 def scenario_title(item: pytest.Item) -> str:
     function = getattr(item, "function", None)
     title = getattr(function, "__allure_display_name__", None)
@@ -122,7 +127,7 @@ def attach_evidence(handle: DeviceHandle) -> None:
     allure.attach(
         report_evidence.trace_table(trace.records, dropped=trace.dropped),
         "Трасса обмена",
-        allure.attachment_type.HTML,
+        allure.attachment_type.CSV,
     )
     if handle.faults is not None:
         schedule = handle.faults.schedule.text if handle.faults.schedule is not None else "?"
@@ -132,14 +137,14 @@ def attach_evidence(handle: DeviceHandle) -> None:
     try:
         text = journal_text(handle.lab.journal())
     except KktError as exc:
-        text = f"(журнал недоступен: {exc})"
+        text = f"({exc})"
     allure.attach(text or "(пусто)", "Журнал ККТ", allure.attachment_type.TEXT)
     tape: list[str] = []
     try:
         tape = handle.lab.tape()
         printed = "\n".join(tape)
     except KktError as exc:
-        printed = f"(чековую ленту не прочитать: {exc})"
+        printed = f"({exc})"
     allure.attach(printed or "(ничего не напечатано)", "Чековая лента", allure.attachment_type.TEXT)
     if tape:
         try:
@@ -150,4 +155,4 @@ def attach_evidence(handle: DeviceHandle) -> None:
             allure.attach(image, "Чековая лента (изображение)", allure.attachment_type.PNG)
     timings = trace.timings
     if timings:
-        allure.attach(report_evidence.latency_json(timings), LATENCY_ATTACHMENT, allure.attachment_type.JSON)
+        allure.attach(report_evidence.latency_table(timings), LATENCY_ATTACHMENT, allure.attachment_type.CSV)

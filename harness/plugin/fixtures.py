@@ -15,7 +15,7 @@ from harness.lab import EmulatorLab, HubLab
 from ..connect import URL_UNPROVEN, DeviceHandle, open_device
 from ..report.categories import SKIP_CAPABILITY, SKIP_LAB
 from ..spec import DeviceSpec
-from .evidence import EVIDENCE_KEY, attach_evidence, label, label_spec, prepare_bench, restore_bench
+from .evidence import EVIDENCE_KEY, attach_evidence, label, label_spec, prepare_bench, recording, restore_bench
 from .safety import check_markers_after_connect, check_markers_before_connect, lab_options
 from .steps import HUB_TITLES, LAB_TITLES, STEP_TITLES, StepProxy
 
@@ -42,7 +42,7 @@ def kkt_device(request: pytest.FixtureRequest) -> Iterator[DeviceHandle]:
         yield handle
     finally:
         try:
-            if not request.node.stash.get(EVIDENCE_KEY, False):  # the scenario body never ran
+            if recording(request.config) and not request.node.stash.get(EVIDENCE_KEY, False):  # body never ran
                 attach_evidence(handle)
             if handle.bench is not None:
                 restore_bench(handle.bench)

@@ -202,6 +202,26 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+#: The analytics the Awesome plugin puts in every page (it loads from the internet).
+_ANALYTICS = re.compile(
+    r'<script async src="https://www\.googletagmanager\.com/[^"]*"></script>\s*'
+    r"<script>\s*window\.dataLayer[\s\S]*?</script>"
+)
+#: The app script comes before the one that defines the report's data; where it runs first it
+#: fetches ``data/*.json`` as files, which ``file://`` refuses (a blank page, now and then).
+_DATA_FIRST = "<script>window.allureReportData = window.allureReportData || {};</script>"
+
+
+def _offline(index: Path) -> None:
+    """The single-file page, fit to open from disk: its data defined before the app runs, and
+    no analytics request to the internet."""
+    text = index.read_text(encoding="utf-8")
+    text = _ANALYTICS.sub("", text, count=1)
+    if _DATA_FIRST not in text:
+        text = text.replace("<head>", "<head>\n" + _DATA_FIRST, 1)
+    index.write_text(text, encoding="utf-8")
+
+
 def _looks_like_report(path: Path) -> bool:
     return not any(path.iterdir()) or (path / "index.html").is_file()
 
@@ -287,6 +307,7 @@ def generate_html(
             raise HarnessError(f"Allure CLI failed (exit {proc.returncode}): {detail}")
         if not (out / "index.html").is_file():
             raise HarnessError(f"Allure CLI wrote no index.html into {out}")
+        _offline(out / "index.html")
         if report_dir.exists():
             shutil.rmtree(report_dir)
         os.replace(out, report_dir)

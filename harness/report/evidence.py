@@ -1,12 +1,11 @@
 """The evidence a test leaves in its report, rendered for a reader: the wire trace as a table
-(time, direction, decoded frame, hex beside it), the printed tape as a receipt image (PNG), and
+(CSV: time, direction, decoded frame, hex beside it), the printed tape as a receipt image (PNG), and
 the register's response time to every driver command (count, median, max)."""
 
 from __future__ import annotations
 
-import html
+import csv
 import io
-import json
 import statistics
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -26,55 +25,55 @@ NO_FONT = "нет моноширинного шрифта с кириллице�
 DIRECTIONS = {"TX": "→ ККТ", "RX": "← ККТ", "--": "примечание"}
 TAPE_WIDTH = 48  # characters: wider lines are wrapped, as a printer would
 
-_TABLE_STYLE = (
-    "body{font:13px/1.35 sans-serif;margin:0}table{border-collapse:collapse;width:100%}"
-    "th,td{border-bottom:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}"
-    "th{background:#f3f3f3;position:sticky;top:0}td.t{white-space:nowrap;color:#666}"
-    "td.hex{font-family:monospace;word-break:break-all;color:#555}td.d{font-family:monospace}"
-    "tr.TX td.dir{color:#0b5394}tr.RX td.dir{color:#38761d}tr.note td{color:#a61c00;font-style:italic}"
-)
+TRACE_HEADER = ("время, с", "направление", "кадр (расшифровка)", "hex")
+LATENCY_HEADER = ("команда", "ответов", "медиана, мс", "максимум, мс", "замеры, мс")
+
+
+def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """CSV, which the report shows as a table in the page itself (searchable, unlike HTML,
+    which it puts in a fixed-height frame)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def trace_table(records: Sequence[TraceRecord], *, dropped: int = 0) -> str:
-    """The wire trace as a self-contained HTML table (the decoded frame, its hex beside it)."""
-    rows = []
+    """The wire trace as a table: time, direction, the decoded frame, its hex beside it."""
+    rows: list[tuple[str, ...]] = []
     if dropped:
-        rows.append(f'<tr class="note"><td colspan="4">… {dropped} более ранних записей отброшено …</td></tr>')
+        rows.append(("", DIRECTIONS["--"], f"… {dropped} более ранних записей отброшено …", ""))
     for rec in records:
-        kind = "note" if rec.direction == "--" else rec.direction
-        rows.append(
-            f'<tr class="{kind}"><td class="t">+{rec.t:.6f}</td><td class="dir">{DIRECTIONS.get(rec.direction, "")}'
-            f'</td><td class="d">{html.escape(rec.decoded)}</td><td class="hex">{rec.raw.hex(" ").upper()}</td></tr>'
-        )
+        rows.append((f"+{rec.t:.6f}", DIRECTIONS.get(rec.direction, ""), rec.decoded, rec.raw.hex(" ").upper()))
     if not records:
-        rows.append('<tr class="note"><td colspan="4">(обмена не было)</td></tr>')
-    return (
-        f'<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8"><style>{_TABLE_STYLE}</style></head><body>'
-        "<table><thead><tr><th>время, с</th><th>направление</th><th>кадр (расшифровка)</th><th>hex</th></tr>"
-        f"</thead><tbody>{''.join(rows)}</tbody></table></body></html>"
-    )
+        rows.append(("", DIRECTIONS["--"], "(обмена не было)", ""))
+    return _csv(TRACE_HEADER, rows)
 
 
-def latency(timings: Iterable[Timing]) -> dict[str, dict[str, object]]:
-    """Per command: count, median and max response time in ms, and the samples (answers only:
-    a link failure is not a response time)."""
+def latency(timings: Iterable[Timing]) -> dict[str, list[float]]:
+    """Per command, its response times in ms (answers only: a link failure is not a response
+    time), commands sorted."""
     samples: dict[str, list[float]] = {}
     for timing in timings:
         if timing.answered:
             samples.setdefault(timing.command, []).append(round(timing.seconds * 1000, 3))
-    return {
-        command: {
-            "count": len(values),
-            "median_ms": round(statistics.median(values), 3),
-            "max_ms": max(values),
-            "samples_ms": values,
-        }
-        for command, values in sorted(samples.items())
-    }
+    return dict(sorted(samples.items()))
 
 
-def latency_json(timings: Iterable[Timing]) -> str:
-    return json.dumps(latency(timings), ensure_ascii=False, indent=1)
+def latency_table(timings: Iterable[Timing]) -> str:
+    """Per command: answers, median, max, and every sample (what ``kkt-hil compare`` reads)."""
+    rows = [
+        (
+            command,
+            len(values),
+            f"{statistics.median(values):g}",
+            f"{max(values):g}",
+            " ".join(f"{v:g}" for v in values),
+        )
+        for command, values in latency(timings).items()
+    ]
+    return _csv(LATENCY_HEADER, rows)
 
 
 @lru_cache(maxsize=1)

@@ -44,7 +44,35 @@ EVENTS_RU: dict[str, str] = {
     "deferred re-registration failed": "отложенная перерегистрация не удалась",
 }
 
-#: Words inside an event's details, whole words only.
+#: A detail that is one state word.
+_STATES_RU = {
+    "up": "есть",
+    "down": "нет",
+    "open": "открыта",
+    "closed": "закрыта",
+    "ok": "есть",
+    "out": "нет",
+    "near_end": "заканчивается",
+}
+#: Phrases first (they hold words that alone would read otherwise), then single words.
+_PHRASES_RU = [
+    (re.compile(r"^runs out after (\d+) lines$"), r"кончится через \1 стр."),
+    (re.compile(r"^up \((.*)\)$"), r"есть (\1)"),
+    (re.compile(r"^down: "), "нет: "),
+    (re.compile(r"^paper ran out while printing$"), "бумага кончилась во время печати"),
+    (re.compile(r": paper out$"), ": кончилась бумага"),
+    (
+        re.compile(r"^open document discarded at power-off \(not committed in the ФН\)$"),
+        "открытый документ сброшен при выключении (в ФН не записан)",
+    ),
+    (re.compile(r"no longer delivered by the hub"), "Кабинет его больше не выдаёт"),
+    (re.compile(r"already in force, no-op"), "уже действует, ничего не сделано"),
+    (re.compile(r"; will retry$"), "; повтор позже"),
+    (re.compile(r"\bvalid until\b"), "действует до"),
+    (re.compile(r"\bregistered on\b"), "зарегистрирован на"),
+    (re.compile(r"\bregistrations done\b"), "перерегистраций сделано"),
+    (re.compile(r"\blast FD\b"), "последний ФД"),
+]
 _WORDS_RU = {
     "FD": "ФД",
     "shift": "смена",
@@ -54,16 +82,11 @@ _WORDS_RU = {
     "task": "задание",
     "firmware": "прошивка",
     "unsent": "не отправлено",
-    "up": "есть",
-    "down": "нет",
-    "open": "открыта",
-    "closed": "закрыта",
-    "ok": "есть",
-    "out": "нет",
-    "near_end": "заканчивается",
-    "sale": "продажа",
-    "document": "документ",
+    "host": "касса",
     "documents": "документов",
+    "document": "документ",
+    "activated": "активирован",
+    "sale": "продажа",
     "from": "с",
 }
 _WORD = re.compile(r"\b(" + "|".join(sorted((re.escape(w) for w in _WORDS_RU), key=len, reverse=True)) + r")\b")
@@ -74,6 +97,10 @@ def event_ru(event: str) -> str:
 
 
 def detail_ru(detail: str) -> str:
+    if detail in _STATES_RU:
+        return _STATES_RU[detail]
+    for pattern, replacement in _PHRASES_RU:
+        detail = pattern.sub(replacement, detail)
     return _WORD.sub(lambda m: _WORDS_RU[m.group(1)], detail)
 
 

@@ -14,7 +14,9 @@ Allure 3's test result id).
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import re
 import sys
@@ -170,22 +172,47 @@ def _latency(results: Path, attachments: object, stream: TextIO) -> dict[str, tu
         source = Path(_text(item.get("source"))).name
         path = results / source
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as exc:
+            text = path.read_text(encoding="utf-8")
+            latency = _latency_csv(text) if _text(item.get("type")) == "text/csv" else _latency_json(json.loads(text))
+        except (OSError, ValueError, RecursionError, csv.Error) as exc:
             _warn(stream, path, f"unreadable latency attachment ({type(exc).__name__})")
             return {}
-        latency: dict[str, tuple[float, ...]] = {}
-        for command, stats in data.items() if isinstance(data, dict) else []:
-            if not isinstance(stats, dict):
-                continue
-            samples = [s for s in map(_number, stats.get("samples_ms") or []) if s is not None]
-            if not samples:  # no samples written: the median stands for each of them
-                median, count = _number(stats.get("median_ms")), _number(stats.get("count"))
-                samples = [median] * max(1, int(count or 1)) if median is not None else []
-            if samples:
-                latency[str(command)] = tuple(samples)
         return latency
     return {}
+
+
+def _latency_csv(text: str) -> dict[str, tuple[float, ...]]:
+    """The table the plugin writes: command, answers, median, max, the samples (space-separated)."""
+    latency: dict[str, tuple[float, ...]] = {}
+    for row in list(csv.reader(io.StringIO(text)))[1:]:
+        if len(row) < 5:
+            continue
+        samples = [s for s in (_number(_float(v)) for v in row[4].split()) if s is not None]
+        if samples:
+            latency[row[0]] = tuple(samples)
+    return latency
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _latency_json(data: object) -> dict[str, tuple[float, ...]]:
+    """Results written before the table: {command: {count, median_ms, max_ms, samples_ms}}."""
+    latency: dict[str, tuple[float, ...]] = {}
+    for command, stats in data.items() if isinstance(data, dict) else []:
+        if not isinstance(stats, dict):
+            continue
+        samples = [s for s in map(_number, stats.get("samples_ms") or []) if s is not None]
+        if not samples:  # no samples written: the median stands for each of them
+            median, count = _number(stats.get("median_ms")), _number(stats.get("count"))
+            samples = [median] * max(1, int(count or 1)) if median is not None else []
+        if samples:
+            latency[str(command)] = tuple(samples)
+    return latency
 
 
 def _fixture_attachments(results: Path) -> dict[str, list[Any]]:

@@ -50,12 +50,13 @@ def tidy_fixtures(results: Path) -> int:
             continue  # not ours to judge: Allure reports it
         if not isinstance(container, dict):
             continue
+        original = json.dumps(container, ensure_ascii=False)
         before = len(container.get("befores", [])) + len(container.get("afters", []))
         container["befores"] = _tidy_rows(list(container.get("befores", [])), after=False)
         container["afters"] = _tidy_rows(list(container.get("afters", [])), after=True)
         after = len(container["befores"]) + len(container["afters"])
-        if after == before:
-            continue
+        if json.dumps(container, ensure_ascii=False) == original:
+            continue  # tidy already
         removed += before - after
         if after == 0:
             path.unlink()
