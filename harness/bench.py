@@ -64,6 +64,12 @@ def wait_for_power_up(kkt: Any, sleep: Callable[[float], None] = time.sleep) -> 
             sleep(POLL)
 
 
+def _span_ru(span: timedelta) -> str:
+    """``29 дн. 23:00:00`` (timedelta's own ``29 days, 23:00:00`` is English)."""
+    clock = str(timedelta(seconds=span.seconds, microseconds=span.microseconds))
+    return f"{span.days} дн. {clock}" if span.days else clock
+
+
 class BenchLab:
     def __init__(
         self,
@@ -153,7 +159,7 @@ class BenchLab:
     def _wait(self, span: timedelta, why: str) -> None:
         if span.total_seconds() > self._budget:
             raise NeedsRealTimeOrOperator(
-                f"нужно {span} реального времени, {why}; "
+                f"нужно {_span_ru(span)} реального времени, {why}; "
                 f"бюджет реального времени {self._budget:g} с (--real-time-budget)"
             )
         self._sleep(max(0.0, span.total_seconds()))

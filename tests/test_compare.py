@@ -93,8 +93,8 @@ def test_fixed_changed_and_only_in_one_run_are_listed_but_not_regressions(tmp_pa
     a, b = tmp_path / "a", tmp_path / "b"
     write_result(a, "test_fixed", status="failed")
     write_result(b, "test_fixed", status="passed")
-    write_result(a, "test_skip", status="passed")
-    write_result(b, "test_skip", status="skipped", message="Skipped: нет оператора")
+    write_result(a, "test_now_runs", status="skipped", message="Skipped: нет оператора")
+    write_result(b, "test_now_runs", status="passed")
     write_result(a, "test_gone")
     write_result(b, "test_new")
     write_result(a, "test_same")
@@ -104,6 +104,29 @@ def test_fixed_changed_and_only_in_one_run_are_listed_but_not_regressions(tmp_pa
     tags = sorted(line.split()[0] for line in _changed(lines))
     assert tags == ["CHANGED", "FIXED", "ONLY-A", "ONLY-B"]
     assert "unchanged 1;" in lines[-1] and "test_same" not in "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("passed", "failed"),
+        ("passed", "broken"),
+        ("skipped", "failed"),  # a product defect new in B
+        ("broken", "failed"),  # the lab was broken; now the register is at fault
+        ("passed", "skipped"),  # no longer tested
+        (None, "failed"),  # a scenario new in B that fails
+    ],
+)
+def test_a_gate_stops_on_every_new_failure(tmp_path: Path, capsys, before: str | None, after: str) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_result(a, "test_same")
+    if before is not None:
+        write_result(a, "test_x", status=before, message="" if before == "passed" else f"{before}: x")
+    write_result(b, "test_same")
+    write_result(b, "test_x", status=after, message="" if after == "passed" else f"{after}: y")
+    code, lines, _ = _cli(capsys, str(a), str(b))
+    assert code == 1, lines
+    assert len(_changed(lines)) == 1
 
 
 def test_emulator_runs_match_across_specs_and_firmwares(tmp_path: Path) -> None:
@@ -305,3 +328,14 @@ def test_latency_over_too_few_answers_is_not_flagged(tmp_path: Path, capsys) -> 
     assert code == 0 and not any(line.startswith(("SLOWER", "FASTER")) for line in lines)
     code, lines, _ = _cli(capsys, str(a), str(b), "--latency-min-samples", "3")
     assert code == 1 and any(line.startswith("SLOWER") for line in lines)
+
+
+def test_latency_compares_only_scenarios_both_runs_ran(tmp_path: Path, capsys) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    fast, slow = [1.0, 1.1, 0.9, 1.0, 1.2, 1.0], [30.0, 31.0, 29.0, 30.0, 30.5, 29.5]
+    write_result(a, "t1", latency={"0x23 open shift": fast})
+    write_result(b, "t1", latency={"0x23 open shift": fast})
+    write_result(b, "t_only_in_b", latency={"0x23 open shift": slow})  # another scenario: not a firmware's speed
+    code, lines, _ = _cli(capsys, str(a), str(b))
+    assert not any(line.startswith(("SLOWER", "FASTER")) for line in lines), lines
+    assert code == 0

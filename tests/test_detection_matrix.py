@@ -37,6 +37,7 @@ def test_every_defect_has_catchers() -> None:
     assert set(MEANT_TO_CATCH) == set(DEFECTS)
 
 
+@pytest.mark.timeout(300)  # the whole suite once per seeded defect (~40 s alone; more under -n 2 on 2 cores)
 def test_detection_matrix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     specs = ["emulator:kf"] + [f"emulator:kf?defects={d}" for d in sorted(DEFECTS)]
     runs = run_scenarios(["-o", "junit_family=xunit2", *[f"--kkt={s}" for s in specs]], tmp_path, timeout=600)

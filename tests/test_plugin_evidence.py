@@ -80,7 +80,7 @@ def test_labels_and_evidence_on_every_test(pytester: pytest.Pytester, run) -> No
     assert "смена открыта" in opened[JOURNAL]
     assert result.allure.attachments("test_assertion[emulator-dkf]")[TAPE] == "(ничего не напечатано)"
     # the attachment files themselves are in the results directory: one trace per device test
-    assert len(list(result.allure.path.glob("*-attachment.html"))) == len(device_tests)
+    assert len(list(result.allure.path.glob("*-attachment.csv"))) == 2 * len(device_tests)  # trace, times
     assert len(list(result.allure.path.glob("*-attachment.txt"))) >= 2 * len(device_tests)
 
 

@@ -59,7 +59,7 @@ def test_unavailable_lab_skips_with_the_reason(pytester: pytest.Pytester, run, s
     evidence = result.allure.attachments(name)
     assert any(" status " in row.decoded for row in trace_rows(evidence[TRACE]))
     assert evidence[JOURNAL].startswith("(журнал недоступен: нет журнала устройства: ")
-    assert evidence[TAPE].startswith("(чековую ленту не прочитать: напечатанную ленту не прочитать: ")
+    assert evidence[TAPE].startswith("(напечатанную ленту не прочитать: у этого устройства нет управления стендом")
     assert all(result.allure.placed(name)[k] == ["test"] for k in (TRACE, JOURNAL, TAPE))  # the body ran
 
 

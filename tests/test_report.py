@@ -339,11 +339,6 @@ def test_tidy_keeps_and_renames_rows_with_something_to_show(tmp_path: Path) -> N
     assert json.loads(lab.read_text(encoding="utf-8"))["befores"][0]["steps"] == [step]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="harness/report/tidy.py: a container with nothing to remove is not rewritten, so its rows keep "
-    "the fixture's name (``if after == before: continue`` comes before the renamed rows are written)",
-)
 def test_tidy_renames_the_rows_of_a_container_it_removes_nothing_from(tmp_path: Path) -> None:
     attachment = {"name": "Приведение ККТ в исходное состояние", "source": "r-attachment.txt", "type": "text/plain"}
     path = write_container(

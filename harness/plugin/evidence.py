@@ -109,7 +109,7 @@ def prepare_bench(bench: Bench) -> None:
 def restore_bench(bench: Bench) -> None:
     """After a test on a lab register: bring it back to a known state and say what was done."""
     if bench.lens.anchored:
-        allure.dynamic.parameter("Время сценария", bench.lens.description)
+        allure.dynamic.parameter("Время сценария", Plain(bench.lens.description))
     try:
         done = bench.lab.restore()
         text = "\n".join(done) if done else "ничего не потребовалось"
@@ -137,7 +137,7 @@ def attach_evidence(handle: DeviceHandle) -> None:
     try:
         text = journal_text(handle.lab.journal())
     except KktError as exc:
-        text = f"({exc})"
+        text = f"(журнал недоступен: {exc})"
     allure.attach(text or "(пусто)", "Журнал ККТ", allure.attachment_type.TEXT)
     tape: list[str] = []
     try:

@@ -12,8 +12,21 @@ from typing import Any
 IN_SCENARIO: ContextVar[bool] = ContextVar("kkt_hil_in_scenario", default=False)
 
 
+#: The register's states as a QA engineer names them (enums without a title of their own).
+STATES_RU = {
+    ("ShiftState", "closed"): "смена закрыта",
+    ("ShiftState", "open"): "смена открыта",
+    ("ShiftState", "expired"): "смена просрочена (> 24 ч)",
+    ("PaperState", "ok"): "бумага есть",
+    ("PaperState", "near_end"): "бумага заканчивается",
+    ("PaperState", "out"): "нет бумаги",
+}
+
+
 def shown(value: Any) -> str:
     title = getattr(value, "title", None)
+    if isinstance(value, enum.Enum) and (type(value).__name__, value.value) in STATES_RU:
+        return STATES_RU[type(value).__name__, value.value]
     if isinstance(value, enum.Enum):
         return str(title) if isinstance(title, str) else str(value.value)
     if value is None:

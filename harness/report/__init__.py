@@ -234,6 +234,7 @@ def generate_html(
     report_name: str = "kkt-hil",
     language: str = "ru",
     history: Path | None = None,
+    append_history: bool = True,
     global_attachments: Sequence[Path] = (),
 ) -> Path:
     """Build the single-file HTML report from ``results_dir`` into ``report_dir``.
@@ -255,7 +256,7 @@ def generate_html(
     if cli is None:
         raise HarnessError(MISSING_CLI_MESSAGE)
 
-    config = {
+    config: dict[str, object] = {
         "name": report_name,
         "plugins": {
             "awesome": {
@@ -275,6 +276,7 @@ def generate_html(
         history = Path(history).resolve()
         history.parent.mkdir(parents=True, exist_ok=True)
         config["historyPath"] = str(history)
+        config["appendHistory"] = append_history  # a rebuild of the same results adds nothing
     report_dir.parent.mkdir(parents=True, exist_ok=True)
     # A fresh output directory each time (Allure 3 does not clean it), swapped in at the end.
     staging = Path(tempfile.mkdtemp(prefix=f".{report_dir.name}-", dir=report_dir.parent))

@@ -70,7 +70,19 @@ class Change:
 
     @property
     def regression(self) -> bool:
-        return self.kind == "regression"
+        """What a release gate stops on: a failure B has that A did not (passed, skipped or
+        another failure before; or a scenario new in B that fails), a scenario that passed in A
+        and is not tested in B any more (skipped), or B failing by other steps."""
+        if self.kind == "regression":
+            return True
+        if self.kind == "only_b":
+            return self.b is not None and self.b.status in FAILING
+        return (
+            self.kind == "changed"
+            and self.a is not None
+            and self.b is not None
+            and (self.b.status in FAILING or (self.a.status == "passed" and self.b.status == "skipped"))
+        )
 
 
 @dataclass(frozen=True)
@@ -176,8 +188,8 @@ def _change(a: Outcome | None, b: Outcome | None) -> Change | None:
         return Change("only_b" if a is None else "only_a", a, b)
     index = first_difference(a.steps, b.steps)
     if a.status != b.status:
-        if a.status == "passed" and b.status in FAILING:
-            kind = "regression"
+        if b.status in FAILING or (a.status == "passed" and b.status == "skipped"):
+            kind = "regression"  # a new failure (even broken → failed), or no longer tested
         elif a.status in FAILING and b.status == "passed":
             kind = "fixed"
         else:
@@ -193,16 +205,24 @@ def _change(a: Outcome | None, b: Outcome | None) -> Change | None:
     return Change(kind, a, b, index, step_a, step_b)
 
 
-def _samples(run: Run) -> dict[str, list[float]]:
-    samples: dict[str, list[float]] = {}
-    for outcome in run.outcomes.values():
-        for command, times in outcome.latency.items():
-            samples.setdefault(command, []).extend(times)
-    return samples
+def _samples(pairs: list[tuple[Outcome | None, Outcome | None]]) -> tuple[dict[str, list[float]], ...]:
+    """Response times per model and command, over the scenarios both runs ran (matched pairs
+    only), so a run that ran other scenarios, or another model, is not compared with itself."""
+    samples_a: dict[str, list[float]] = {}
+    samples_b: dict[str, list[float]] = {}
+    for a, b in pairs:
+        if a is None or b is None:
+            continue
+        for outcome, samples in ((a, samples_a), (b, samples_b)):
+            for command, times in outcome.latency.items():
+                samples.setdefault(f"{outcome.model_title or outcome.model}: {command}", []).extend(times)
+    return samples_a, samples_b
 
 
-def _latency(run_a: Run, run_b: Run, threshold: float, min_ms: float, min_samples: int) -> list[LatencyChange]:
-    samples_a, samples_b = _samples(run_a), _samples(run_b)
+def _latency(
+    pairs: list[tuple[Outcome | None, Outcome | None]], threshold: float, min_ms: float, min_samples: int
+) -> list[LatencyChange]:
+    samples_a, samples_b = _samples(pairs)
     flagged = []
     for command in sorted(samples_a.keys() & samples_b.keys()):
         if min(len(samples_a[command]), len(samples_b[command])) < min_samples:
@@ -228,14 +248,15 @@ def compare(
 ) -> Comparison:
     """What changed from ``run_a`` to ``run_b`` (regressions first)."""
     changes, unchanged = [], 0
-    for a, b in _pairs(run_a, run_b):
+    pairs = _pairs(run_a, run_b)
+    for a, b in pairs:
         change = _change(a, b)
         if change is None:
             unchanged += 1
         else:
             changes.append(change)
     changes.sort(key=_order)
-    latency = _latency(run_a, run_b, latency_threshold, latency_min_ms, latency_min_samples)
+    latency = _latency(pairs, latency_threshold, latency_min_ms, latency_min_samples)
     latency.sort(key=lambda c: (not c.slower, c.command))
     return Comparison(run_a, run_b, tuple(changes), tuple(latency), unchanged)
 

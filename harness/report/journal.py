@@ -13,6 +13,7 @@ from ..device import JournalEntry
 
 EVENTS_RU: dict[str, str] = {
     "power on": "включение",
+    "re-registered": "перерегистрация",
     "power off": "выключение",
     "start of work": "начало работы",
     "clock set": "часы установлены",
@@ -72,6 +73,7 @@ _PHRASES_RU = [
     (re.compile(r"\bregistered on\b"), "зарегистрирован на"),
     (re.compile(r"\bregistrations done\b"), "перерегистраций сделано"),
     (re.compile(r"\blast FD\b"), "последний ФД"),
+    (re.compile(r"\bregistrations left\b"), "перерегистраций осталось"),
 ]
 _WORDS_RU = {
     "FD": "ФД",

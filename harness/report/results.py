@@ -311,7 +311,20 @@ def load_run(path: Path, *, stream: TextIO | None = None) -> Run:
     outcomes = [o for o in (_read_result(path, f, stream, fixtures) for f in files) if o is not None]
     if not outcomes:
         raise UsageError(f"no readable *-result.json in {path}")
-    return Run(path=path, outcomes=_keyed(outcomes), manifest=read_manifest(path, stream=stream))
+    return Run(path=path, outcomes=_keyed(_firmware_filled(outcomes)), manifest=read_manifest(path, stream=stream))
+
+
+def _firmware_filled(outcomes: list[Outcome]) -> list[Outcome]:
+    """A result skipped before its register was opened has no firmware label; the same spec's
+    other results of the run name it, so one register stays one column."""
+    known: dict[str, set[str]] = {}
+    for outcome in outcomes:
+        if outcome.firmware:
+            known.setdefault(outcome.spec, set()).add(outcome.firmware)
+    return [
+        replace(o, firmware=next(iter(known[o.spec]))) if not o.firmware and len(known.get(o.spec, ())) == 1 else o
+        for o in outcomes
+    ]
 
 
 # -------------------------------------------------------------------------------- the manifest
