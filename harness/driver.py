@@ -50,7 +50,9 @@ class DriverBase(Reconciler):
     def _check_identity(self, serial: str, *model_codes: int, seen: str) -> None:
         """Refuse a device whose serial and model code(s) are not the named model's."""
         if not all(self._model.accepts(serial=serial, model_code=code) for code in model_codes):
-            raise UsageError(f"device at {self._link.url} is not a {self._model.title} ({self._model.id}): {seen}")
+            raise UsageError(
+                f"device at {self._link.url} does not answer as {self._model.title} ({self._model.id}): {seen}"
+            )
 
     def close(self) -> None:
         self._link.close()

@@ -92,11 +92,13 @@ class Emulated(Protocol):
 
     def now(self) -> datetime: ...
 
-    def serve(self, listen: str) -> str:
-        """Serve the wire protocol on ``pty`` / ``pty:LINK`` / ``tcp://127.0.0.1:PORT``; the pyserial URL."""
+    def serve(self, listen: str, *, allow_lan: bool = False) -> str:
+        """Serve the wire protocol on ``pty`` / ``pty:LINK`` / ``tcp://127.0.0.1:PORT`` (another
+        host only with ``allow_lan``); the pyserial URL."""
 
-    def serve_control(self, listen: str) -> str:
-        """Serve the control channel on ``tcp://127.0.0.1:PORT``; its URL."""
+    def serve_control(self, listen: str, *, allow_lan: bool = False) -> str:
+        """Serve the control channel on ``tcp://127.0.0.1:PORT`` (another host only with
+        ``allow_lan``); its URL."""
 
     def attach_cloud(self, url: str, *, poll_interval: float | None = None) -> None:
         """Link the register to its vendor cloud (the Dreamkas hub) at ``url``; it polls every
@@ -188,8 +190,8 @@ class Cloud(Protocol):
     name: str
     title: str
 
-    def serve_hub(self, host: str = "127.0.0.1", port: int = 0) -> Any:
-        """Start the hub emulator; the server has ``.url`` and ``.close()``."""
+    def serve_hub(self, host: str = "127.0.0.1", port: int = 0, *, allow_lan: bool = False) -> Any:
+        """Start the hub emulator (loopback unless ``allow_lan``); the server has ``.url`` and ``.close()``."""
 
     def admin(self, url: str) -> Any:
         """The partner/admin client of a hub at ``url`` (schedule, withhold, device)."""

@@ -1,8 +1,11 @@
 """Addresses the stand listens on or connects to: ``tcp://HOST:PORT`` URLs and the loopback rule.
 
 Tests and the emulators talk only to loopback (127.0.0.1); every server of the stand (emulator
-wire and control channel, the hub) checks its address here.  :class:`ConnectionServer` is the
-threaded TCP server of the lab's simulated instruments and the emulated OFD.
+wire and control channel, the hub, the emulated OFD) checks its address here.  A server listens
+on another address only with ``allow_lan``, which comes from the user asking for it explicitly
+(``kkt-hil emulate|hub|ofd --allow-lan``, an inventory's own addresses), never from a default.
+:class:`ConnectionServer` is the threaded TCP server of the lab's simulated instruments and the
+emulated OFD.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ def test_idle_refusal(kkt: Kkt, lab) -> None:
 @allure.severity(allure.severity_level.BLOCKER)
 def test_paper_out_mid_receipt(kkt: Kkt, lab) -> None:
     ensure_shift_open(kkt)
+    lab.ofd(False)  # the receipt must stay in the OFD queue to be seen there
     fd_before = kkt.fn().last_fd_number
     queue_before = kkt.ofd_queue().count
     lab.paper(PaperState.OK, after_lines=3)  # paper ends while the receipt is printed

@@ -143,6 +143,7 @@ def test_atol_codes_of_clock_and_reregistration(rig) -> None:
     with pytest.raises(NoChanges) as same:
         kkt.reregister(TaxSystem.OSN | TaxSystem.USN_INCOME)
     assert same.value.code == 231
+    core.set_ofd(False)
     kkt.sell([SUGAR], tax_system=TaxSystem.OSN)  # OFD offline: documents stay unsent
     kkt.close_shift()
     with pytest.raises(UnsentDocuments) as unsent:  # profile: ATOL refuses (237)
@@ -155,6 +156,7 @@ def test_atol_codes_of_clock_and_reregistration(rig) -> None:
 
 def test_atol_code_of_the_ofd_block(rig) -> None:
     kkt, core = rig
+    core.set_ofd(False)
     kkt.sell([SUGAR])
     kkt.close_shift()
     core.lab_clock_advance(timedelta(days=30, minutes=1).total_seconds())

@@ -110,7 +110,7 @@ def _open_a_receipt_for_sugar(client: RawClient) -> None:
 
 
 def test_raw_frame_client_from_the_reference() -> None:
-    core = build_emulator("atol", {"clock": START.isoformat()}).core
+    core = build_emulator("atol", {"clock": START.isoformat(), "ofd": "offline"}).core
     server = serve(lambda: AtolFrontEnd(core), "pty")
     fd = os.open(server.url, os.O_RDWR | os.O_NOCTTY)
     try:
@@ -159,7 +159,7 @@ def test_raw_frame_client_from_the_reference() -> None:
 def test_raw_frame_client_against_kkt_hil_emulate_atol(spawn: Callable[..., Proc]) -> None:
     """Issue acceptance: the reference-only client against `kkt-hil emulate atol` over TCP, with
     paper pulled through the control channel."""
-    proc, port, cport = start_emulator(spawn, model="atol", clock=START.isoformat())
+    proc, port, cport = start_emulator(spawn, "--set", "ofd=offline", model="atol", clock=START.isoformat())
     assert cport is not None
     try:
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)

@@ -36,7 +36,7 @@ def test_control_state_is_a_full_snapshot(emulator) -> None:
     assert state["clock"]["rtc"] == START_CLOCK
     assert state["clock"]["flowing"] is False
     assert state["printer"]["paper"] == "ok" and state["printer"]["cover_open"] is False
-    assert state["ofd_online"] is False
+    assert state["ofd_online"] is True
     assert state["powered"] is True
     assert state["shift"]["is_open"] is False
     assert state["fn"]["serial"] and state["fn"]["phase"] == 3

@@ -57,7 +57,7 @@ def test_start_of_work_before_last_document_blocks() -> None:
 
 
 def test_document_numbers_signs_and_ofd_queue() -> None:
-    core = make()
+    core = make(ofd="offline")  # online by default; the queue is seen with the OFD link down
     opened = core.open_shift("x")
     receipt = sale(core)
     assert receipt.number == opened.number + 1
@@ -127,7 +127,7 @@ def test_clock_setting_rules() -> None:
 
 
 def test_ofd_30_day_block_and_its_lifting() -> None:
-    core = make()
+    core = make(ofd="offline")
     core.open_shift("x")
     sale(core)
     core.close_shift("x")
@@ -188,13 +188,14 @@ def test_registration_limit() -> None:
 
 
 def test_unsent_queue_blocks_reregistration_where_the_profile_says() -> None:
-    start = make("start")
+    start = make("start", ofd="offline")
     start.open_shift("x")
     start.close_shift("x")
     assert kind_of(lambda: start.reregister(TaxSystem.OSN)) is ErrorKind.UNSENT_DOCUMENTS
-    kf = make("kf")
+    kf = make("kf", ofd="offline")
     kf.open_shift("x")
     kf.close_shift("x")
+    assert kf.unsent()
     kf.reregister(TaxSystem.OSN)
 
 
@@ -275,7 +276,7 @@ def test_near_end_only_warns() -> None:
 def test_snapshot_is_json_ready() -> None:
     import json
 
-    core = make()
+    core = make(ofd="offline")
     core.open_shift("x")
     snap = json.loads(json.dumps(core.snapshot()))
     assert snap["shift"]["is_open"] is True

@@ -190,11 +190,11 @@ def test_the_rest_of_the_state_is_saved_when_it_changed(tmp_path: Path) -> None:
     state.save()
     assert len(records(path)) == before  # nothing changed: nothing written
     emulator.core.set_paper(PaperState.OUT)
-    emulator.core.set_ofd(True)
+    emulator.core.set_ofd(False)  # online by default: the OFD link going down is the change
     state.save()
     assert records(path)[-1]["kind"] == "state"
     again = restored(path)
-    assert again.printer.paper is PaperState.OUT and again.ofd_online
+    assert again.printer.paper is PaperState.OUT and not again.ofd_online
 
 
 def test_delivery_to_the_ofd_after_the_commit_is_restored(tmp_path: Path) -> None:
@@ -202,6 +202,7 @@ def test_delivery_to_the_ofd_after_the_commit_is_restored(tmp_path: Path) -> Non
     emulator = make()
     state = keep(emulator, path)
     core = emulator.core
+    core.set_ofd(False)  # the documents wait for the OFD
     core.open_shift("Кассир")
     sale(core)
     assert len(restored(path).unsent()) == 2

@@ -108,7 +108,8 @@ def test_cover(lab: EmulatorLab, core: FiscalCore) -> None:
 
 def test_ofd_link_drains_the_queue(lab: EmulatorLab, core: FiscalCore) -> None:
     ready(core)
-    assert core.ofd_online is False
+    assert core.ofd_online is True  # a shop's register reaches its OFD
+    lab.ofd(False)
     core.open_shift("Иванов")
     assert len(core.unsent()) == 1
     lab.ofd(True)

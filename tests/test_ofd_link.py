@@ -241,11 +241,14 @@ def test_close_detaches_the_link_and_without_the_setting_nothing_changes(server:
     assert emulator.ofd_link is not None and emulator.core.ofd_network
     emulator.close()
     assert not emulator.core.ofd_network and not emulator.core.ofd_online and not emulator.core.ofd_wakeups
-    plain = build_emulator("kf", {"clock": CLOCK})
+    plain = build_emulator("kf", {"clock": CLOCK})  # the in-process OFD, online: delivered at once
     plain.core.start_work(plain.core.now())
-    assert plain.ofd_link is None and not plain.core.ofd_network
+    assert plain.ofd_link is None and not plain.core.ofd_network and plain.core.ofd_online
     plain.core.open_shift("Кассир")
-    assert unsent(plain.core) == [2]
+    assert unsent(plain.core) == []
+    assert plain.control({"op": "ofd", "online": False}) == {"ok": True, "online": False, "unsent": 0}
+    plain.core.close_shift("Кассир")
+    assert unsent(plain.core) == [3]
     assert plain.control({"op": "ofd", "online": True}) == {"ok": True, "online": True, "unsent": 0}
     plain.close()
 

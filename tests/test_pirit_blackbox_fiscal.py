@@ -138,6 +138,7 @@ def test_shift_is_not_expired_one_second_before_24_hours(stand: Stand) -> None:
 
 
 def test_ofd_queue_drains_when_the_ofd_comes_online(stand: Stand) -> None:
+    stand.control({"op": "ofd", "online": False})
     link = open_shift(stand)
     link.ok(0x30, SALE_OPEN)
     link.ok(0x42, SALE_ITEM)

@@ -14,10 +14,10 @@ class DreamkasCloud:
     name = "dreamkas"
     title = "Дримкас Кабинет"
 
-    def serve_hub(self, host: str = "127.0.0.1", port: int = 0) -> Any:
+    def serve_hub(self, host: str = "127.0.0.1", port: int = 0, *, allow_lan: bool = False) -> Any:
         from .hub import Hub, serve
 
-        return serve(Hub(), host, port)
+        return serve(Hub(), host, port, allow_lan=allow_lan)
 
     def admin(self, url: str) -> Any:
         from .hub_client import AdminClient

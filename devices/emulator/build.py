@@ -39,9 +39,11 @@ EMULATOR_SETTINGS = {
     "clock": "device local time at start, ISO (2020-12-31T23:50:00)",
     "tax": "registered tax systems, e.g. usn_income or osn+patent",
     "transport": "how the plugin reaches the emulator: pty (default) or tcp",
-    "ofd": "send documents over TCP to this OFD (tcp://127.0.0.1:PORT); default: the in-process OFD",
-    "ofd_retry": "with ofd: seconds between attempts after an OFD failure (default 1.0)",
-    "ofd_timeout": "with ofd: seconds to wait for the OFD to connect and for each receipt (default 2.0)",
+    "ofd": "online (default: the in-process OFD, documents delivered at once), offline (the OFD link starts "
+    "down, documents queue until the control op ofd brings it up) or tcp://127.0.0.1:PORT (send documents "
+    "over TCP to that OFD)",
+    "ofd_retry": "with ofd=tcp://…: seconds between attempts after an OFD failure (default 1.0)",
+    "ofd_timeout": "with ofd=tcp://…: seconds to wait for the OFD to connect and for each receipt (default 2.0)",
 }
 
 
@@ -52,7 +54,7 @@ class Emulator:
     profile: ModelProfile
     core: FiscalCore
     handler: ControlHandler
-    ofd_link: NetworkOfd | None = None  # the TCP link to an OFD (setting ofd); None: in-process OFD
+    ofd_link: NetworkOfd | None = None  # the TCP link to an OFD (ofd=tcp://…); None: in-process OFD
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
@@ -73,14 +75,21 @@ class Emulator:
     def now(self) -> datetime:
         return self.core.now()
 
-    def serve(self, listen: str) -> str:
+    def serve(self, listen: str, *, allow_lan: bool = False) -> str:
+        """The wire protocol on ``pty``/``pty:LINK``/``tcp://HOST:PORT`` (loopback unless ``allow_lan``)."""
         owner = family(self.profile.family)
-        server = serve(lambda: owner.make_frontend(self.core), listen, inter_byte_timeout=owner.inter_byte_timeout)
+        server = serve(
+            lambda: owner.make_frontend(self.core),
+            listen,
+            inter_byte_timeout=owner.inter_byte_timeout,
+            allow_lan=allow_lan,
+        )
         self._closers.append(server.close)
         return server.url
 
-    def serve_control(self, listen: str) -> str:
-        server = ControlServer(self.handler, listen)
+    def serve_control(self, listen: str, *, allow_lan: bool = False) -> str:
+        """The control channel on ``tcp://HOST:PORT`` (loopback unless ``allow_lan``)."""
+        server = ControlServer(self.handler, listen, allow_lan=allow_lan)
         self._closers.append(server.close)
         return server.url
 
@@ -142,13 +151,14 @@ def build_emulator(model: str, settings: Mapping[str, str] | None = None, *, flo
     defects = check_defects(settings.get("defects", "").split(","))
     if settings.get("transport", "pty") not in ("pty", "tcp"):
         raise ValueError(f"transport is pty or tcp, not {settings['transport']!r}")
-    ofd = _ofd_settings(settings)
+    ofd_online, ofd = _ofd_settings(settings)
     core = FiscalCore(
         prof,
         clock=VirtualClock(start, flowing=flowing_clock),
         serial=serial,
         defects=frozenset(defects),
         tax_systems=tax,
+        ofd_online=ofd_online,
     )
     emulator = Emulator(prof, core, ControlHandler(core))
     if ofd is not None:
@@ -160,16 +170,27 @@ def build_emulator(model: str, settings: Mapping[str, str] | None = None, *, flo
     return emulator
 
 
-def _ofd_settings(settings: Mapping[str, str]) -> tuple[str, float, float] | None:
-    """``ofd``, ``ofd_retry``, ``ofd_timeout`` checked; None without ``ofd`` (in-process OFD)."""
-    if "ofd" not in settings:
+#: ``ofd=online`` / ``ofd=offline``: the in-process OFD, its link up (the default) or down at start
+OFD_MODES = {"online": True, "offline": False}
+
+
+def _ofd_settings(settings: Mapping[str, str]) -> tuple[bool, tuple[str, float, float] | None]:
+    """``ofd``, ``ofd_retry``, ``ofd_timeout`` checked: whether the OFD link starts up, and the
+    network OFD (URL, retry, timeout) or None for the in-process one."""
+    url = settings.get("ofd", "online").strip()
+    if url.lower() in OFD_MODES:
         extra = [k for k in ("ofd_retry", "ofd_timeout") if k in settings]
         if extra:
             raise ValueError(f"{extra[0]} goes with ofd=tcp://127.0.0.1:PORT")
-        return None
-    url = settings["ofd"]
-    host, _port = parse_tcp_url(url)
-    check_loopback(host)
+        return OFD_MODES[url.lower()], None
+    try:
+        host, _port = parse_tcp_url(url)
+    except ValueError:
+        raise ValueError(f"ofd takes online, offline or tcp://127.0.0.1:PORT (an OFD server), not {url!r}") from None
+    try:
+        check_loopback(host)
+    except ValueError as exc:
+        raise ValueError(f"ofd: {exc}") from None
     values = []
     for key, default in (("ofd_retry", 1.0), ("ofd_timeout", 2.0)):
         text = settings.get(key, str(default))
@@ -180,4 +201,4 @@ def _ofd_settings(settings: Mapping[str, str]) -> tuple[str, float, float] | Non
         if not 0 < value <= 3600:
             raise ValueError(f"{key} takes seconds like 0.5, not {text!r}")
         values.append(value)
-    return url, values[0], values[1]
+    return True, (url, values[0], values[1])

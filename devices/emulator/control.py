@@ -251,11 +251,13 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 class ControlServer:
-    """Serves a :class:`ControlHandler` on ``tcp://127.0.0.1:PORT`` (loopback only)."""
+    """Serves a :class:`ControlHandler` on ``tcp://127.0.0.1:PORT`` (loopback only, unless
+    ``allow_lan``: the user asked for another address explicitly; nothing authenticates a client)."""
 
-    def __init__(self, handler: ControlHandler, url: str = "tcp://127.0.0.1:0") -> None:
+    def __init__(self, handler: ControlHandler, url: str = "tcp://127.0.0.1:0", *, allow_lan: bool = False) -> None:
         host, port = parse_tcp_url(url)
-        check_loopback(host)
+        if not allow_lan:
+            check_loopback(host)
         self._server = _Server((host, port), _LineHandler)
         self._server.control = handler
         self._thread = threading.Thread(target=self._server.serve_forever, name="kkt-control", daemon=True)

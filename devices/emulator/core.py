@@ -65,6 +65,7 @@ class FiscalCore(Receipts, FiscalRules, Printing):
         defects: frozenset[str] | set[str] = frozenset(),
         tax_systems: TaxSystem = TaxSystem.USN_INCOME,
         fn_activated: datetime | None = None,
+        ofd_online: bool = True,
     ) -> None:
         self.lock = threading.RLock()
         self.call_depth = 0
@@ -78,12 +79,14 @@ class FiscalCore(Receipts, FiscalRules, Printing):
         self.powered = True
         self.initialised = not profile.needs_start_of_work  # "start of work" needed after power-up
         self.boot_count = 1  # front-ends reset their per-boot state when it changes
-        self.ofd_online = False
+        # A shop's register reaches its OFD: online unless started offline (setting ofd=offline);
+        # the link going down is a fault the lab switches on (set_ofd, the control op "ofd").
+        self.ofd_online = ofd_online
         # A network OFD link (ofd_link.NetworkOfd) sets ofd_network: then _drain_ofd delivers
         # nothing and only calls the ofd_wakeups (documents go over TCP, receipts come back);
         # ofd_allowed is the lab's "ofd" switch as that link sees it (the cable plugged in).
         self.ofd_network = False
-        self.ofd_allowed = True
+        self.ofd_allowed = ofd_online
         self.ofd_wakeups: list[Callable[[], None]] = []
         self.printer = Printer()
         self.shift = Shift()

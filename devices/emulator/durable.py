@@ -147,6 +147,8 @@ def check_path(path: Path) -> None:
         raise StateFileError(f"{parent} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise StateFileError(f"directory {parent} is not writable")
+    if path.exists() and not path.is_file():  # /dev/zero would be read for ever, a FIFO block the start
+        raise StateFileError("is not a regular file")
     if path.exists() and not os.access(path, os.W_OK):
         raise StateFileError("the file is not writable")
     if journal_path(path).is_dir():

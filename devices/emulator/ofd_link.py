@@ -10,15 +10,16 @@ I/O.  Any failure marks the link down (``core.ofd_online = False``) and retries 
 seconds.
 
 ``core.ofd_online`` (Pirit 0x78/7 bit 0, ATOL "transport connected") means "the OFD answers":
-it goes up when a receipt arrives, or when a connection opens and stays open with nothing to
-send; it goes down on any failure.  A connection accepted by a link that then answers nothing
+it starts down, goes up when a receipt arrives, or when a connection opens and stays open with
+nothing to send; it goes down on any failure.  A connection accepted by a link that then answers nothing
 (the proxy's block mode) therefore does not raise it.
 
 Lost receipts: a document stays unsent until its receipt arrives.  A document whose receipt was
 lost is sent again on the next attempt (the OFD sees it twice) and marked delivered once.  A
 receipt that arrives while the register is powered off is dropped (the ФН was not there to take
 it); the document is resent after power-on.  The lab's ``{"op": "ofd", "online": false}``
-unplugs the link (``core.ofd_allowed``): nothing is sent until it is plugged back in.
+unplugs the link (``core.ofd_allowed``): nothing is sent until it is plugged back in.  The link
+starts plugged in, as the core was built (``FiscalCore(ofd_online=...)``).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class NetworkOfd:
             return
         with self.core.lock:
             self.core.ofd_network = True
+            self.core.ofd_online = False  # "the OFD answers": not known until it does
             self.core.ofd_wakeups.append(self._wake.set)
         self._thread = threading.Thread(target=self._run, name="kkt-ofd-link", daemon=True)
         self._thread.start()

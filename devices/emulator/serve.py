@@ -1,4 +1,5 @@
-"""Serve a byte-level front-end on loopback TCP or on a pseudo-terminal, like a real device.
+"""Serve a byte-level front-end on loopback TCP or on a pseudo-terminal, like a real device
+(another TCP address only with ``allow_lan``: the user asked for it explicitly).
 
 A *front-end* is any object with ``feed(data: bytes) -> bytes`` (bytes in from the host, bytes
 out to the host), ``pending() -> bool`` (an unfinished frame is buffered) and ``reset()``.  One
@@ -41,10 +42,16 @@ class TcpServer:
     """Accepts any number of sequential or parallel connections (fisGo opens one per command)."""
 
     def __init__(
-        self, factory: FrontEndFactory, url: str = "tcp://127.0.0.1:0", *, inter_byte_timeout: float = 0.2
+        self,
+        factory: FrontEndFactory,
+        url: str = "tcp://127.0.0.1:0",
+        *,
+        inter_byte_timeout: float = 0.2,
+        allow_lan: bool = False,
     ) -> None:
         host, port = parse_tcp_url(url)
-        check_loopback(host)
+        if not allow_lan:
+            check_loopback(host)
         self._factory = factory
         self._timeout = inter_byte_timeout
         self._sock = socket.create_server((host, port))
@@ -188,9 +195,10 @@ def _safe_feed(frontend: FrontEnd, data: bytes) -> bytes:
         return b""
 
 
-def serve(factory: FrontEndFactory, listen: str, *, inter_byte_timeout: float = 0.2) -> Server:
-    """``listen`` is ``pty`` (or ``pty:/tmp/link``) or ``tcp://127.0.0.1:PORT``."""
+def serve(factory: FrontEndFactory, listen: str, *, inter_byte_timeout: float = 0.2, allow_lan: bool = False) -> Server:
+    """``listen`` is ``pty`` (or ``pty:/tmp/link``) or ``tcp://127.0.0.1:PORT`` (a non-loopback
+    host only with ``allow_lan``)."""
     if listen == "pty" or listen.startswith("pty:"):
         link = listen[4:] or None if listen.startswith("pty:") else None
         return PtyServer(factory, link=link, inter_byte_timeout=inter_byte_timeout)
-    return TcpServer(factory, listen, inter_byte_timeout=inter_byte_timeout)
+    return TcpServer(factory, listen, inter_byte_timeout=inter_byte_timeout, allow_lan=allow_lan)

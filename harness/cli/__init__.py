@@ -1,56 +1,93 @@
 """The ``kkt-hil`` command (a contract: lab scripts and tests depend on its output lines).
 
+    kkt-hil [--debug] COMMAND ...
     kkt-hil emulate MODEL [--listen tcp://127.0.0.1:PORT | --pty] [--control tcp://127.0.0.1:PORT] ...
     kkt-hil hub [--listen tcp://127.0.0.1:PORT]
-    kkt-hil probe URL --model MODEL [--json]
-    kkt-hil devices [--inventory FILE] [--suggest]
-    kkt-hil run [--kkt SPEC ...] [pytest args]
-    kkt-hil report [RESULTS_DIR]
+    kkt-hil probe URL --model MODEL [--json] [--timeout S]
+    kkt-hil devices [--inventory FILE] [--suggest] [--timeout S]
+    kkt-hil run [--kkt SPEC ...] [--results DIR] [--report DIR] [pytest args]
+    kkt-hil report [RESULTS_DIR] [--output DIR]
     kkt-hil compare RUN_A RUN_B [--html FILE] [--latency-threshold PCT] [--latency-min-ms MS]
     kkt-hil matrix RESULTS_DIR... [--output FILE]
     kkt-hil standin MODEL --inventory FILE [--sacrificial yes|no]
     kkt-hil ofd [--listen tcp://127.0.0.1:PORT]
     kkt-hil faults --upstream tcp://127.0.0.1:PORT --faults SCHEDULE [--listen tcp://127.0.0.1:PORT]
 
-User mistakes end in one line on stderr and exit code 2; a broken link or a refusing device in
-one line and exit code 1; never a traceback.  One module per group of commands: ``serve``
-(emulate, hub, standin, ofd: long-running servers), ``probe`` (probe, devices), ``run`` (run,
-report), ``compare`` (compare, matrix).
+Every mistake ends in one line on stderr and never a traceback: a usage mistake (argparse's
+``kkt-hil probe: ...``, or ``kkt-hil: ...``) exits 2; a broken link, a refusing device, an
+environment problem (a file that cannot be written) or Ctrl-C (``kkt-hil: interrupted``) exits
+1; a bug is ``kkt-hil: internal error: TYPE: MESSAGE (run with --debug for the traceback)``,
+exit 1.  ``kkt-hil --debug COMMAND`` (or ``--debug`` after any command but ``run``, where it is
+pytest's own) prints the traceback before that line.  ``probe --json`` puts the error on stdout
+as one JSON object, ``{"ok": false, "error": "..."}``, with the same exit status.  A reader that
+leaves early (``kkt-hil devices | head -1``) ends the command quietly, exit 0.
+
+One module per group of commands: ``serve`` (emulate, hub, standin, ofd: long-running servers),
+``probe`` (probe, devices), ``run`` (run, report), ``compare`` (compare, matrix), ``faults``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import select
 import sys
+import traceback
 from collections.abc import Sequence
-from pathlib import Path
-from typing import NoReturn
 
 from .. import families
-from ..errors import HarnessError, KktError, LinkError, UsageError
-from .common import DEFAULT_REPORT, DEFAULT_RESULTS, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from ..errors import KktError, UsageError
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_STATUS,
+    EXIT_USAGE,
+    ArgumentUsageError,
+    CliParser,
+    one_line,
+)
 from .compare import add_compare_parsers, cmd_compare, cmd_matrix
 from .faults import add_faults_parser, cmd_faults
-from .probe import cmd_devices, cmd_probe
-from .run import cmd_report, cmd_run
-from .serve import cmd_emulate, cmd_hub, cmd_ofd, cmd_standin
+from .probe import add_probe_parsers, cmd_devices, cmd_probe
+from .run import add_run_parsers, cmd_report, cmd_run
+from .serve import ALLOW_LAN_HELP, EMULATE_DESCRIPTION, SET_HELP, cmd_emulate, cmd_hub, cmd_ofd, cmd_standin
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
+_EPILOG = f"""\
+{EXIT_STATUS}.
+Every mistake is one line on stderr; kkt-hil --debug COMMAND ... shows its traceback as well.
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
+first steps:
+  kkt-hil emulate kf --listen tcp://127.0.0.1:50003 &      an emulated Касса Ф on loopback TCP
+  kkt-hil probe socket://127.0.0.1:50003 --model kf         what it says about itself
+  kkt-hil devices                                           what is plugged into this host
+  kkt-hil run --kkt emulator:kf -k no_paper                 one scenario on it, then the HTML report
+  kkt-hil COMMAND --help                                    every option of COMMAND, with examples
+"""
+
+RUN = "run"  # its unknown options go to pytest, its --debug too
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="kkt-hil", description="HIL test stand for Russian online cash registers (54-ФЗ)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser = CliParser(
+        prog="kkt-hil",
+        description="HIL test stand for Russian online cash registers (54-ФЗ)",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error, not only its line")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CliParser)
 
-    emulate = sub.add_parser("emulate", help="serve an emulated register on loopback TCP or a pty")
+    emulate = sub.add_parser(
+        "emulate", help="serve an emulated register on loopback TCP or a pty", description=EMULATE_DESCRIPTION
+    )
     emulate.add_argument("model", help="model id from the catalogue: " + ", ".join(families.model_ids()))
     where = emulate.add_mutually_exclusive_group()
-    where.add_argument("--listen", metavar="URL", help="tcp://127.0.0.1:PORT (PORT 0 picks a free one)")
+    where.add_argument(
+        "--listen", metavar="URL", help="tcp://127.0.0.1:PORT (PORT 0 picks a free one; another host: --allow-lan)"
+    )
     where.add_argument(
         "--pty", nargs="?", const="", metavar="LINK", help="serve on a pseudo-terminal (optional symlink path)"
     )
@@ -71,25 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument(
         "--frozen-clock", action="store_true", help="virtual time moves only through the control channel"
     )
-    emulate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="profile setting (repeatable)")
+    emulate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
+    emulate.add_argument("--allow-lan", action="store_true", help=ALLOW_LAN_HELP)
 
     hub = sub.add_parser("hub", help="serve the Dreamkas hub (Кабинет) emulator over HTTP")
     hub.add_argument("--listen", default="tcp://127.0.0.1:0", metavar="URL", help="tcp://127.0.0.1:PORT")
+    hub.add_argument("--allow-lan", action="store_true", help=ALLOW_LAN_HELP)
 
-    probe = sub.add_parser("probe", help="read info, status, ФН and OFD queue of a device")
-    probe.add_argument("url", help="pyserial URL: /dev/ttyUSB0, socket://127.0.0.1:50003, rfc2217://…")
-    probe.add_argument("--model", required=True, help="model id: " + ", ".join(families.model_ids()))
-    probe.add_argument("--json", action="store_true", help="machine-readable output")
-    probe.add_argument("--timeout", type=float, default=5.0, help="link timeout in seconds (default 5)")
-
-    devices = sub.add_parser(
-        "devices", help="find registers: probe serial ports and inventory entries with every protocol family"
-    )
-    devices.add_argument("--inventory", metavar="FILE", help="also probe its entries, and mark the ones found")
-    devices.add_argument("--suggest", action="store_true", help="print a ready inventory entry for each register found")
-    devices.add_argument(
-        "--timeout", type=float, default=1.0, metavar="S", help="answer deadline per family and port (default 1 s)"
-    )
+    add_probe_parsers(sub)
 
     standin = sub.add_parser(
         "standin", help="a stand-in lab register: emulator on a pty, simulated bench supply, OFD, scripted operator"
@@ -106,59 +132,108 @@ def build_parser() -> argparse.ArgumentParser:
 
     ofd = sub.add_parser("ofd", help="serve the emulated OFD (acknowledges every document)")
     ofd.add_argument("--listen", default="tcp://127.0.0.1:0", metavar="URL", help="tcp://127.0.0.1:PORT")
+    ofd.add_argument("--allow-lan", action="store_true", help=ALLOW_LAN_HELP)
 
-    run = sub.add_parser("run", help="run the scenario suite, then build the HTML report")
-    run.add_argument("--kkt", action="append", default=[], metavar="SPEC", help="device spec (default emulator:all)")
-    run.add_argument(
-        "--results", type=Path, default=DEFAULT_RESULTS, help=f"allure results dir (default {DEFAULT_RESULTS})"
-    )
-    run.add_argument("--report", type=Path, default=DEFAULT_REPORT, help=f"HTML report dir (default {DEFAULT_REPORT})")
-
-    report = sub.add_parser("report", help="build the Allure HTML report")
-    report.add_argument("results", nargs="?", type=Path, default=DEFAULT_RESULTS)
-    report.add_argument("--output", type=Path, default=DEFAULT_REPORT)
-
+    add_run_parsers(sub)
     add_faults_parser(sub)
     add_compare_parsers(sub)
+    for name, command in sub.choices.items():
+        if name != RUN:  # `kkt-hil run --debug` is pytest's own option
+            command.add_argument(
+                "--debug", action="store_true", default=argparse.SUPPRESS, help="print the traceback of an error too"
+            )
     return parser
+
+
+HANDLERS = {
+    "emulate": cmd_emulate,
+    "hub": cmd_hub,
+    "probe": cmd_probe,
+    "devices": cmd_devices,
+    "run": cmd_run,
+    "report": cmd_report,
+    "standin": cmd_standin,
+    "ofd": cmd_ofd,
+    "faults": cmd_faults,
+    "compare": cmd_compare,
+    "matrix": cmd_matrix,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    debug, as_json = _read_ahead(args_list)  # for a mistake before the arguments are parsed
     try:
         parser = build_parser()  # reads the catalogue: a broken family entry point is a usage error
-        if args_list[:1] == ["run"]:  # everything unknown goes to pytest
-            args, extra = parser.parse_known_args(args_list)
-        else:
-            args, extra = parser.parse_args(args_list), []
+        args, extra = parser.parse_known_args(args_list)
+        debug = debug or bool(getattr(args, "debug", False))
+        if extra and args.command != RUN:  # only run's unknown arguments go on (to pytest)
+            prog = f"kkt-hil {args.command}" if args.command else "kkt-hil"
+            raise ArgumentUsageError(prog, "unrecognized arguments: " + " ".join(extra))
         if not args.command:
             parser.print_help()
             return EXIT_USAGE
-        handler = {
-            "emulate": cmd_emulate,
-            "hub": cmd_hub,
-            "probe": cmd_probe,
-            "devices": cmd_devices,
-            "run": cmd_run,
-            "report": cmd_report,
-            "standin": cmd_standin,
-            "ofd": cmd_ofd,
-            "faults": cmd_faults,
-            "compare": cmd_compare,
-            "matrix": cmd_matrix,
-        }[args.command]
-        return handler(args, extra)
-    except UsageError as exc:
-        print(f"kkt-hil: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (LinkError, HarnessError, KktError) as exc:
-        print(f"kkt-hil: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        return EXIT_FAILED
-    except BrokenPipeError:  # `kkt-hil probe … | head`: the reader left; not an error of ours
-        sys.stderr.close()
+        code = HANDLERS[args.command](args, extra)
+        sys.stdout.flush()  # here, not at exit: a reader that left is seen below
+        return code
+    except SystemExit:  # --help
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every way out is one line (and an exit status)
+        return _fail(exc, debug=debug, as_json=as_json)
+
+
+def _read_ahead(args: list[str]) -> tuple[bool, bool]:
+    """(--debug, probe --json) from the raw arguments, for an error argparse raises
+    before they are parsed.  After ``run`` a ``--debug`` is pytest's."""
+    command = next((arg for arg in args if not arg.startswith("-")), None)
+    before = args[: args.index(command)] if command is not None else args
+    after = args[len(before) + 1 :]
+    debug = "--debug" in before or (command != RUN and "--debug" in after)
+    return debug, command == "probe" and "--json" in after
+
+
+def _fail(exc: BaseException, *, debug: bool, as_json: bool) -> int:
+    """The one line (or JSON object) of ``exc`` and its exit status; with ``debug`` the traceback first."""
+    if isinstance(exc, BrokenPipeError) and _stdout_gone():
+        # `kkt-hil devices | head -1`: the reader left; not an error of ours, and nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    code, line = _line_of(exc, debug=debug)
+    if as_json:
+        message = line.removeprefix("kkt-hil: ")
+        print(json.dumps({"ok": False, "error": message}, ensure_ascii=False), flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)
+    return code
+
+
+def _line_of(exc: BaseException, *, debug: bool) -> tuple[int, str]:
+    text = one_line(str(exc))
+    if isinstance(exc, ArgumentUsageError):
+        return EXIT_USAGE, f"{exc.prog}: {text} (see {exc.prog} --help)"
+    if isinstance(exc, UsageError):
+        return EXIT_USAGE, f"kkt-hil: {text}"
+    if isinstance(exc, KktError):  # a broken link, a refusing register, a harness problem
+        return EXIT_FAILED, f"kkt-hil: {text}"
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_FAILED, "kkt-hil: interrupted"
+    if isinstance(exc, OSError):  # the environment: a file that cannot be written, a full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        return EXIT_FAILED, f"kkt-hil: {where}{exc.strerror or text}"
+    hint = "" if debug else " (run with --debug for the traceback)"
+    return EXIT_FAILED, f"kkt-hil: internal error: {type(exc).__name__}: {text}{hint}"
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has left (POLLERR on its write end)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return True  # no usable stdout at all: nothing to tell it
 
 
 if __name__ == "__main__":

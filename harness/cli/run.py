@@ -6,12 +6,166 @@ import argparse
 import subprocess
 import sys
 import tempfile
+import textwrap
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ..errors import HarnessError, UsageError
 from ..report.results import Run
-from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from .common import DEFAULT_REPORT, DEFAULT_RESULTS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliParser
+
+_RUN_DESCRIPTION = """\
+Run the scenario suite (scenarios/) with pytest on the chosen registers, then build the HTML
+report.  At the end: a summary grid (one row per scenario, one column per register: ✓ passed,
+✗ failed, ! broken, – skipped, · not run), the counts, "matrix: PATH" and, last, "report: PATH"."""
+
+_RUN_EPILOG_HEAD = """\
+pytest pass-through: every option and argument that kkt-hil run does not know goes to pytest
+unchanged: test files, directories or node ids (scenarios/test_no_paper.py::test_x; without
+one, the whole suite), -k EXPR, -m MARK, -x, --lf, -n 2 (pytest-xdist), -v, and the kkt-hil
+plugin's own options:
+"""
+
+_RUN_EPILOG_TAIL = f"""
+--kkt SPEC is repeatable: --kkt emulator:kf --kkt 'emulator:kf?firmware=2.27.0' runs every
+scenario on both.  pytest's --alluredir DIR works like --results DIR.
+
+exit status: pytest's: 0 every scenario passed (or was skipped with its reason), 1 some failed
+or broke, or none ran, or pytest was interrupted; 2 a usage mistake (here, in pytest's
+arguments, a bad --kkt spec, a register that cannot be reached before the run).
+
+kkt-hil --debug run ... prints kkt-hil's own tracebacks and gives pytest --full-trace; after
+`run`, --debug is pytest's own option (pytestdebug.log).
+
+examples:
+  kkt-hil run                                                 every scenario on every emulator
+  kkt-hil run --kkt emulator:kf -k no_paper -n 2              one model, the no-paper scenarios, 2 workers
+  kkt-hil run scenarios/test_no_paper.py --kkt emulator:kf --kkt emulator:atol
+  kkt-hil run --kkt 'url:/dev/ttyUSB0#model=kf' -k test_idle_refusal        a real register
+  kkt-hil run --inventory lab.toml --kkt lab:bench1 --allow-destructive --operator tty
+  kkt-hil run --kkt emulator:kf --results runs/a --report runs/a-report    then: kkt-hil compare
+  (defaults: --results {DEFAULT_RESULTS}, --report {DEFAULT_REPORT})
+"""
+
+_REPORT_DESCRIPTION = """\
+Build the Allure HTML report from a results directory, without running anything: what
+`kkt-hil run` or `pytest --alluredir DIR` wrote (*-result.json and their attachments).  Needs
+the Allure 3 CLI from npm (make setup)."""
+
+_REPORT_EPILOG = f"""\
+input:   RESULTS_DIR (default {DEFAULT_RESULTS}): one run's allure results.
+output:  DIR/index.html, the report: one self-contained HTML file (no server, no network).  An
+         earlier report in DIR is replaced; a DIR holding anything else is refused.
+history: DIR/../history.jsonl: every build into the same place adds to it; the report shows
+         each scenario's earlier outcomes from it (trends, flaky results marked).
+matrix:  DIR/matrix.html, the release matrix of the run (scenario × register, the register's
+         response times per command); also attached to the report («Матрица выпуска»).
+         RESULTS_DIR/run.json names the report, so that kkt-hil compare and kkt-hil matrix link
+         into it.
+Last lines on stdout: "matrix: PATH", then "report: PATH".
+
+examples:
+  kkt-hil report                                     {DEFAULT_RESULTS} -> {DEFAULT_REPORT}
+  kkt-hil report runs/a --output runs/a-report       its history in runs/history.jsonl
+  pytest scenarios --alluredir out && kkt-hil report out --output out-report
+"""
+
+
+def add_run_parsers(sub: Any) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run the scenario suite (any pytest argument too), then build the HTML report",
+        description=_RUN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s [--kkt SPEC ...] [--results DIR] [--report DIR] [PYTEST ARGUMENTS ...]",
+    )
+    if isinstance(run, CliParser):
+        run.late_epilog = _run_epilog  # the plugin's options: pytest is imported only for --help
+    run.add_argument(
+        "--kkt",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a register to run on (repeatable): emulator:kf, emulator:all, 'emulator:kf?firmware=2.25.0', "
+        "'url:/dev/ttyUSB0#model=kf', lab:ID (default emulator:all: every emulated model)",
+    )
+    run.add_argument(
+        "--results",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        metavar="DIR",
+        help=f"allure results directory, emptied first (default {DEFAULT_RESULTS})",
+    )
+    run.add_argument(
+        "--report",
+        type=Path,
+        default=DEFAULT_REPORT,
+        metavar="DIR",
+        help=f"HTML report directory: index.html, matrix.html (default {DEFAULT_REPORT})",
+    )
+
+    report = sub.add_parser(
+        "report",
+        help="build the Allure HTML report (and the release matrix) from a results directory",
+        description=_REPORT_DESCRIPTION,
+        epilog=_REPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s [RESULTS_DIR] [--output DIR]",
+    )
+    report.add_argument(
+        "results",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        metavar="RESULTS_DIR",
+        help=f"the allure results to build from (default {DEFAULT_RESULTS})",
+    )
+    report.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_REPORT,
+        metavar="DIR",
+        help=f"the report directory (default {DEFAULT_REPORT}; see below)",
+    )
+
+
+def plugin_options() -> list[tuple[str, str]]:
+    """(``--option METAVAR``, help) of every pytest option the kkt-hil plugin adds, read from its
+    ``pytest_addoption``, so that ``run --help`` never drifts from the plugin."""
+    from .. import plugin
+
+    options: list[tuple[str, str]] = []
+
+    class Group:
+        def addoption(self, *names: str, **kwargs: Any) -> None:
+            metavar = kwargs.get("metavar")
+            help_text = str(kwargs.get("help", "")).replace("%%", "%")
+            repeat = " (repeatable)" if kwargs.get("action") == "append" and "repeatable" not in help_text else ""
+            shown = ", ".join(names) + (f" {metavar}" if metavar else "") + repeat
+            options.append((shown, help_text))
+
+    class Parser:
+        def getgroup(self, *_: Any, **__: Any) -> Group:
+            return Group()
+
+    plugin.pytest_addoption(Parser())  # type: ignore[arg-type]
+    return options
+
+
+def _run_epilog() -> str:
+    lines = [_RUN_EPILOG_HEAD]
+    try:
+        options = plugin_options()
+    except Exception as exc:  # noqa: BLE001 - the help must still show; it says why the list is missing
+        options = [("(not listed)", f"the kkt-hil pytest plugin could not be loaded: {type(exc).__name__}: {exc}")]
+    for shown, text in options:
+        lines.append(f"  {shown}")
+        indent = " " * 6
+        lines.extend(
+            textwrap.wrap(text, width=92, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False)
+        )
+    return "\n".join(lines) + "\n" + _RUN_EPILOG_TAIL
 
 
 def scenarios_dir() -> Path:
@@ -47,8 +201,19 @@ def _take_alluredir(extra: list[str], default: Path) -> tuple[Path, list[str]]:
     return results, rest
 
 
+def _writable_dir(path: Path, option: str) -> None:
+    """``path`` exists (made if need be) and takes files: else one line, before anything runs."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".kkt-hil-probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write there: {exc.strerror or exc}") from None
+
+
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     results, extra = _take_alluredir(extra, args.results)
+    _writable_dir(results, "--results")
     paths = [a for a in extra if _is_test_path(a)]
     command = [
         sys.executable,
@@ -60,24 +225,25 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         f"--alluredir={results}",
         "--clean-alluredir",
         *[f"--kkt={spec}" for spec in args.kkt],
+        *(["--full-trace"] if getattr(args, "debug", False) else []),  # kkt-hil --debug run
         *extra,
     ]
     print("run: " + " ".join(command[2:]), flush=True)
     code = subprocess.call(command)
     if code in (2, 3, 4):  # interrupted, internal error, usage error: no report worth building
         return EXIT_USAGE if code == 4 else EXIT_FAILED
-    index, run = _build_report(results, args.report)
-    _after_report(results, index, run, args.kkt, summary=True)
-    if code == 5:
+    if code == 5:  # nothing collected or all deselected: no result to build a report from
         print("kkt-hil: no scenario ran", file=sys.stderr)
         return EXIT_FAILED
+    index, run = _build_report(results, args.report)
+    _after_report(results, index, run, args.kkt, summary=True)
     return code
 
 
 def cmd_report(args: argparse.Namespace, _: list[str]) -> int:
     if not args.results.is_dir():
         raise UsageError(f"no results directory {args.results}")
-    index, run = _build_report(args.results, args.output)
+    index, run = _build_report(args.results, args.output, new_run=False)
     _after_report(args.results, index, run, [], summary=False)
     return EXIT_OK
 
@@ -88,9 +254,10 @@ HISTORY_FILE = "history.jsonl"  # next to the report directory: successive build
 MATRIX_ATTACHMENT = "Матрица выпуска.html"  # no glob characters: Allure globs the path
 
 
-def _build_report(results: Path, output: Path) -> tuple[Path, Run]:
+def _build_report(results: Path, output: Path, *, new_run: bool = True) -> tuple[Path, Run]:
     """The HTML report, with its history, and the release matrix of this run (with the
-    register's response times per command) attached to the whole report."""
+    register's response times per command) attached to the whole report.  Only a new run adds
+    to the history; a rebuild (``kkt-hil report``) reads it."""
     from .. import report
     from ..report.matrix import render_matrix
     from ..report.results import load_run
@@ -99,7 +266,13 @@ def _build_report(results: Path, output: Path) -> tuple[Path, Run]:
         page = Path(work) / MATRIX_ATTACHMENT
         run = load_run(results)  # warns once about a result it cannot read
         page.write_text(render_matrix([run]), encoding="utf-8")
-        index = report.generate_html(results, output, history=output.parent / HISTORY_FILE, global_attachments=[page])
+        index = report.generate_html(
+            results,
+            output,
+            history=output.parent / HISTORY_FILE,
+            append_history=new_run,
+            global_attachments=[page],
+        )
     return index, run
 
 

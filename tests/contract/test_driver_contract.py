@@ -68,7 +68,7 @@ def test_identity_and_state(rig: Rig) -> None:
     assert fn.registrations_done == 1  # the registration at activation
     assert fn.valid_until == date.fromisoformat(state["fn"]["valid_until"])
     assert kkt.clock() == START
-    assert kkt.ofd_queue() == OfdQueue(0, None, None, connected=False)
+    assert kkt.ofd_queue() == OfdQueue(0, None, None, connected=True)  # a shop's register reaches its OFD
     assert {Capability.SET_CLOCK, Capability.REREGISTER, Capability.CONTINUE_PRINT} <= kkt.capabilities
     rendered = rig.handle.trace.render()
     assert " TX " in rendered and " RX " in rendered and "|" in rendered  # decoded by the family
@@ -76,6 +76,7 @@ def test_identity_and_state(rig: Rig) -> None:
 
 def test_shift_sale_x_report_z_and_the_ofd_queue(rig: Rig) -> None:
     kkt, lab = rig.kkt, rig.lab
+    lab.ofd(False)  # the documents wait for the OFD
     _open_shift(kkt)
     receipt = kkt.sell([SUGAR, Item("Соль", Decimal("25.50"), Decimal("2"))])
     assert (receipt.kind, receipt.number, receipt.shift_number) == (DocumentKind.RECEIPT, 3, 1)
@@ -148,6 +149,7 @@ def _paper_runs_out_during(rig: Rig, operation: Callable[[Kkt], object]) -> None
 
 def test_paper_out_mid_receipt_then_continue_print(rig: Rig) -> None:
     kkt, lab = rig.kkt, rig.lab
+    lab.ofd(False)  # the documents wait for the OFD
     _paper_runs_out_during(rig, lambda k: k.sell([SUGAR]))
     status = kkt.status()
     assert status.pending_print and not status.document_open and status.paper is PaperState.OUT
@@ -190,6 +192,7 @@ def test_clock_and_reregistration(rig: Rig) -> None:
 
 def test_the_30_day_ofd_block(rig: Rig) -> None:
     kkt, lab = rig.kkt, rig.lab
+    lab.ofd(False)
     _open_shift(kkt)
     kkt.close_shift()
     lab.clock_advance(days=30, minutes=1)
@@ -230,7 +233,7 @@ def test_a_driver_refuses_another_model(family: Family) -> None:
     with open_kkt(f"emulator:{served.id}?transport=tcp", timeout_scale=SCALE) as handle:
         transport = open_transport(handle.link.url, timeout=2.0)
         try:
-            with pytest.raises(UsageError, match=rf"is not a {named.title} \({named.id}\)"):
+            with pytest.raises(UsageError, match=rf"does not answer as {named.title} \({named.id}\)"):
                 family.make_driver(Link(transport, timeout_scale=SCALE), model=named.id).connect()
         finally:
             transport.close()

@@ -3,7 +3,9 @@
 :func:`route` maps one request to the :class:`~.state.Hub` and returns (status, JSON answer);
 errors are answered as JSON ``{"ok": false, "result": "ERROR", "error": ...}``.  The server runs
 in a background thread on loopback only (the rule is :func:`harness.net.check_loopback`); it is
-an IPv4 server, so ``localhost`` binds 127.0.0.1.
+an IPv4 server, so ``localhost`` binds 127.0.0.1.  Another address (``0.0.0.0``, a LAN address:
+a lab register pointed at the harness hub) only with ``allow_lan``, when the user asked for it
+explicitly; nothing authenticates an admin client then.
 
 Untrusted input is bounded: JSON bodies per :mod:`harness.bounded_json` (nesting depth,
 number sizes: 400); Content-Length must be plain digits (400), one value (400), at most
@@ -294,8 +296,15 @@ class _HubHTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
-def _bind_address(host: str) -> str:
-    """The IPv4 address to bind for a loopback ``host``; ValueError for anything else."""
+def _bind_address(host: str, *, allow_lan: bool = False) -> str:
+    """The IPv4 address to bind for a loopback ``host`` (any IPv4 address or host name with
+    ``allow_lan``); ValueError for anything else."""
+    if allow_lan:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return host
+        raise ValueError(f"the hub listens on IPv4 only, not {host!r}")
     check_loopback(host)
     address = "127.0.0.1" if host == "localhost" else host
     try:
@@ -308,9 +317,9 @@ def _bind_address(host: str) -> str:
 class HubServer:
     """A running hub HTTP server (background thread); use as a context manager or close()."""
 
-    def __init__(self, hub: Hub, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, hub: Hub, host: str = "127.0.0.1", port: int = 0, *, allow_lan: bool = False) -> None:
         self.hub = hub
-        self._httpd = _HubHTTPServer((_bind_address(host), port), hub)
+        self._httpd = _HubHTTPServer((_bind_address(host, allow_lan=allow_lan), port), hub)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -345,6 +354,7 @@ class HubServer:
         self.close()
 
 
-def serve(hub: Hub, host: str = "127.0.0.1", port: int = 0) -> HubServer:
-    """Serve ``hub`` over HTTP on a loopback address; non-loopback hosts raise ValueError."""
-    return HubServer(hub, host, port)
+def serve(hub: Hub, host: str = "127.0.0.1", port: int = 0, *, allow_lan: bool = False) -> HubServer:
+    """Serve ``hub`` over HTTP on a loopback address; non-loopback hosts raise ValueError unless
+    ``allow_lan``."""
+    return HubServer(hub, host, port, allow_lan=allow_lan)
