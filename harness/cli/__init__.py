@@ -67,6 +67,29 @@ first steps:
   kkt-hil COMMAND --help                                    every option of COMMAND, with examples
 """
 
+HUB_EPILOG = """\
+output: the first line is `listening http://127.0.0.1:PORT` (flushed); Ctrl-C or SIGTERM stops it.
+
+examples:
+  kkt-hil hub --listen tcp://127.0.0.1:8080
+  kkt-hil emulate kf --listen tcp://127.0.0.1:50003 --hub http://127.0.0.1:8080
+  kkt-hil hub --listen tcp://0.0.0.0:8080 --allow-lan     a lab register on the LAN polls it (no authentication!)
+"""
+OFD_EPILOG = """\
+output: the first line is `listening tcp://127.0.0.1:PORT` (flushed); Ctrl-C or SIGTERM stops it.
+
+examples:
+  kkt-hil ofd --listen tcp://127.0.0.1:7777
+  kkt-hil emulate kf --listen tcp://127.0.0.1:50003 --set ofd=tcp://127.0.0.1:7777
+"""
+STANDIN_EPILOG = """\
+output: `inventory FILE`, then `device ID` (flushed), once the register is ready.
+
+example:
+  kkt-hil standin kf --inventory lab.toml &
+  kkt-hil run --inventory lab.toml --kkt lab:standin-kf --allow-destructive
+"""
+
 RUN = "run"  # its unknown options go to pytest, its --debug too
 
 
@@ -83,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     emulate = sub.add_parser(
         "emulate", help="serve an emulated register on loopback TCP or a pty", description=EMULATE_DESCRIPTION
     )
-    emulate.add_argument("model", help="model id from the catalogue: " + ", ".join(families.model_ids()))
+    emulate.add_argument(
+        "model", metavar="MODEL", help="model id from the catalogue: " + ", ".join(families.model_ids())
+    )
     where = emulate.add_mutually_exclusive_group()
     where.add_argument(
         "--listen", metavar="URL", help="tcp://127.0.0.1:PORT (PORT 0 picks a free one; another host: --allow-lan)"
@@ -111,16 +136,36 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     emulate.add_argument("--allow-lan", action="store_true", help=ALLOW_LAN_HELP)
 
-    hub = sub.add_parser("hub", help="serve the Dreamkas hub (Кабинет) emulator over HTTP")
-    hub.add_argument("--listen", default="tcp://127.0.0.1:0", metavar="URL", help="tcp://127.0.0.1:PORT")
+    hub = sub.add_parser(
+        "hub",
+        help="serve the Dreamkas hub (Кабинет) emulator over HTTP",
+        description="The Dreamkas cloud (Кабинет) a register polls for its deferred re-registration task, "
+        "with an admin API to schedule, withhold and read tasks.",
+        epilog=HUB_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    hub.add_argument(
+        "--listen",
+        default="tcp://127.0.0.1:0",
+        metavar="URL",
+        help="tcp://127.0.0.1:PORT (default tcp://127.0.0.1:0: a free port)",
+    )
     hub.add_argument("--allow-lan", action="store_true", help=ALLOW_LAN_HELP)
 
     add_probe_parsers(sub)
 
     standin = sub.add_parser(
-        "standin", help="a stand-in lab register: emulator on a pty, simulated bench supply, OFD, scripted operator"
+        "standin",
+        help="a stand-in lab register: emulator on a pty, simulated bench supply, OFD, scripted operator",
+        description="A lab register without hardware: the emulator on a pseudo-terminal, a simulated SCPI "
+        "bench supply, the OFD through the harness proxy and a scripted operator; its [[device]] entry is "
+        "written into the inventory and removed on exit (Ctrl-C).",
+        epilog=STANDIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    standin.add_argument("model", help="model id from the catalogue: " + ", ".join(families.model_ids()))
+    standin.add_argument(
+        "model", metavar="MODEL", help="model id from the catalogue: " + ", ".join(families.model_ids())
+    )
     standin.add_argument("--inventory", required=True, metavar="FILE", help="write its [[device]] entry into FILE")
     standin.add_argument(
         "--sacrificial", choices=["yes", "no"], default="yes", help="mark its ФН sacrificial (default yes)"
@@ -130,8 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="emulator setting (repeatable)"
     )
 
-    ofd = sub.add_parser("ofd", help="serve the emulated OFD (acknowledges every document)")
-    ofd.add_argument("--listen", default="tcp://127.0.0.1:0", metavar="URL", help="tcp://127.0.0.1:PORT")
+    ofd = sub.add_parser(
+        "ofd",
+        help="serve the emulated OFD (acknowledges every document)",
+        description="The emulated OFD: takes every document a register sends and acknowledges it.",
+        epilog=OFD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ofd.add_argument(
+        "--listen",
+        default="tcp://127.0.0.1:0",
+        metavar="URL",
+        help="tcp://127.0.0.1:PORT (default tcp://127.0.0.1:0: a free port)",
+    )
     ofd.add_argument("--allow-lan", action="store_true", help=ALLOW_LAN_HELP)
 
     add_run_parsers(sub)
