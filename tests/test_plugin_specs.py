@@ -99,7 +99,7 @@ def test_failed_versus_broken(pytester: pytest.Pytester, run) -> None:
     allure = result.allure
     assert allure.status("test_assertion[emulator-kf]") == "failed"
     assert "paper should be out" in allure.message("test_assertion[emulator-kf]")
-    assert "получено ok, ожидалось out" in allure.message("test_assertion[emulator-kf]")  # in words
+    assert "получено бумага есть, ожидалось нет бумаги" in allure.message("test_assertion[emulator-kf]")  # in words
     # the register refused unexpectedly: product behaviour, so *failed* (DeviceError is an AssertionError)
     assert allure.status("test_unexpected_device_error[emulator-kf]") == "failed"
     assert "NoPaper" in allure.message("test_unexpected_device_error[emulator-kf]")
