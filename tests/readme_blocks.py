@@ -1,4 +1,4 @@
-"""README.md taken apart into what it shows a user (tests/test_readme.py runs each of them).
+"""README.md taken apart into what it shows a user (tests/test_readme_*.py runs each of them).
 
 Pure text work, nothing imported from the product: fenced blocks and inline code spans (a span
 may cross a line break, as Markdown allows), each with its line number and the heading it sits
@@ -7,7 +7,7 @@ list of control ops, the inventory and Python blocks, option fragments (``--fn f
 names the README lists (seeded defects, profile settings).
 
 README conventions the extractors rely on (a reformat that breaks them trips the minimum counts
-in tests/test_readme.py, never silently):
+in tests/test_readme_*.py, never silently):
 - a command is a line of an unlabelled fenced block, or an inline span, starting with
   ``.venv/bin/kkt-hil``, ``kkt-hil``, ``make`` or ``.venv/bin/python``; two spaces and ``#``
   start a comment; ``[...]`` is an optional part and ``a|b`` inside it alternatives;
