@@ -35,3 +35,46 @@ def test_alluredir_without_a_directory_is_one_line(tmp_path: Path) -> None:
     result = run_cli("run", "--kkt", "emulator:kf", "--alluredir", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["kkt-hil: --alluredir needs a directory"], result.stderr
+
+
+def test_a_results_directory_holding_other_files_is_refused_and_kept(tmp_path: Path) -> None:
+    """The run empties its results directory first: `--results .` or `--results /tmp` must not
+    delete a user's files."""
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    (tmp_path / "project").mkdir()
+    result = run_cli("run", "--kkt", "emulator:kf", "--results", str(tmp_path), "-k", SCENARIO, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "holds other files than Allure results (notes.txt, project)" in lines[0], lines
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine" and (tmp_path / "project").is_dir()
+
+
+def test_old_results_are_replaced(tmp_path: Path) -> None:
+    results = tmp_path / "res"
+    results.mkdir()
+    (results / "0000-result.json").write_text("{}", encoding="utf-8")
+    (results / "environment.properties").write_text("a=b\n", encoding="utf-8")
+    result = run_cli(
+        "run",
+        "--kkt",
+        "emulator:kf",
+        "--results",
+        str(results),
+        "--report",
+        str(tmp_path / "html"),
+        "-q",
+        "-k",
+        SCENARIO,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (results / "0000-result.json").exists() and len(_result_names(results)) == 1
+
+
+@pytest.mark.parametrize("clock", ["0001-01-01T00:00:00", "2100-01-01T00:00:00", "2021-01-01T00:00:00+03:00"])
+def test_an_emulator_clock_the_wire_cannot_carry_is_one_line(tmp_path: Path, clock: str) -> None:
+    result = run_cli("emulate", "kf", "--clock", clock, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "in 2000..2099" in lines[0], lines

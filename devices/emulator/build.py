@@ -140,6 +140,11 @@ def build_emulator(model: str, settings: Mapping[str, str] | None = None, *, flo
             raise ValueError(
                 f"clock takes ISO local time like 2020-12-31T23:50:00, not {settings['clock']!r}"
             ) from None
+        if start.tzinfo is not None or not 2000 <= start.year <= 2099:
+            raise ValueError(
+                f"clock takes device local time (no zone) in 2000..2099 (the registers' dates have two-digit "
+                f"years), not {settings['clock']!r}"
+            )
     elif flowing_clock:
         start = datetime.now().replace(microsecond=0)
     serial = settings.get("serial")

@@ -211,8 +211,31 @@ def _writable_dir(path: Path, option: str) -> None:
         raise UsageError(f"{option} {path}: cannot write there: {exc.strerror or exc}") from None
 
 
+#: What a results directory may hold; anything else in it is the user's, and is not deleted.
+_RESULTS_FILES = ("*-result.json", "*-container.json", "*-attachment.*", "*.properties", "*.json")
+
+
+def _only_results(path: Path) -> None:
+    """pytest empties the results directory first (``--clean-alluredir``): refuse one that holds
+    anything but Allure results (``--results .`` or ``--results /tmp`` would lose its files)."""
+    if not path.is_dir():
+        return
+    foreign = [
+        entry.name
+        for entry in path.iterdir()
+        if entry.is_dir() or not any(entry.match(pattern) for pattern in _RESULTS_FILES)
+    ]
+    if foreign:
+        shown = ", ".join(sorted(foreign)[:3]) + (", …" if len(foreign) > 3 else "")
+        raise UsageError(
+            f"--results {path}: it holds other files than Allure results ({shown}); the run empties its "
+            "results directory first, so give it an empty or a results directory"
+        )
+
+
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     results, extra = _take_alluredir(extra, args.results)
+    _only_results(results)
     _writable_dir(results, "--results")
     paths = [a for a in extra if _is_test_path(a)]
     command = [
