@@ -267,3 +267,32 @@ def pty_enq(path: str) -> bytes:
         return os.read(fd, 16)
     finally:
         os.close(fd)
+
+
+# A wrapper that records every bind() the CLI makes, then runs it in-process (exit code kept).
+BIND_RECORDER = """
+import socket, sys
+log = open(sys.argv[1], "a")
+orig = socket.socket.bind
+def bind(self, address):
+    log.write(repr(address) + "\\n"); log.flush()
+    return orig(self, address)
+socket.socket.bind = bind
+from harness.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def run_recording_binds(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``kkt-hil ARGS`` with every bind() it makes recorded: (the result, the addresses)."""
+    log = tmp_path / "binds.txt"
+    log.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-c", BIND_RECORDER, str(log), *args],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
+    return result, log.read_text().splitlines()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .cli_helpers import KNOWN_DEFECTS, RUN_TIMEOUT, assert_clean_failure, run_cli
+from .cli_helpers import BIND_RECORDER, KNOWN_DEFECTS, RUN_TIMEOUT, assert_clean_failure, run_cli, run_recording_binds
 
 # ================================================================================ usage errors
 
@@ -66,36 +66,8 @@ def test_emulate_bad_options(tmp_path: Path, args: list[str]) -> None:
     assert result.stdout == ""
 
 
-# A wrapper that records every bind() the CLI makes, then runs it in-process (exit code kept).
-BIND_RECORDER = """
-import socket, sys
-log = open(sys.argv[1], "a")
-orig = socket.socket.bind
-def bind(self, address):
-    log.write(repr(address) + "\\n"); log.flush()
-    return orig(self, address)
-socket.socket.bind = bind
-from harness.cli import main
-sys.exit(main(sys.argv[2:]))
-"""
-
-
-def _run_recording_binds(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    log = tmp_path / "binds.txt"
-    log.write_text("")
-    result = subprocess.run(
-        [sys.executable, "-c", BIND_RECORDER, str(log), *args],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-    )
-    return result, log.read_text().splitlines()
-
-
 def test_emulate_refuses_non_loopback_listen_and_binds_nothing(tmp_path: Path) -> None:
-    result, binds = _run_recording_binds(tmp_path, "emulate", "kf", "--listen", "tcp://10.0.0.1:0")
+    result, binds = run_recording_binds(tmp_path, "emulate", "kf", "--listen", "tcp://10.0.0.1:0")
     line = assert_clean_failure(result, 2)
     assert "10.0.0.1" in line and "loopback" in line
     assert result.stdout == ""
@@ -104,13 +76,13 @@ def test_emulate_refuses_non_loopback_listen_and_binds_nothing(tmp_path: Path) -
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com"])
 def test_emulate_refuses_other_non_loopback_hosts(tmp_path: Path, host: str) -> None:
-    result, binds = _run_recording_binds(tmp_path, "emulate", "kf", "--listen", f"tcp://{host}:0")
+    result, binds = run_recording_binds(tmp_path, "emulate", "kf", "--listen", f"tcp://{host}:0")
     assert_clean_failure(result, 2)
     assert binds == []
 
 
 def test_emulate_refuses_non_loopback_control_and_binds_only_loopback(tmp_path: Path) -> None:
-    result, binds = _run_recording_binds(
+    result, binds = run_recording_binds(
         tmp_path, "emulate", "kf", "--listen", "tcp://127.0.0.1:0", "--control", "tcp://10.0.0.1:0"
     )
     assert "loopback" in assert_clean_failure(result, 2)
@@ -119,7 +91,7 @@ def test_emulate_refuses_non_loopback_control_and_binds_only_loopback(tmp_path: 
 
 @pytest.mark.parametrize("command", ["hub", "ofd"])
 def test_server_refuses_non_loopback_listen_and_binds_nothing(tmp_path: Path, command: str) -> None:
-    result, binds = _run_recording_binds(tmp_path, command, "--listen", "tcp://10.0.0.1:0")
+    result, binds = run_recording_binds(tmp_path, command, "--listen", "tcp://10.0.0.1:0")
     assert "10.0.0.1" in assert_clean_failure(result, 2)
     assert binds == []
 

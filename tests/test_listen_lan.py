@@ -17,8 +17,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +29,16 @@ from harness.families import cloud
 from harness.ofd.protocol import MessageReader, ReceiptMessage, encode_document
 from harness.ofd.server import OfdServer
 
-from .cli_helpers import IO_TIMEOUT, RUN_TIMEOUT, Control, Proc, assert_clean_failure, enq, one_line, run_cli
+from .cli_helpers import (
+    IO_TIMEOUT,
+    Control,
+    Proc,
+    assert_clean_failure,
+    enq,
+    one_line,
+    run_cli,
+    run_recording_binds,
+)
 
 WILDCARD_WIRE = re.compile(r"^listening socket://0\.0\.0\.0:(\d+)$")
 WILDCARD_CONTROL = re.compile(r"^control tcp://0\.0\.0\.0:(\d+)$")
@@ -140,33 +147,6 @@ def test_ofd_on_the_wildcard_acknowledges_and_warns_once(spawn) -> None:
 
 
 # ================================================================================ refusals
-
-# Records every bind() the CLI makes, then runs it in-process (exit code kept).
-BIND_RECORDER = """
-import socket, sys
-log = open(sys.argv[1], "a")
-orig = socket.socket.bind
-def bind(self, address):
-    log.write(repr(address) + "\\n"); log.flush()
-    return orig(self, address)
-socket.socket.bind = bind
-from harness.cli import main
-sys.exit(main(sys.argv[2:]))
-"""
-
-
-def run_recording_binds(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    log = tmp_path / "binds.txt"
-    log.write_text("")
-    result = subprocess.run(
-        [sys.executable, "-c", BIND_RECORDER, str(log), *args],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-    )
-    return result, log.read_text().splitlines()
 
 
 @pytest.mark.parametrize(
