@@ -12,6 +12,7 @@ gets the "start of work" every cash program sends first, 0x10 with the host's ti
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -32,7 +33,9 @@ from harness.trace import Trace
 from . import errors as pirit_errors
 from .protocol import (
     COMMAND_NAMES,
+    COMMAND_TIMEOUTS,
     DEFAULT_PASSWORD,
+    DEFAULT_TIMEOUT,
     BadCrc,
     Control,
     Field,
@@ -51,24 +54,22 @@ from .protocol import (
     parse_int,
 )
 
-# Crystal's per-command read timeouts (reference §2.3, S5); everything else 10 s
-TIMEOUTS: dict[int, float] = {
-    0x00: 1.5,
-    0x21: 60.0,
-    0x23: 60.0,
-    0x31: 20.0,
-    0x32: 20.0,
-    0x59: 20.0,
-    0x60: 60.0,
-    0x78: 20.0,
-    0x81: 5.0,
-}
-DEFAULT_TIMEOUT = 10.0
+TIMEOUTS = COMMAND_TIMEOUTS  # Crystal's per-command read timeouts (reference §2.3, S5); everything else 10 s
 # commands that only read (status, counters, device info, receipt data, printer, extended error,
 # clock, ФН queries): asked again when the answer is lost or garbled
 READS = frozenset({0x00, 0x01, 0x02, 0x03, 0x04, 0x06, 0x13, 0x78})
 READ_TRIES = 3
 DETECT_TIMEOUT = 1.0  # discovery asks briefly: an idle Pirit answers 0x00 within milliseconds
+
+
+def describe_answer(raw: bytes) -> str:
+    return describe(raw, kind="answer")
+
+
+@functools.cache
+def _labels(command: int) -> tuple[str, str]:
+    """A command's name in the response times and in link errors (built once per command)."""
+    return f"0x{command:02X} {COMMAND_NAMES.get(command, 'unknown')}", f"command {command:#04x}"
 
 
 class AnswerMatcher:
@@ -100,7 +101,7 @@ class AnswerMatcher:
                 self._trace.rx(bytes([event.byte]), event.name)
                 continue
             assert isinstance(event, Frame)
-            self._trace.rx(event.raw, describe(event.raw, kind="answer"))
+            self._trace.rx(event.raw, describe_answer)  # decoded when the trace is read
             try:
                 response = decode_response(event.raw)
             except BadCrc as exc:
@@ -155,8 +156,9 @@ class PiritWire:
         frame = encode_request(command, fields, packet_id=packet_id, password=self._password)
         deadline = self._link.deadline(timeout if timeout is not None else TIMEOUTS.get(command, DEFAULT_TIMEOUT))
         matcher = AnswerMatcher(self._reader, self._link.trace, packet_id, command)
-        with self._link.trace.timed(f"0x{command:02X} {COMMAND_NAMES.get(command, 'unknown')}"):
-            return self._link.exchange(frame, matcher, deadline, what=f"command {command:#04x}")
+        timed, what = _labels(command)
+        with self._link.trace.timed(timed):
+            return self._link.exchange(frame, matcher, deadline, what=what)
 
     def _error(self, command: int, code: int) -> Exception:
         if code in pirit_errors.LINK_CODES:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...emulator.core import CoreError, FiscalCore, PoweredOff
+from ...emulator.latency import DeviceLatency
 from .. import errors as atol_errors
 from ..protocol import (
     ACK,
@@ -17,6 +18,7 @@ from ..protocol import (
     ENQ,
     EOT,
     NAK,
+    V3_ESC,
     V3_STX,
     AddFlags,
     BufferCmd,
@@ -29,6 +31,7 @@ from ..protocol import (
     V3Corrupt,
     V3Frame,
     V3Reader,
+    answer_timeout,
     decode_buffer_command,
     decode_command,
     encode_frame,
@@ -51,10 +54,14 @@ from .state import (
 )
 
 V2_LINE_BYTES = frozenset(int(c) for c in V2Control)
+V3_STX_BYTE = bytes([V3_STX])
+V3_ESC_BYTE = bytes([V3_ESC])
 
 
 class AtolFrontEnd(AtolCommands):
     """One link's worth of transport state over a shared core (device state in wire_memory)."""
+
+    latency: DeviceLatency | None = None  # pace=device (devices.emulator.latency): told each command run
 
     def __init__(
         self, core: FiscalCore, *, access_password: int = ACCESS_PASSWORD, sync_result: str | None = None
@@ -137,18 +144,27 @@ class AtolFrontEnd(AtolCommands):
                 return b""
             self._boot_if_needed()
             out = bytearray()
-            for byte in bytes(data):
+            data = bytes(data)
+            i, size = 0, len(data)
+            while i < size:
+                byte = data[i]
                 items: list[Any]
-                if (self._v3.in_frame or byte == V3_STX) and self._v2.expected_lrc != byte:
-                    if self._v2.in_frame:
-                        self._v2.reset()  # 0xFE starts a v3 frame (unless it is the good LRC, above)
-                    items = list(self._v3.feed(bytes([byte])))
-                elif self._v2.in_frame or self._v2_state == "receiving":
-                    items = list(self._v2.feed(bytes([byte])))
-                elif byte in V2_LINE_BYTES:
-                    items = [V2Control(byte)]
+                end = self._whole_v3_frame(data, i) if byte == V3_STX else 0
+                if end:  # one whole v3 frame: judged byte by byte, it would all go to the v3 reader
+                    items = self._v3.feed(data[i:end])
+                    i = end
                 else:
-                    continue  # an idle v2 line hears only its control bytes: no frame without ENQ/ACK
+                    i += 1
+                    if (self._v3.in_frame or byte == V3_STX) and self._v2.expected_lrc != byte:
+                        if self._v2.in_frame:
+                            self._v2.reset()  # 0xFE starts a v3 frame (unless it is the good LRC, above)
+                        items = list(self._v3.feed(bytes([byte])))
+                    elif self._v2.in_frame or self._v2_state == "receiving":
+                        items = list(self._v2.feed(bytes([byte])))
+                    elif byte in V2_LINE_BYTES:
+                        items = [V2Control(byte)]
+                    else:
+                        continue  # an idle v2 line hears only its control bytes: no frame without ENQ/ACK
                 for item in items:
                     try:
                         out += self._on_item(item)
@@ -157,6 +173,22 @@ class AtolFrontEnd(AtolCommands):
                     except Exception as exc:  # noqa: BLE001 -- garbage must never kill the emulator
                         self.core.log("emulator error", f"{type(exc).__name__}: {exc}")
             return bytes(out)
+
+    def _whole_v3_frame(self, data: bytes, start: int) -> int:
+        """Where the v3 frame starting at ``data[start]`` (its STX) ends, when all of it is in
+        ``data``, it is the next thing the v3 reader sees whole (no frame of either version under
+        way), and neither its header nor its data needs the reader's judgement (no STX after the
+        first, no escape, a length the reader takes); else 0."""
+        if self._v3.in_frame or self._v2.in_frame or len(data) - start < 5:
+            return 0
+        low, high = data[start + 1], data[start + 2]
+        length = low | (high << 7)
+        end = start + 5 + length  # STX, 2 length bytes, id, data, CRC
+        if low > 0x7F or length > self._v3.max_payload or end > len(data):
+            return 0
+        if data.find(V3_STX_BYTE, start + 1, end) >= 0 or data.find(V3_ESC_BYTE, start + 4, end) >= 0:
+            return 0
+        return end
 
     def _on_item(self, item: Any) -> bytes:
         if isinstance(item, V3Frame):
@@ -278,6 +310,8 @@ class AtolFrontEnd(AtolCommands):
     def _execute(self, task: bytes) -> tuple[bool, bytes]:
         """Run one application command: (success, answer payload)."""
         command = task[2] if len(task) >= 3 else None
+        if self.latency is not None and command is not None:  # pace=device
+            self.latency.executed(answer_timeout(command))
         try:
             request = decode_command(task)
             if request.password != self.access_password:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import re
+import selectors
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -320,14 +322,23 @@ class HubServer:
     def __init__(self, hub: Hub, host: str = "127.0.0.1", port: int = 0, *, allow_lan: bool = False) -> None:
         self.hub = hub
         self._httpd = _HubHTTPServer((_bind_address(host, allow_lan=allow_lan), port), hub)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"dreamkas-hub:{self.port}",
-            daemon=True,
-        )
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._serve, name=f"dreamkas-hub:{self.port}", daemon=True)
         self._closed = False
         self._thread.start()
+
+    def _serve(self) -> None:
+        """socketserver's ``serve_forever``, woken by :meth:`close` at once (its own loop only
+        notices a shutdown at its next poll, 50 ms on average here: a test's teardown)."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._httpd, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self._wake_r in ready:
+                    return
+                # what serve_forever does with a ready socket: accept, then a thread per connection
+                self._httpd._handle_request_noblock()  # type: ignore[attr-defined]  # socketserver, not in typeshed
 
     @property
     def port(self) -> int:
@@ -343,9 +354,11 @@ class HubServer:
         if self._closed:
             return
         self._closed = True
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        os.write(self._wake_w, b"x")
         self._thread.join(timeout=5)
+        self._httpd.server_close()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
 
     def __enter__(self) -> HubServer:
         return self

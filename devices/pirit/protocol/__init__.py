@@ -32,7 +32,7 @@ Modules
   :class:`Control` and :class:`Garbage` events, and :class:`PacketIds` (0x21..0x3F, never the
   recovery id 0x20).
 * :mod:`.values` — data types (§2.4): dates, times, money, quantities, int and decimal fields.
-* :mod:`.names` — :data:`COMMAND_NAMES` (§2.5).
+* :mod:`.names` — :data:`COMMAND_NAMES` (§2.5), :data:`COMMAND_TIMEOUTS` (§2.3).
 * :mod:`.tracing` — :func:`describe`, one line per frame for the wire trace.
 
 Import from this package (``from devices.pirit.protocol import X`` or
@@ -72,7 +72,7 @@ from .framing import (
 )
 from .framing import MAX_PACKET_ID as MAX_PACKET_ID  # public, though never in __all__
 from .framing import MIN_PACKET_ID as MIN_PACKET_ID
-from .names import COMMAND_NAMES
+from .names import COMMAND_NAMES, COMMAND_TIMEOUTS, DEFAULT_TIMEOUT
 from .stream import Control, Event, Frame, FrameReader, Garbage, PacketIds
 from .tracing import describe
 from .values import (
@@ -89,8 +89,10 @@ from .values import (
 __all__ = [
     "ACK",
     "COMMAND_NAMES",
+    "COMMAND_TIMEOUTS",
     "CONTROL_NAMES",
     "DEFAULT_PASSWORD",
+    "DEFAULT_TIMEOUT",
     "ENCODING",
     "ENQ",
     "ETX",

@@ -70,7 +70,10 @@ MAX_PACKET_ID = 0xF0
 RECOVERY_PACKET_ID = 0x20
 
 _FS_BYTES = bytes([FS])
+_STX_BYTES = bytes([STX])
+_ETX_BYTES = bytes([ETX])
 _HEX_DIGITS = frozenset(b"0123456789ABCDEFabcdef")
+_ESCAPED_BYTES = bytes(range(0x20)) + b"$"  # what escape_field may have to write otherwise
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,7 +126,9 @@ def crc(body: bytes) -> int:
 def escape_field(text: str) -> bytes:
     """Encode one text field: CP866, bytes 0x00-0x1F as ``$xy``; ``$`` as ``$24`` only when
     followed by two hex digits (see the module docstring)."""
-    raw = text.encode(ENCODING)
+    raw = text.encode("ascii") if text.isascii() else text.encode(ENCODING)  # CP866 is ASCII below 0x80
+    if len(raw.translate(None, _ESCAPED_BYTES)) == len(raw):
+        return raw  # nothing below 0x20, no "$": the text as it is
     out = bytearray()
     for i, byte in enumerate(raw):
         if byte < 0x20:
@@ -138,6 +143,8 @@ def escape_field(text: str) -> bytes:
 def unescape_field(raw: bytes) -> str:
     """Inverse of :func:`escape_field`: ``$`` + two hex digits (either case) becomes that byte;
     a ``$`` not followed by two hex digits stays literal."""
+    if 0x24 not in raw:
+        return _decode(raw)
     out = bytearray()
     i = 0
     while i < len(raw):
@@ -148,6 +155,10 @@ def unescape_field(raw: bytes) -> str:
             out.append(raw[i])
             i += 1
     return out.decode(ENCODING)
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("ascii") if raw.isascii() else raw.decode(ENCODING)  # CP866 is ASCII below 0x80
 
 
 def _is_hex_pair(raw: bytes, at: int) -> bool:
@@ -181,7 +192,8 @@ def _field_bytes(value: Field) -> bytes:
 def _data_bytes(fields: Sequence[Field]) -> bytes:
     if isinstance(fields, (str, bytes)):
         raise TypeError("fields must be a sequence of fields, not a single string")
-    return b"".join(_field_bytes(value) + _FS_BYTES for value in fields)
+    parts = [b"%d" % value if type(value) is int else _field_bytes(value) for value in fields]
+    return _FS_BYTES.join(parts) + _FS_BYTES if parts else b""
 
 
 def _split_fields(data: bytes) -> tuple[str, ...]:
@@ -190,6 +202,8 @@ def _split_fields(data: bytes) -> tuple[str, ...]:
         data = data[:-1]
     if not data:
         return ()
+    if 0x24 not in data:  # no "$": nothing to unescape, decode once (CP866 maps FS to itself alone)
+        return tuple(_decode(data).split("\x1c"))
     return tuple(unescape_field(part) for part in data.split(_FS_BYTES))
 
 
@@ -246,9 +260,8 @@ def _check_byte(name: str, value: int, low: int = 0, high: int = 0xFF) -> None:
 
 def _seal(body: bytes, *, lowercase_crc: bool = False) -> bytes:
     """STX + body + ETX + CRC, where the CRC covers body and ETX."""
-    body += bytes([ETX])
-    checksum = b"%02x" % crc(body) if lowercase_crc else b"%02X" % crc(body)
-    return bytes([STX]) + body + checksum
+    body += _ETX_BYTES
+    return _STX_BYTES + body + ((b"%02x" if lowercase_crc else b"%02X") % crc(body))
 
 
 def encode_request(
@@ -262,13 +275,16 @@ def encode_request(
 ) -> bytes:
     """Build a host → device frame.  Every field is followed by FS; with no fields there is no
     FS unless ``fs_when_empty``.  ``lowercase_crc`` exists to test tolerant receivers."""
-    _check_byte("command", command)
-    _check_byte("packet_id", packet_id, MIN_PACKET_ID, MAX_PACKET_ID)
-    if not isinstance(password, bytes) or len(password) != 4:
-        raise ValueError(f"password must be 4 bytes, got {password!r}")
-    if any(byte < 0x20 for byte in password):
-        raise ValueError(f"password must not contain control bytes: {password!r}")
-    data = _data_bytes(fields)
+    if type(command) is not int or not 0 <= command <= 0xFF:  # the checks, cheap for the usual values
+        _check_byte("command", command)
+    if type(packet_id) is not int or not MIN_PACKET_ID <= packet_id <= MAX_PACKET_ID:
+        _check_byte("packet_id", packet_id, MIN_PACKET_ID, MAX_PACKET_ID)
+    if password is not DEFAULT_PASSWORD:
+        if not isinstance(password, bytes) or len(password) != 4:
+            raise ValueError(f"password must be 4 bytes, got {password!r}")
+        if min(password) < 0x20:
+            raise ValueError(f"password must not contain control bytes: {password!r}")
+    data = b"" if fields == () else _data_bytes(fields)
     if not data and fs_when_empty:
         data = _FS_BYTES
     body = password + bytes([packet_id]) + b"%02X" % command + data
@@ -277,10 +293,13 @@ def encode_request(
 
 def encode_response(packet_id: int, command: int, error: int, fields: Sequence[Field] = ()) -> bytes:
     """Build a device → host frame; every field is terminated by FS; no password."""
-    _check_byte("packet_id", packet_id, MIN_PACKET_ID, MAX_PACKET_ID)
-    _check_byte("command", command)
-    _check_byte("error", error)
-    body = bytes([packet_id]) + b"%02X%02X" % (command, error) + _data_bytes(fields)
+    if type(packet_id) is not int or not MIN_PACKET_ID <= packet_id <= MAX_PACKET_ID:
+        _check_byte("packet_id", packet_id, MIN_PACKET_ID, MAX_PACKET_ID)
+    if type(command) is not int or not 0 <= command <= 0xFF:
+        _check_byte("command", command)
+    if type(error) is not int or not 0 <= error <= 0xFF:
+        _check_byte("error", error)
+    body = bytes([packet_id]) + b"%02X%02X" % (command, error) + (b"" if fields == () else _data_bytes(fields))
     return _seal(body)
 
 
@@ -288,10 +307,8 @@ def encode_response(packet_id: int, command: int, error: int, fields: Sequence[F
 # Decoding
 
 
-def _parse_hex_byte(raw: bytes) -> int | None:
-    if len(raw) == 2 and raw[0] in _HEX_DIGITS and raw[1] in _HEX_DIGITS:
-        return int(raw, 16)
-    return None
+_HEX_PAIRS = {bytes([a, b]): int(bytes([a, b]), 16) for a in _HEX_DIGITS for b in _HEX_DIGITS}
+# two hex digits (either case) → their value
 
 
 def _open_frame(frame: bytes, min_length: int, kind: str) -> bytes:
@@ -312,21 +329,21 @@ def _open_frame(frame: bytes, min_length: int, kind: str) -> bytes:
     body = frame[1:-3]
     if STX in body or ETX in body:
         raise MalformedFrame(f"{kind}: STX or ETX inside the frame")
-    if _parse_hex_byte(frame[-2:]) is None:
+    if frame[-2:] not in _HEX_PAIRS:
         raise MalformedFrame(f"{kind}: CRC {frame[-2:]!r} is not two hex digits")
     return body
 
 
 def _crc_mismatch(frame: bytes) -> tuple[int, int] | None:
     """(received, expected) when the CRC is wrong, else None.  Envelope already checked."""
-    received = int(frame[-2:], 16)
+    received = _HEX_PAIRS[bytes(frame[-2:])]
     expected = crc(frame[1:-2])
     return None if received == expected else (received, expected)
 
 
 def _decode_request(frame: bytes, *, check_crc: bool = True) -> Request:
     body = _open_frame(frame, MIN_REQUEST_LENGTH, "request")
-    password, packet_id, command = body[0:4], body[4], _parse_hex_byte(body[5:7])
+    password, packet_id, command = body[0:4], body[4], _HEX_PAIRS.get(body[5:7])
     if check_crc and (mismatch := _crc_mismatch(frame)):
         raise BadCrc(
             f"request CRC 0x{mismatch[0]:02X}, computed 0x{mismatch[1]:02X}",
@@ -342,7 +359,7 @@ def _decode_request(frame: bytes, *, check_crc: bool = True) -> Request:
 
 def _decode_response(frame: bytes, *, check_crc: bool = True) -> Response:
     body = _open_frame(frame, MIN_ANSWER_LENGTH, "answer")
-    packet_id, command, error = body[0], _parse_hex_byte(body[1:3]), _parse_hex_byte(body[3:5])
+    packet_id, command, error = body[0], _HEX_PAIRS.get(body[1:3]), _HEX_PAIRS.get(body[3:5])
     if check_crc and (mismatch := _crc_mismatch(frame)):
         raise BadCrc(
             f"answer CRC 0x{mismatch[0]:02X}, computed 0x{mismatch[1]:02X}",

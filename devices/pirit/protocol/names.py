@@ -1,5 +1,6 @@
 """Pirit command names (reference ``protocols.md`` §2.5), for traces and
-:attr:`~devices.pirit.protocol.framing.Request.command_name`."""
+:attr:`~devices.pirit.protocol.framing.Request.command_name`; the vendor's per-command answer
+timeouts (§2.3), for the driver's deadlines and the emulator's ``pace=device``."""
 
 from __future__ import annotations
 
@@ -54,3 +55,21 @@ COMMAND_NAMES: dict[int, str] = {
     0xA9: "read cabinet flag",
     0xAA: "Dreamkas key",
 }
+
+
+# --------------------------------------------------------------------------------------------
+# Answer timeouts (§2.3)
+
+#: Crystal's per-command read timeouts in seconds (§2.3, S5); every other command: DEFAULT_TIMEOUT
+COMMAND_TIMEOUTS: dict[int, float] = {
+    0x00: 1.5,
+    0x21: 60.0,
+    0x23: 60.0,
+    0x31: 20.0,
+    0x32: 20.0,
+    0x59: 20.0,
+    0x60: 60.0,
+    0x78: 20.0,
+    0x81: 5.0,
+}
+DEFAULT_TIMEOUT = 10.0

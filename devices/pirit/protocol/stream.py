@@ -24,6 +24,9 @@ from typing import TypeAlias
 
 from .framing import CONTROL_NAMES, ETX, MIN_ANSWER_LENGTH, STX
 
+STX_BYTE = bytes([STX])
+ETX_BYTE = bytes([ETX])
+
 # --------------------------------------------------------------------------------------------
 # Stream splitting
 
@@ -87,40 +90,83 @@ class FrameReader:
         self._crc_left = 0
 
     def feed(self, data: bytes) -> list[Event]:
-        """Consume ``data``; return the events completed by it, in stream order."""
+        """Consume ``data``; return the events completed by it, in stream order.
+
+        The same events as judging byte by byte, found with ``bytes.find``: the data of a frame
+        (no STX, no ETX) is taken in one slice, bounded by ``max_frame``."""
+        if not isinstance(data, (bytes, bytearray)):
+            data = bytes(data)
+        frame = self._frame
+        limit = self._max_frame
+        size = len(data)
+        if (  # the usual chunk: exactly one whole frame, nothing before it
+            not frame
+            and 3 < size <= limit
+            and data[0] == STX
+            and data.find(ETX_BYTE) == size - 3
+            and data.find(STX_BYTE, 1) < 0
+        ):
+            return [Frame(bytes(data))]
         events: list[Event] = []
         garbage = bytearray()
-
-        def flush_garbage() -> None:
-            if garbage:
-                events.append(Garbage(bytes(garbage)))
-                garbage.clear()
-
-        for byte in data:
-            if byte == STX:
-                garbage += self._frame  # abandoned partial frame (resync)
-                self.reset()
-                flush_garbage()
-                self._frame.append(byte)
-            elif self._frame:
-                self._frame.append(byte)
-                if len(self._frame) > self._max_frame:
-                    garbage += self._frame  # oversized: give up, skip to the next STX
+        i = 0
+        while i < size:
+            if frame and not self._crc_left:  # inside a frame, before its ETX: up to the next STX/ETX
+                stx = data.find(STX_BYTE, i)
+                etx = data.find(ETX_BYTE, i, stx if stx >= 0 else size)
+                end = etx if etx >= 0 else stx if stx >= 0 else size
+                room = limit - len(frame)
+                if end - i > room:  # oversized at byte i + room: give up, skip to the next STX
+                    frame += data[i : i + room + 1]
+                    garbage += frame
                     self.reset()
-                elif self._crc_left:
+                    i += room + 1
+                    continue
+                frame += data[i:end]
+                i = end
+                if i == size:
+                    break
+                if data[i] == ETX:
+                    frame.append(ETX)
+                    i += 1
+                    if len(frame) > limit:
+                        garbage += frame
+                        self.reset()
+                    else:
+                        self._crc_left = 2
+                    continue
+                # data[i] is STX: judged below
+            byte = data[i]
+            i += 1
+            if byte == STX:
+                garbage += frame  # abandoned partial frame (resync)
+                self.reset()
+                if garbage:
+                    events.append(Garbage(bytes(garbage)))
+                    garbage.clear()
+                frame.append(byte)
+            elif frame:  # a CRC character
+                frame.append(byte)
+                if len(frame) > limit:
+                    garbage += frame  # oversized: give up, skip to the next STX
+                    self.reset()
+                else:
                     self._crc_left -= 1
                     if not self._crc_left:
-                        flush_garbage()
-                        events.append(Frame(bytes(self._frame)))
+                        if garbage:
+                            events.append(Garbage(bytes(garbage)))
+                            garbage.clear()
+                        events.append(Frame(bytes(frame)))
                         self.reset()
-                elif byte == ETX:
-                    self._crc_left = 2
             elif byte in CONTROL_NAMES:
-                flush_garbage()
+                if garbage:
+                    events.append(Garbage(bytes(garbage)))
+                    garbage.clear()
                 events.append(Control(byte))
             else:
                 garbage.append(byte)
-        flush_garbage()
+        if garbage:
+            events.append(Garbage(bytes(garbage)))
         return events
 
 
