@@ -9,6 +9,7 @@ The :class:`Emulator` it returns is what the harness knows as ``harness.families
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,11 +25,15 @@ from .control import ControlHandler, ControlServer
 from .core import FiscalCore, restore_core
 from .defects import check_defects
 from .durable import DurableState
+from .latency import PACE as DEVICE_PACE
+from .latency import device_paced
 from .ofd_link import NetworkOfd
 from .profiles import ModelProfile, UnknownSetting, fn_kind, profile
-from .serve import serve
+from .serve import PACE_MODES, FrontEndFactory, Server, serve
 
 DEFAULT_START = datetime(2020, 12, 1, 9, 0, 0)
+#: transport= values (how the harness reaches an in-process emulator: harness.connect)
+TRANSPORTS = ("pty", "tcp", "rfc2217", "ser2net")
 
 # settings that are not profile fields
 EMULATOR_SETTINGS = {
@@ -38,7 +43,13 @@ EMULATOR_SETTINGS = {
     "serial": "factory number (10 digits)",
     "clock": "device local time at start, ISO (2020-12-31T23:50:00)",
     "tax": "registered tax systems, e.g. usn_income or osn+patent",
-    "transport": "how the plugin reaches the emulator: pty (default) or tcp",
+    "transport": "how the plugin reaches the emulator: pty (default), tcp, rfc2217 (its pty exported by a real "
+    "ser2net as RFC 2217) or ser2net (the same as raw TCP)",
+    "pace": "answer pacing on a pty: off (default) or line (answers leave no faster than the pty's current line "
+    "rate, e.g. 10 bits a byte at 57600 8N1)"
+    # pace=device: devices.emulator.latency
+    " or device (each answer first waits the command's typical time on a real register, then leaves at the "
+    "line rate)",
     "ofd": "online (default: the in-process OFD, documents delivered at once), offline (the OFD link starts "
     "down, documents queue until the control op ofd brings it up) or tcp://127.0.0.1:PORT (send documents "
     "over TCP to that OFD)",
@@ -55,7 +66,10 @@ class Emulator:
     core: FiscalCore
     handler: ControlHandler
     ofd_link: NetworkOfd | None = None  # the TCP link to an OFD (ofd=tcp://…); None: in-process OFD
+    pace: str = "off"  # answer pacing of the wire servers (serve.PACE_MODES)
+    servers: list[Server] = field(default_factory=list, repr=False)  # what serve() started (PtyServer.line_settings)
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _device_stop: threading.Event = field(default_factory=threading.Event, repr=False)  # pace=device
 
     @property
     def model(self) -> ModelProfile:
@@ -78,13 +92,16 @@ class Emulator:
     def serve(self, listen: str, *, allow_lan: bool = False) -> str:
         """The wire protocol on ``pty``/``pty:LINK``/``tcp://HOST:PORT`` (loopback unless ``allow_lan``)."""
         owner = family(self.profile.family)
+        factory, pace = self._device_pace(lambda: owner.make_frontend(self.core), listen)
         server = serve(
-            lambda: owner.make_frontend(self.core),
+            factory,
             listen,
             inter_byte_timeout=owner.inter_byte_timeout,
             allow_lan=allow_lan,
+            pace=pace,
         )
         self._closers.append(server.close)
+        self.servers.append(server)
         return server.url
 
     def serve_control(self, listen: str, *, allow_lan: bool = False) -> str:
@@ -111,7 +128,15 @@ class Emulator:
         state.open(after_load)
         return state
 
+    def _device_pace(self, factory: FrontEndFactory, listen: str) -> tuple[FrontEndFactory, str]:
+        """pace=device (devices.emulator.latency): the front-ends wait the commands' typical time,
+        and on a pty the answers then leave at the line rate; any other pace as it is."""
+        if self.pace != DEVICE_PACE:
+            return factory, self.pace
+        return device_paced(factory, self._device_stop), "line" if listen.startswith("pty") else "off"
+
     def close(self) -> None:
+        self._device_stop.set()  # pace=device: a waiting answer gives up at once
         while self._closers:
             with contextlib.suppress(Exception):
                 self._closers.pop()()
@@ -154,8 +179,13 @@ def build_emulator(model: str, settings: Mapping[str, str] | None = None, *, flo
     if not tax:
         raise ValueError("tax needs at least one tax system")
     defects = check_defects(settings.get("defects", "").split(","))
-    if settings.get("transport", "pty") not in ("pty", "tcp"):
-        raise ValueError(f"transport is pty or tcp, not {settings['transport']!r}")
+    if settings.get("transport", "pty") not in TRANSPORTS:
+        raise ValueError(
+            f"transport is {', '.join(TRANSPORTS[:-1])} or {TRANSPORTS[-1]}, not {settings['transport']!r}"
+        )
+    pace = settings.get("pace", "off").strip().lower()
+    if pace not in (*PACE_MODES, DEVICE_PACE):
+        raise ValueError(f"pace is {', '.join(PACE_MODES)} or {DEVICE_PACE}, not {settings['pace']!r}")
     ofd_online, ofd = _ofd_settings(settings)
     core = FiscalCore(
         prof,
@@ -165,7 +195,7 @@ def build_emulator(model: str, settings: Mapping[str, str] | None = None, *, flo
         tax_systems=tax,
         ofd_online=ofd_online,
     )
-    emulator = Emulator(prof, core, ControlHandler(core))
+    emulator = Emulator(prof, core, ControlHandler(core), pace=pace)
     if ofd is not None:
         url, retry, timeout = ofd
         link = NetworkOfd(core, url, retry=retry, timeout=timeout)

@@ -9,6 +9,13 @@ Engineering notes from reference §8.5: the pty slave is put in raw mode right a
 ``openpty()`` (0x03 would otherwise be Ctrl-C, 0x11/0x13 XON/XOFF, 0x0D/0x0A translated);
 the emulator keeps its own slave fd open so the master never sees EIO when the host closes.
 An unfinished frame is dropped after the protocol's inter-byte timeout (Pirit: 200 ms).
+
+A pty has line settings like a serial port (whoever opens the slave -- a driver, ser2net applying
+an RFC 2217 client's baud rate -- sets its termios): :meth:`PtyServer.line_settings` reads them.
+(A Linux pty keeps the speed and the stop bits; it forces 8 data bits and no parity.)
+With ``pace="line"`` the answers leave no faster than that line carries them (a byte is written
+once its start, data, parity and stop bits would have crossed the wire: 10 bits at 8N1); off by
+default, the tests stay fast.  (TCP has no line: pacing is for ptys.)
 """
 
 from __future__ import annotations
@@ -16,19 +23,75 @@ from __future__ import annotations
 import os
 import select
 import socket
+import termios
 import threading
+import time
 import tty
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from harness.families import FrontEnd
 from harness.net import check_loopback, parse_tcp_url
 
-__all__ = ["FrontEnd", "PtyServer", "Server", "TcpServer", "check_loopback", "parse_tcp_url", "serve"]
+__all__ = [
+    "PACE_MODES",
+    "FrontEnd",
+    "LineSettings",
+    "PtyServer",
+    "Server",
+    "TcpServer",
+    "check_loopback",
+    "parse_tcp_url",
+    "serve",
+]
 
 FrontEndFactory = Callable[[], FrontEnd]
 
 POLL_INTERVAL = 0.05
+
+#: answer pacing: ``off`` (as fast as the host reads) or ``line`` (the pty's current line rate)
+PACE_MODES = ("off", "line")
+
+#: termios speed constants -> bits per second (every ``B<rate>`` this system's termios defines;
+#: ser2net and pyserial set these)
+_SPEEDS = {getattr(termios, name): int(name[1:]) for name in dir(termios) if name[:1] == "B" and name[1:].isdigit()}
+_DATA_BITS = {termios.CS5: 5, termios.CS6: 6, termios.CS7: 7, termios.CS8: 8}
+
+
+@dataclass(frozen=True)
+class LineSettings:
+    """A tty's line: ``baudrate`` (0: a speed outside the standard rates), ``bytesize``,
+    ``parity`` (pyserial's letters N, E, O, M, S) and ``stopbits``."""
+
+    baudrate: int
+    bytesize: int
+    parity: str
+    stopbits: int
+
+    @property
+    def bits_per_byte(self) -> int:
+        """Start bit, data bits, parity bit, stop bits: 10 at 8N1, 11 at 8E1 or 8N2."""
+        return 1 + self.bytesize + (self.parity != "N") + self.stopbits
+
+    @property
+    def byte_time(self) -> float:
+        """Seconds one byte takes on this line (0.0 when the speed is unknown)."""
+        return self.bits_per_byte / self.baudrate if self.baudrate > 0 else 0.0
+
+    @classmethod
+    def of_fd(cls, fd: int) -> LineSettings:
+        """The termios of the tty open on ``fd``."""
+        _iflag, _oflag, cflag, _lflag, _ispeed, ospeed, _cc = termios.tcgetattr(fd)
+        parity = "N"
+        if cflag & termios.PARENB:
+            odd = bool(cflag & termios.PARODD)
+            if cflag & getattr(termios, "CMSPAR", 0):
+                parity = "M" if odd else "S"
+            else:
+                parity = "O" if odd else "E"
+        stopbits = 2 if cflag & termios.CSTOPB else 1
+        return cls(_SPEEDS.get(ospeed, 0), _DATA_BITS[cflag & termios.CSIZE], parity, stopbits)
 
 
 class Server(Protocol):
@@ -118,7 +181,17 @@ class TcpServer:
 class PtyServer:
     """A pseudo-terminal whose slave path is a pyserial URL (``/dev/pts/N``)."""
 
-    def __init__(self, factory: FrontEndFactory, *, link: str | None = None, inter_byte_timeout: float = 0.2) -> None:
+    def __init__(
+        self,
+        factory: FrontEndFactory,
+        *,
+        link: str | None = None,
+        inter_byte_timeout: float = 0.2,
+        pace: str = "off",
+    ) -> None:
+        if pace not in PACE_MODES:
+            raise ValueError(f"pace is {' or '.join(PACE_MODES)}, not {pace!r}")
+        self._pace = pace
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # before any byte can arrive (reference §8.5)
         os.set_blocking(self._master, False)  # a host that stops reading must not block the loop
@@ -139,6 +212,10 @@ class PtyServer:
     def url(self) -> str:
         return self._link or self.path
 
+    def line_settings(self) -> LineSettings:
+        """The pty's current line (its termios, as whoever opened it last set it)."""
+        return LineSettings.of_fd(self._slave)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             wait = self._timeout if self._frontend.pending() else 1.0
@@ -156,16 +233,39 @@ class PtyServer:
             if not data:
                 return
             out = _safe_feed(self._frontend, data)
-            view = memoryview(out)
-            while view and not self._stop.is_set():
-                try:
-                    written = os.write(self._master, view)
-                except BlockingIOError:
-                    select.select([], [self._master], [], POLL_INTERVAL)
+            if not self._send(out):
+                return
+
+    def _send(self, out: bytes) -> bool:
+        """Write an answer to the host (paced with ``pace="line"``); False when the loop must end
+        (closing, or the master failed)."""
+        view = memoryview(out)
+        byte_time = 0.0
+        if self._pace == "line" and out:
+            try:
+                byte_time = self.line_settings().byte_time
+            except termios.error:  # the pty is going away: nothing to pace
+                pass
+        started, sent = time.monotonic(), 0
+        while view and not self._stop.is_set():
+            chunk = view
+            if byte_time > 0:  # byte k leaves once k + 1 bytes' time has passed since the answer was ready
+                due = int((time.monotonic() - started) / byte_time) - sent
+                if due <= 0:
+                    wait = started + (sent + 1) * byte_time - time.monotonic()
+                    if self._wake_r in select.select([self._wake_r], [], [], max(0.0, wait))[0]:
+                        return False
                     continue
-                except OSError:
-                    return
-                view = view[written:]
+                chunk = view[:due]
+            try:
+                written = os.write(self._master, chunk)
+            except BlockingIOError:
+                select.select([], [self._master], [], POLL_INTERVAL)
+                continue
+            except OSError:
+                return False
+            view, sent = view[written:], sent + written
+        return not self._stop.is_set()
 
     def close(self) -> None:
         self._stop.set()
@@ -195,10 +295,19 @@ def _safe_feed(frontend: FrontEnd, data: bytes) -> bytes:
         return b""
 
 
-def serve(factory: FrontEndFactory, listen: str, *, inter_byte_timeout: float = 0.2, allow_lan: bool = False) -> Server:
+def serve(
+    factory: FrontEndFactory,
+    listen: str,
+    *,
+    inter_byte_timeout: float = 0.2,
+    allow_lan: bool = False,
+    pace: str = "off",
+) -> Server:
     """``listen`` is ``pty`` (or ``pty:/tmp/link``) or ``tcp://127.0.0.1:PORT`` (a non-loopback
-    host only with ``allow_lan``)."""
+    host only with ``allow_lan``).  ``pace`` (:data:`PACE_MODES`) is for a pty: ValueError on TCP."""
     if listen == "pty" or listen.startswith("pty:"):
         link = listen[4:] or None if listen.startswith("pty:") else None
-        return PtyServer(factory, link=link, inter_byte_timeout=inter_byte_timeout)
+        return PtyServer(factory, link=link, inter_byte_timeout=inter_byte_timeout, pace=pace)
+    if pace != "off":
+        raise ValueError(f"pace={pace} needs a pty (a TCP link has no line speed): serve on pty")
     return TcpServer(factory, listen, inter_byte_timeout=inter_byte_timeout, allow_lan=allow_lan)

@@ -20,12 +20,15 @@ from harness.device import DocumentKind, FnPhase, PaperState, PaymentKind, Recei
 from harness.errors import ErrorKind
 
 from ..emulator.core import CoreError, FiscalCore, PoweredOff
+from ..emulator.latency import DeviceLatency
 from ..emulator.records import ReceiptStep
 from . import errors as pirit_errors
 from .emulator_info import TYPE_BY_RECEIPT, InfoQueries, ParamError
 from .protocol import (
     ACK,
+    COMMAND_TIMEOUTS,
     DEFAULT_PASSWORD,
+    DEFAULT_TIMEOUT,
     ENCODING,
     ENQ,
     MAX_PACKET_ID,
@@ -61,6 +64,8 @@ Answer = tuple[int, list[Field]]  # (error code, fields)
 
 class PiritFrontEnd(InfoQueries):
     """One link's worth of protocol state (frame reassembly, batch mode) over a shared core."""
+
+    latency: DeviceLatency | None = None  # pace=device (devices.emulator.latency): told each command run
 
     def __init__(self, core: FiscalCore, *, password: bytes = DEFAULT_PASSWORD) -> None:
         self.core = core
@@ -144,6 +149,8 @@ class PiritFrontEnd(InfoQueries):
                 error, fields = self._dispatch(request)
             except PoweredOff:
                 return b""
+        if self.latency is not None:  # pace=device
+            self.latency.executed(COMMAND_TIMEOUTS.get(request.command, DEFAULT_TIMEOUT))
         if self._batch and error == 0 and request.command in BATCH_COMMANDS:
             return b""
         return encode_response(request.packet_id, request.command, error, fields)

@@ -1,0 +1,17 @@
+"""pyserial URL handlers the harness puts in front of pyserial's own (``protocol_<scheme>``
+modules, found through ``serial.protocol_handler_packages``): importing this package registers
+it first in that list, so every ``serial_for_url`` in the process (the harness's, a
+``faulty://`` link's inner port, a lab script's) gets them.
+
+* :mod:`.protocol_rfc2217` -- pyserial's RFC 2217 client (ser2net's ``telnet(rfc2217)``
+  accepter) with a write deadline, and without renegotiating the line on every read.
+"""
+
+from __future__ import annotations
+
+import serial
+
+PACKAGE = __name__
+
+if PACKAGE not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.insert(0, PACKAGE)
