@@ -124,7 +124,8 @@ def test_a_lab_register_is_leased_to_one_handle_at_a_time(standin: StandIn, inve
 
     from harness.connect import open_device
     from harness.errors import HarnessError
-    from harness.lab_open import LabOptions, lease_dir
+    from harness.lab_open import LabOptions
+    from harness.leases import lease_dir
     from harness.spec import parse_spec
 
     (spec,) = parse_spec("lab:bench")
@@ -146,7 +147,9 @@ def test_a_lab_register_is_leased_to_one_handle_at_a_time(standin: StandIn, inve
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        with pytest.raises(HarnessError, match=r"is in use by another test or run \(lease .*\) for more than 0.2 s"):
+        with pytest.raises(
+            HarnessError, match=r"is in use by another test or run \(.*; lease .*\) for more than 0.2 s"
+        ):
             open_device(spec, lab=LabOptions(inventory, lease_timeout=0.2))
     finally:
         holder.communicate("\n", timeout=10)

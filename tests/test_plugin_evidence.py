@@ -17,6 +17,7 @@ import pytest
 
 from devices.emulator.profiles import PROFILES
 from harness import families
+from harness.leases import host_name
 
 from .plugin_helpers import (
     DEVICE_SCENARIO,
@@ -293,6 +294,7 @@ def test_parameters_are_plain_values(evidence: AllureResults, model: str) -> Non
     assert parameters(evidence, name) == [
         {"name": "kkt_device", "value": f"emulator:{model}", "mode": "hidden"},
         {"name": "Устройство", "value": f"emulator:{model}", "excluded": True},
+        {"name": "Хост", "value": host_name(), "excluded": True},  # merged reports: where it ran, not in the history id
         {"name": "ККТ", "value": register, "excluded": True},  # a new firmware continues the register's history
         {"name": "ФН", "value": fn_kind, "excluded": True},
     ]

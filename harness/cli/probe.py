@@ -13,7 +13,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import families
-from ..errors import LinkCorrupted, LinkDisconnected, LinkError, LinkTimeout, UsageError
+from ..errors import HarnessError, LinkCorrupted, LinkDisconnected, LinkError, LinkTimeout, UsageError
 from .common import EXIT_OK, EXIT_STATUS, check_device_url, check_timeout, one_line
 
 if TYPE_CHECKING:
@@ -76,8 +76,16 @@ The inventory is --inventory FILE, else $KKT_HIL_INVENTORY, else ./kkt-hil.toml 
 
 {EXIT_STATUS}.
 
+A port leased by a test or run (harness.leases) is not asked: "in use by ..." names the holder.
+--leases lists the leases instead, one line each: REGISTER HOLDER TEST AGE HEARTBEAT STATE, where
+STATE is held, expired (held, but the holder's heartbeat stopped: it hangs or is stopped) or free
+(a lease its killed holder left); "no leases" when there are none.  --json (with --leases): one
+JSON object: ok, dir and leases, each with register, url, state, holder (host, pid, user, worker,
+test, since, heartbeat: seconds since the epoch), age, heartbeat_age (seconds) and lease (its file).
+
 examples:
   kkt-hil devices                                  every serial port of this host
+  kkt-hil devices --leases                         who holds which register now
   kkt-hil devices --inventory lab.toml --suggest   also the lab's registers, and entries for new ones
   kkt-hil devices --timeout 3                      slow registers (the default asks each for 1 s)
 """
@@ -137,6 +145,13 @@ def add_probe_parsers(sub: Any) -> None:
         metavar="S",
         help=f"seconds each family has to answer on each port (default {DEVICES_TIMEOUT:g})",
     )
+    devices.add_argument(
+        "--leases",
+        action="store_true",
+        help="list the registers' leases (held, expired, free) in the lease directory "
+        "($KKT_HIL_LEASE_DIR, else /tmp/kkt-hil-leases) instead of probing",
+    )
+    devices.add_argument("--json", action="store_true", help="with --leases: one JSON object on stdout")
 
 
 # -------------------------------------------------------------------------------------- probe
@@ -272,6 +287,10 @@ def cmd_devices(args: argparse.Namespace, _: list[str]) -> int:
     from ..inventory import ENV_VAR, Inventory, inventory_path, load_inventory, suggest_entry
     from ..lab_open import DeviceClock
 
+    if args.leases:
+        return _list_leases(args.json)
+    if args.json:
+        raise UsageError("--json goes with --leases (the port listing is text)")
     check_timeout(args.timeout)
     path = inventory_path(args.inventory)
     inventory: Inventory | None = load_inventory(path) if path is not None else None
@@ -304,7 +323,7 @@ def cmd_devices(args: argparse.Namespace, _: list[str]) -> int:
             print(f"{name:<{width}}  {problem}")
     suggestions = []
     for url, where in candidates.items():
-        found, problem = _identify(url, args.timeout, clocks.get(url))
+        found, problem = _identify_unleased(url, args.timeout, clocks.get(url))
         print(f"{url:<{width}}  {where:<{where_width}}  {problem or _found_line(found, inventory)}", flush=True)
         if found is not None and found.serial and (inventory is None or inventory.match(found.serial) is None):
             model = found.candidates[0] if found.candidates else None
@@ -315,6 +334,65 @@ def cmd_devices(args: argparse.Namespace, _: list[str]) -> int:
     for block in suggestions:
         print("\n" + block.rstrip())
     return EXIT_OK
+
+
+def _identify_unleased(
+    url: str, timeout: float, host_clock: Callable[[], datetime] | None
+) -> tuple[Identified | None, str]:
+    """:func:`_identify`, under the port's lease: a port a test drives now is not asked."""
+    from .. import leases
+
+    try:
+        lease = leases.acquire(url, f"url:{url}", url, 0)
+    except leases.LeaseBusy as exc:
+        return None, one_line(str(exc)).replace(f"{url}: {url} is in use", "in use", 1)
+    except HarnessError:  # no lease directory to be had here: the port is asked all the same
+        return _identify(url, timeout, host_clock)
+    with lease:
+        return _identify(url, timeout, host_clock)
+
+
+def _list_leases(as_json: bool) -> int:
+    from .. import leases
+
+    folder = leases.lease_dir()
+    found = leases.list_leases(folder)
+    if as_json:
+        print(json.dumps({"ok": True, "dir": str(folder), "leases": [s.as_json() for s in found]}, ensure_ascii=False))
+        return EXIT_OK
+    print(f"leases: {folder}")
+    if not found:
+        print("no leases")
+        return EXIT_OK
+    rows = [("REGISTER", "HOLDER", "TEST", "AGE", "HEARTBEAT", "STATE")]
+    for s in found:
+        h = s.holder
+        holder = f"{h.user}@{h.host} pid {h.pid}" + (f" {h.worker}" if h.worker else "") if h else "?"
+        live = s.state != "free"
+        rows.append(
+            (
+                s.register if s.register != "?" else s.path.name,
+                holder if live or h is None else f"(was {holder})",
+                (h.test if h else "") or "-",
+                _age(s.age) if live else "-",
+                f"{_age(s.heartbeat_age)} ago" if live and s.heartbeat_age is not None else "-",
+                s.state,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5])
+    return EXIT_OK
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _port_where(port: Any) -> str:

@@ -49,26 +49,34 @@ examples:
 """
 
 _REPORT_DESCRIPTION = """\
-Build the Allure HTML report from a results directory, without running anything: what
-`kkt-hil run` or `pytest --alluredir DIR` wrote (*-result.json and their attachments).  Needs
-the Allure 3 CLI from npm (make setup)."""
+Build the Allure HTML report from a results directory, or one report from several (runs on
+several hosts, or several runs), without running anything: what `kkt-hil run` or
+`pytest --alluredir DIR` wrote (*-result.json and their attachments).  Needs the Allure 3 CLI
+from npm (make setup)."""
 
 _REPORT_EPILOG = f"""\
-input:   RESULTS_DIR (default {DEFAULT_RESULTS}): one run's allure results.
-output:  DIR/index.html, the report: one self-contained HTML file (no server, no network).  An
-         earlier report in DIR is replaced; a DIR holding anything else is refused.
+input:   RESULTS_DIR (default {DEFAULT_RESULTS}): one run's allure results; --results DIR
+         (repeatable, with or without RESULTS_DIR) merges several into one report, each result
+         with its host («Хост») and register («Устройство», «ККТ»); no result counts twice (a
+         directory given twice, or a copy of one, is refused).  Results of one history id from
+         several hosts stay apart (in a merged report, «Хост» counts in the history id).
+output:  DIR/index.html, the report (--output DIR or --report DIR): one self-contained HTML
+         file (no server, no network).  An earlier report in DIR is replaced; a DIR holding
+         anything else is refused.
 history: DIR/../history.jsonl: every build into the same place adds to it; the report shows
          each scenario's earlier outcomes from it (trends, flaky results marked).
-matrix:  DIR/matrix.html, the release matrix of the run (scenario × register, the register's
-         response times per command); also attached to the report («Матрица выпуска»).
-         RESULTS_DIR/run.json names the report, so that kkt-hil compare and kkt-hil matrix link
-         into it.
+matrix:  DIR/matrix.html, the release matrix of the runs (scenario × register, one column per
+         register of each run, its host where two would read the same; the register's response
+         times per command); also attached to the report («Матрица выпуска»).
+         RESULTS_DIR/run.json (of each results directory) names the report, so that kkt-hil
+         compare and kkt-hil matrix link into it; "merged_with" names the other directories.
 Last lines on stdout: "matrix: PATH", then "report: PATH".
 
 examples:
   kkt-hil report                                     {DEFAULT_RESULTS} -> {DEFAULT_REPORT}
   kkt-hil report runs/a --output runs/a-report       its history in runs/history.jsonl
   pytest scenarios --alluredir out && kkt-hil report out --output out-report
+  kkt-hil report --results host1/results --results host2/results --report merged
 """
 
 
@@ -88,7 +96,7 @@ def add_run_parsers(sub: Any) -> None:
         default=[],
         metavar="SPEC",
         help="a register to run on (repeatable): emulator:kf, emulator:all, 'emulator:kf?firmware=2.25.0', "
-        "'url:/dev/ttyUSB0#model=kf', lab:ID (default emulator:all: every emulated model)",
+        "'url:/dev/ttyUSB0#model=kf', lab:ID, pool:NAME (default emulator:all: every emulated model)",
     )
     run.add_argument(
         "--results",
@@ -111,18 +119,29 @@ def add_run_parsers(sub: Any) -> None:
         description=_REPORT_DESCRIPTION,
         epilog=_REPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="%(prog)s [RESULTS_DIR] [--output DIR]",
+        usage="%(prog)s [RESULTS_DIR] [--results DIR ...] [--output DIR]",
     )
     report.add_argument(
         "results",
         nargs="?",
         type=Path,
-        default=DEFAULT_RESULTS,
+        default=None,
         metavar="RESULTS_DIR",
         help=f"the allure results to build from (default {DEFAULT_RESULTS})",
     )
     report.add_argument(
+        "--results",
+        dest="more_results",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="results to merge into the same report (repeatable): several runs or hosts, one report",
+    )
+    report.add_argument(
         "--output",
+        "--report",
+        dest="output",
         type=Path,
         default=DEFAULT_REPORT,
         metavar="DIR",
@@ -258,16 +277,19 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     if code == 5:  # nothing collected or all deselected: no result to build a report from
         print("kkt-hil: no scenario ran", file=sys.stderr)
         return EXIT_FAILED
-    index, run = _build_report(results, args.report)
-    _after_report(results, index, run, args.kkt, summary=True)
+    index, runs = _build_report([results], args.report)
+    _after_report([results], index, runs, args.kkt, summary=True)
     return code
 
 
 def cmd_report(args: argparse.Namespace, _: list[str]) -> int:
-    if not args.results.is_dir():
-        raise UsageError(f"no results directory {args.results}")
-    index, run = _build_report(args.results, args.output, new_run=False)
-    _after_report(args.results, index, run, [], summary=False)
+    dirs = ([args.results] if args.results is not None else []) + list(args.more_results)
+    dirs = dirs or [DEFAULT_RESULTS]
+    for path in dirs:
+        if not path.is_dir():
+            raise UsageError(f"no results directory {path}")
+    index, runs = _build_report(dirs, args.output, new_run=False)
+    _after_report(dirs, index, runs, [], summary=False)
     return EXIT_OK
 
 
@@ -277,45 +299,50 @@ HISTORY_FILE = "history.jsonl"  # next to the report directory: successive build
 MATRIX_ATTACHMENT = "Матрица выпуска.html"  # no glob characters: Allure globs the path
 
 
-def _build_report(results: Path, output: Path, *, new_run: bool = True) -> tuple[Path, Run]:
-    """The HTML report, with its history, and the release matrix of this run (with the
-    register's response times per command) attached to the whole report.  Only a new run adds
-    to the history; a rebuild (``kkt-hil report``) reads it."""
+def _build_report(results: list[Path], output: Path, *, new_run: bool = True) -> tuple[Path, list[Run]]:
+    """The HTML report, with its history, and the release matrix of these runs (with the
+    registers' response times per command) attached to the whole report.  Several results
+    directories are merged into one (harness.report.merge).  Only a new run adds to the
+    history; a rebuild (``kkt-hil report``) reads it."""
     from .. import report
     from ..report.matrix import render_matrix
+    from ..report.merge import merge_results
     from ..report.results import load_run
 
     with tempfile.TemporaryDirectory(prefix="kkt-hil-report-") as work:
         page = Path(work) / MATRIX_ATTACHMENT
-        run = load_run(results)  # warns once about a result it cannot read
-        page.write_text(render_matrix([run]), encoding="utf-8")
+        runs = [load_run(path) for path in results]  # each warns once about a result it cannot read
+        source = results[0] if len(results) == 1 else merge_results(results, Path(work) / "results").path
+        page.write_text(render_matrix(runs), encoding="utf-8")
         index = report.generate_html(
-            results,
+            source,
             output,
             history=output.parent / HISTORY_FILE,
             append_history=new_run,
             global_attachments=[page],
         )
-    return index, run
+    return index, runs
 
 
-def _after_report(results: Path, index: Path, run: Run, specs: list[str], *, summary: bool) -> None:
-    """Beside the report: ``run.json`` in the results (where the report is), ``matrix.html`` next
-    to ``index.html``; then the terminal summary (``run``), ``matrix: PATH`` and, last of all (a
-    contract), ``report: PATH``."""
+def _after_report(results: list[Path], index: Path, runs: list[Run], specs: list[str], *, summary: bool) -> None:
+    """Beside the report: ``run.json`` in each results directory (where the report is),
+    ``matrix.html`` next to ``index.html``; then the terminal summary (``run``), ``matrix: PATH``
+    and, last of all (a contract), ``report: PATH``."""
     from ..report.matrix import MATRIX_FILE, write_matrix
     from ..report.results import read_manifest, specs_of, write_manifest
     from ..report.summary import display_path, render_summary
 
     try:
-        write_manifest(results, index, specs_of(results) or specs)
-        run = replace(run, manifest=read_manifest(results))  # now it knows its report
-        matrix = write_matrix([run], index.parent / MATRIX_FILE)
+        for path in results:
+            others = [other for other in results if other != path]
+            write_manifest(path, index, specs_of(path) or specs, merged_with=others)
+        runs = [replace(run, manifest=read_manifest(path)) for run, path in zip(runs, results, strict=True)]
+        matrix = write_matrix(runs, index.parent / MATRIX_FILE)
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         raise HarnessError(f"cannot write beside the report{where}: {exc.strerror or exc}") from None
     if summary:
-        for line in render_summary(run):
+        for line in render_summary(runs[0]):
             print(line)
     print(f"matrix: {display_path(matrix)}")
     print(f"report: {display_path(index)}", flush=True)

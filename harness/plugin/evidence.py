@@ -12,6 +12,8 @@ from harness.errors import HarnessError, KktError
 from ..bench import RestoreIncomplete
 from ..connect import DeviceHandle
 from ..lab_open import Bench
+from ..leases import host_name
+from ..report import HOST_PARAMETER
 from ..report import evidence as report_evidence
 from ..report.journal import journal_text
 from ..spec import DeviceSpec
@@ -58,6 +60,9 @@ def label_spec(request: pytest.FixtureRequest, spec: DeviceSpec) -> None:
     allure.dynamic.label("model_title", model.title)
     allure.dynamic.parameter("kkt_device", Plain(spec.text), mode=allure.parameter_mode.HIDDEN)
     allure.dynamic.parameter("Устройство", Plain(spec.text), excluded=True)
+    # the host the register is on: results of several hosts merge into one report (kkt-hil report
+    # --results A --results B); excluded from the history id, so a scenario's history goes on
+    allure.dynamic.parameter(HOST_PARAMETER, Plain(host_name()), excluded=True)
     schedule = spec.faults
     if schedule is not None:
         allure.dynamic.label("faults", schedule.text)
@@ -68,7 +73,7 @@ def label(request: pytest.FixtureRequest, handle: DeviceHandle) -> None:
     info = handle.kkt.info()
     fn_kind = handle.emulator.fn_kind if handle.emulator is not None else ""
     if handle.spec.kind == "emulator":
-        transport = "emulator:" + ("pty" if handle.spec.params.get("transport", "pty") == "pty" else "tcp")
+        transport = "emulator:" + handle.spec.params.get("transport", "pty")
     else:
         transport = handle.spec.url
     labels = {
@@ -86,6 +91,8 @@ def label(request: pytest.FixtureRequest, handle: DeviceHandle) -> None:
     # shown, but not part of the history id: a new firmware of the same register continues its history
     allure.dynamic.parameter("ККТ", Plain(f"{handle.model.title} {info.firmware}"), excluded=True)
     allure.dynamic.parameter("ФН", Plain(fn_kind or info.fn_serial), excluded=True)
+    if handle.bench is not None and handle.bench.pool is not None:  # the member the pool lent this test
+        allure.dynamic.parameter("Устройство", Plain(f"{handle.spec.text} ({handle.bench.pool})"), excluded=True)
     seen = request.config.stash[SEEN_KEY]
     seen[handle.spec.id] = {
         "model": info.model,

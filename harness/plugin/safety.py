@@ -14,7 +14,7 @@ import pytest
 from harness.device import Capability
 from harness.errors import HarnessError
 from harness.inventory import Inventory
-from harness.lab_open import LabOptions
+from harness.lab_open import LAB_KINDS, LabOptions, lab_entries
 from harness.spec import DeviceSpec
 from harness.versions import parse_version
 
@@ -40,10 +40,11 @@ def check_markers_before_connect(request: pytest.FixtureRequest, spec: DeviceSpe
     models = node.get_closest_marker("models")
     if models and spec.model not in models.args:
         pytest.skip(f"{SKIP_CAPABILITY}: сценарий для моделей {', '.join(models.args)}; устройство — {spec.model}")
-    if node.get_closest_marker("destructive") and spec.kind == "lab":
+    if node.get_closest_marker("destructive") and spec.kind in LAB_KINDS:
         if not request.config.getoption("--allow-destructive"):
             pytest.skip(f"{SKIP_SAFETY}: разрушающий сценарий на реальной ККТ — запустите с --allow-destructive")
-        entry = request.config.stash[INVENTORY_KEY].device(spec.target)
+        entries = lab_entries(request.config.stash[INVENTORY_KEY], spec)  # a pool: each member it may lend
+        entry = next((e for e in entries if not e.sacrificial), entries[0])
         if not entry.sacrificial:
             pytest.skip(
                 f"{SKIP_SAFETY}: lab:{entry.id} ({entry.source}) не отмечена в инвентаре как жертвенная (sacrificial)"

@@ -32,6 +32,7 @@ from . import categories
 
 __all__ = [
     "CATEGORIES",
+    "HOST_PARAMETER",
     "find_allure_cli",
     "generate_html",
     "repo_root",
@@ -52,6 +53,8 @@ HIDDEN_LABELS = (
     "subSuite",
     "testname",
 )
+#: The parameter naming the host a result ran on (shown; the ``host`` label above stays hidden).
+HOST_PARAMETER = "Хост"
 MISSING_CLI_MESSAGE = "Allure CLI not found: run `make setup` (npm ci)"
 
 #: A key whose value must never reach a report (matched case-insensitively anywhere in the key).

@@ -85,22 +85,32 @@ def _catalogue_order(column: Column) -> tuple[int, int, str, str, str]:
 
 
 def columns(runs: Sequence[Run]) -> dict[Column, tuple[str, ...]]:
-    """Every column of ``runs`` with its header lines: the register, then the spec or the results
-    directory only where two columns would otherwise read the same."""
+    """Every column of ``runs`` with its header lines: the register, then the spec, the host and the
+    results directory only where two columns would otherwise read the same."""
     found = sorted({_column(i, o) for i, run in enumerate(runs) for o in run.outcomes.values()}, key=_catalogue_order)
     labels: dict[Column, tuple[str, ...]] = {}
     for column in found:
         device = " ".join(p for p in (column.model_title, column.firmware) if p) or "?"
         labels[column] = (device,)
-    for _ in range(2):  # then the spec, then the results directory
-        seen: dict[tuple[str, ...], int] = {}
-        for label in labels.values():
-            seen[label] = seen.get(label, 0) + 1
+    for step in range(3):  # then the spec, the host (where it tells them apart), the results directory
+        groups: dict[tuple[str, ...], list[Column]] = {}
         for column, label in labels.items():
-            if seen[label] > 1:
-                extra = column.spec if len(label) == 1 else runs[column.run].path.name or str(column.run + 1)
+            groups.setdefault(label, []).append(column)
+        for label, same in groups.items():
+            if len(same) < 2:
+                continue
+            extras = [_extra(step, column, runs[column.run]) for column in same]
+            if step == 1 and len(set(extras)) == 1:
+                continue  # one host: it says nothing here
+            for column, extra in zip(same, extras, strict=True):
                 labels[column] = (*label, extra)
     return labels
+
+
+def _extra(step: int, column: Column, run: Run) -> str:
+    if step == 0:
+        return column.spec
+    return ", ".join(run.hosts) if step == 1 else run.path.name or str(column.run + 1)
 
 
 def grid(runs: Sequence[Run]) -> Grid:
@@ -206,10 +216,10 @@ def _runs_table(runs: Sequence[Run], output: Path | None) -> str:
         report = f'<a href="{_e(base)}">{_e(run.manifest.report)}</a>' if base else "<span class='muted'>нет</span>"
         specs = ", ".join(run.manifest.specs) or ", ".join(sorted({o.spec for o in run.outcomes.values() if o.spec}))
         rows.append(
-            f"<tr><td>{index}</td><td>{_e(run.path)}</td><td>{_e(specs)}</td>"
+            f"<tr><td>{index}</td><td>{_e(run.path)}</td><td>{_e(', '.join(run.hosts))}</td><td>{_e(specs)}</td>"
             f"<td>{_e(run.manifest.finished)}</td><td>{report}</td></tr>"
         )
-    head = "<tr><th>№</th><th>Результаты</th><th>ККТ</th><th>Завершён</th><th>Отчёт Allure</th></tr>"
+    head = "<tr><th>№</th><th>Результаты</th><th>Хост</th><th>ККТ</th><th>Завершён</th><th>Отчёт Allure</th></tr>"
     return f"<table>{head}{''.join(rows)}</table>"
 
 

@@ -28,6 +28,8 @@ from typing import Any, TextIO
 
 from harness.errors import UsageError
 
+from . import HOST_PARAMETER
+
 __all__ = [
     "LATENCY_ATTACHMENT",
     "MANIFEST",
@@ -88,6 +90,7 @@ class Outcome:
     uuid: str
     start: int
     stop: int
+    host: str = ""  # the host it ran on (the «Хост» parameter, else allure-pytest's host label)
 
     @property
     def report_id(self) -> str:
@@ -105,6 +108,7 @@ class Manifest:
     report: Path | None
     specs: tuple[str, ...] = ()
     finished: str = ""
+    merged_with: tuple[Path, ...] = ()  # the other results directories of a merged report
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,11 @@ class Run:
     path: Path
     outcomes: Mapping[Key, Outcome]
     manifest: Manifest = field(default_factory=lambda: Manifest(None))
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The hosts its results ran on."""
+        return tuple(sorted({o.host for o in self.outcomes.values() if o.host}))
 
     def report_link(self, outcome: Outcome) -> str | None:
         """``file:///…/index.html#/<id>`` of ``outcome`` in the report built from this run, if known."""
@@ -261,7 +270,15 @@ def _outcome(results: Path, path: Path, data: dict[str, Any], stream: TextIO, fi
         uuid=_text(data.get("uuid")) or path.name.removesuffix("-result.json"),
         start=int(_number(data.get("start")) or 0),
         stop=int(_number(data.get("stop")) or 0),
+        host=_host(data, labels),
     )
+
+
+def _host(data: dict[str, Any], labels: dict[str, str]) -> str:
+    for item in data.get("parameters") or []:
+        if isinstance(item, dict) and item.get("name") == HOST_PARAMETER and isinstance(item.get("value"), str):
+            return str(item["value"])
+    return labels.get("host", "")
 
 
 def _read_result(results: Path, path: Path, stream: TextIO, fixtures: dict[str, list[Any]]) -> Outcome | None:
@@ -346,10 +363,12 @@ def read_manifest(results: Path, *, stream: TextIO | None = None) -> Manifest:
         return Manifest(None)
     report = _text(data.get("report"))
     specs = data.get("specs")
+    merged = data.get("merged_with")
     return Manifest(
         report=Path(report) if report and Path(report).is_absolute() else None,
         specs=tuple(s for s in specs if isinstance(s, str)) if isinstance(specs, list) else (),
         finished=_text(data.get("finished")),
+        merged_with=tuple(Path(m) for m in merged if isinstance(m, str)) if isinstance(merged, list) else (),
     )
 
 
@@ -370,10 +389,22 @@ def specs_of(results: Path) -> list[str]:
     return sorted(first, key=lambda spec: (first[spec], spec))
 
 
-def write_manifest(results: Path, report: Path, specs: Iterable[str] = (), *, finished: datetime | None = None) -> Path:
-    """Write ``results/run.json`` naming ``report`` (the report's ``index.html``, made absolute)."""
+def write_manifest(
+    results: Path,
+    report: Path,
+    specs: Iterable[str] = (),
+    *,
+    finished: datetime | None = None,
+    merged_with: Iterable[Path] = (),
+) -> Path:
+    """Write ``results/run.json`` naming ``report`` (the report's ``index.html``, made absolute):
+    the last report built from these results; for a merged report, ``merged_with`` names the other
+    results directories in it."""
     when = (finished or datetime.now(UTC)).astimezone().isoformat(timespec="seconds")
-    data = {"report": str(Path(report).resolve()), "specs": list(specs), "finished": when}
+    data: dict[str, Any] = {"report": str(Path(report).resolve()), "specs": list(specs), "finished": when}
+    others = [str(Path(m).resolve()) for m in merged_with]
+    if others:
+        data["merged_with"] = others
     path = Path(results) / MANIFEST
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return path
