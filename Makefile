@@ -1,12 +1,13 @@
 # kkt-hil: build, tests and the Allure HTML report.
 #
 #   make setup    .venv (Python >= 3.11, `pip install -e '.[dev]'`) + Allure 3 CLI (`npm ci` into ./node_modules)
+#                 + .venv-labgrid (labgrid for `--kkt labgrid:PLACE`: its pyserial fork cannot share .venv)
 #   make test     lint (ruff check, ruff format --check, mypy), then the unit/integration tests:
 #                 pytest tests -q -n 2 (fails on a lint finding, a failing test, AND when no test ran)
 #   make lint     only the linters
 #   make report   main job: the scenario suite on all emulators + the HTML report (`kkt-hil run`);
 #                 `make suite` is the same.  Extra arguments: make report ARGS='...'
-#   make clean    generated reports and caches;  make distclean  also .venv and node_modules
+#   make clean    generated reports and caches;  make distclean  also .venv, .venv-labgrid and node_modules
 #
 # Every target is idempotent: setup is stamped on pyproject.toml / package-lock.json, so a second
 # `make setup` (and the setup step of `make test`) takes well under a second.
@@ -20,6 +21,9 @@ VENV       := .venv
 PY         := $(VENV)/bin/python
 PY_STAMP   := $(VENV)/.kkt-hil-installed
 NODE_STAMP := node_modules/.kkt-hil-installed
+LABGRID_VERSION := 26.0.1
+LG_VENV    := .venv-labgrid
+LG_STAMP   := $(LG_VENV)/.kkt-hil-labgrid-$(LABGRID_VERSION)
 # Interpreter for a new venv; override with `make setup PYTHON=/path/to/python3.x` (>= 3.11).
 PYTHON     ?=
 PYTEST_ARGS ?=
@@ -28,13 +32,13 @@ ARGS       ?=
 .PHONY: help setup lint test suite report clean distclean
 
 help:
-	@echo "make setup      create .venv + install kkt-hil[dev] + Allure 3 CLI (npm ci)"
+	@echo "make setup      create .venv + install kkt-hil[dev] + Allure 3 CLI (npm ci) + .venv-labgrid (labgrid)"
 	@echo "make test       lint, then run tests/ (pytest -q -n 2); PYTEST_ARGS='...' adds arguments"
 	@echo "make lint       ruff check, ruff format --check, mypy (configured in pyproject.toml)"
 	@echo "make report     main job: scenario suite on all emulators + Allure HTML report (alias: suite)"
-	@echo "make clean      remove generated reports and caches (distclean: also .venv, node_modules)"
+	@echo "make clean      remove generated reports and caches (distclean: also .venv, .venv-labgrid, node_modules)"
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(LG_STAMP)
 	@:
 
 $(PY_STAMP): pyproject.toml
@@ -51,6 +55,20 @@ $(PY_STAMP): pyproject.toml
 	fi
 	@echo "setup: pip install -e '.[dev]'"
 	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+# labgrid (harness/labgrid.py runs its labgrid-client) in a venv of its own: labgrid needs
+# pyserial-labgrid, a fork installing the same `serial` package as pyserial.  Made from .venv's
+# Python; the stamp names the pinned version, so a new pin reinstalls and a second run does nothing.
+$(LG_STAMP): | $(PY_STAMP)
+	@if [ ! -x "$(LG_VENV)/bin/python" ]; then \
+	  echo "setup: creating $(LG_VENV)"; \
+	  $(PY) -m venv "$(LG_VENV)" || { echo "make setup: '$(PY) -m venv $(LG_VENV)' failed" >&2; exit 1; }; \
+	fi
+	@echo "setup: pip install labgrid==$(LABGRID_VERSION) into $(LG_VENV)"
+	@$(LG_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'labgrid==$(LABGRID_VERSION)'
+	@test -x $(LG_VENV)/bin/labgrid-client || { echo "make setup: no $(LG_VENV)/bin/labgrid-client" >&2; exit 1; }
+	@rm -f $(LG_VENV)/.kkt-hil-labgrid-*
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -81,10 +99,10 @@ suite: report
 
 clean:
 	@rm -rf reports/allure-results reports/allure-report reports/history.jsonl build dist .pytest_cache .hypothesis
-	@find . -path ./$(VENV) -prune -o -path ./node_modules -prune -o \
+	@find . -path ./$(VENV) -prune -o -path ./$(LG_VENV) -prune -o -path ./node_modules -prune -o \
 	  \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
 	@echo "clean: done"
 
 distclean: clean
-	@rm -rf $(VENV) node_modules
-	@echo "distclean: removed $(VENV) and node_modules"
+	@rm -rf $(VENV) $(LG_VENV) node_modules
+	@echo "distclean: removed $(VENV), $(LG_VENV) and node_modules"

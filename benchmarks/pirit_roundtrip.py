@@ -54,9 +54,9 @@ def measure_raw(rounds: int) -> list[float]:
     return samples
 
 
-def measure_driver(rounds: int) -> list[float]:
+def measure_driver(rounds: int, spec: str = "emulator:kf") -> list[float]:
     samples = []
-    with open_kkt("emulator:kf") as handle:  # the same path a scenario takes: emulator on a pty, driver, link
+    with open_kkt(spec) as handle:  # the same path a scenario takes: emulator on a pty, driver, link
         driver = handle.kkt
         assert isinstance(driver, PiritDriver)  # the raw call() is the Pirit driver's own
         for _ in range(rounds):

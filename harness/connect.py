@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from . import families
+from . import families, leases, ser2net
 from .control import ControlClient
 from .device import Kkt
 from .errors import HarnessError, KktError, UsageError
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 DEFAULT_LINK_TIMEOUT = 5.0  # opening the port and each write, seconds
 HARNESS_PARAMS = ("faults",)  # spec parameters the harness itself uses, never emulator settings
 URL_UNPROVEN = "a url: spec cannot prove the register is sacrificial (use a lab inventory entry marked sacrificial)"
+LABGRID_UNPROVEN = (
+    "a labgrid place cannot prove the register is sacrificial (use a lab inventory entry marked sacrificial)"
+)
 
 
 @dataclass
@@ -85,7 +88,8 @@ def open_kkt(
     (``emulator:all``) or a malformed one is a :class:`~harness.errors.UsageError`.  For
     ``lab:<id>``: ``inventory`` (else KKT_HIL_INVENTORY, else ./kkt-hil.toml); destructive
     operations need both ``allow_destructive=True`` and ``destructive=True`` (the script's intent)
-    besides a sacrificial entry whose serial matches.
+    besides a sacrificial entry whose serial matches.  ``labgrid:<place>`` (and an entry on a
+    labgrid place) acquires the place and releases it on exit (harness.labgrid).
     """
     if isinstance(spec, str):
         specs = parse_spec(spec)
@@ -114,10 +118,25 @@ def open_device(
     if spec.kind == "emulator":
         return _open_emulator(spec, timeout_scale=timeout_scale, link_timeout=link_timeout)
     if spec.kind == "url":
-        return _open_url(spec, timeout_scale=timeout_scale, link_timeout=link_timeout)
-    kkt, bench_lab, trace, link, family, model, bench, closers = open_lab(
-        spec, lab or LabOptions(), timeout_scale=timeout_scale, link_timeout=link_timeout
-    )
+        timeout = (lab or LabOptions()).lease_timeout
+        return _open_url(spec, timeout_scale=timeout_scale, link_timeout=link_timeout, lease_timeout=timeout)
+    if spec.kind == "labgrid":
+        return _open_labgrid(spec, timeout_scale=timeout_scale, link_timeout=link_timeout, lab=lab)
+    from .labgrid import hold_entries
+
+    options = lab or LabOptions()
+    inventory = options.load(spec.text)
+    release_places = hold_entries(spec, inventory)  # entries on labgrid places this run does not hold yet
+    try:
+        kkt, bench_lab, trace, link, family, model, bench, closers = open_lab(
+            spec, replace(options, inventory=inventory), timeout_scale=timeout_scale, link_timeout=link_timeout
+        )
+    except BaseException:
+        release_places()
+        raise
+    closers.insert(0, release_places)  # released last
+    if bench.pool is not None:  # the member the pool lent this handle: what it runs on
+        spec = replace(spec, kind="lab", text=f"lab:{bench.entry.id}", target=bench.entry.id)
     return DeviceHandle(spec, kkt, bench_lab, trace, link, family, model, None, bench, closers)
 
 
@@ -138,7 +157,7 @@ def _open_emulator(spec: DeviceSpec, *, timeout_scale: float, link_timeout: floa
     closers: list[Callable[[], None]] = [emulated.close]
     faults: FaultySerial | None = None
     try:
-        url = emulated.serve("pty" if spec.params.get("transport", "pty") == "pty" else "tcp://127.0.0.1:0")
+        url = _serve_emulator(emulated, spec, model.baudrate, closers)
         trace = Trace(family.describe_bytes)
         url = _with_faults(spec, url)
         transport = open_transport(url, baudrate=model.baudrate, timeout=link_timeout, trace=trace, policy=Emulated())
@@ -155,7 +174,54 @@ def _open_emulator(spec: DeviceSpec, *, timeout_scale: float, link_timeout: floa
     return DeviceHandle(spec, kkt, lab, trace, link, family, model, emulated, None, closers, faults)
 
 
-def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) -> DeviceHandle:
+#: an emulator spec's transport=: what the emulator serves, and how a real ser2net exports that
+#: pty (harness.ser2net: rfc2217 or raw TCP), None: the driver opens what the emulator serves
+EMULATOR_TRANSPORTS: dict[str, tuple[str, ser2net.Mode | None]] = {
+    "pty": ("pty", None),
+    "tcp": ("tcp://127.0.0.1:0", None),
+    "rfc2217": ("pty", "rfc2217"),
+    "ser2net": ("pty", "raw"),
+}
+
+
+def _serve_emulator(
+    emulated: families.Emulated, spec: DeviceSpec, baudrate: int, closers: list[Callable[[], None]]
+) -> str:
+    """Serve the emulator's wire as ``transport=`` says; the URL the driver opens.  A ser2net
+    export is stopped with the handle (``closers``)."""
+    transport = spec.params.get("transport", "pty")
+    if transport not in EMULATOR_TRANSPORTS:
+        raise UsageError(f"{spec.text}: transport is {', '.join(EMULATOR_TRANSPORTS)}, not {transport!r}")
+    listen, export = EMULATOR_TRANSPORTS[transport]
+    try:
+        url = emulated.serve(listen)
+    except ValueError as exc:
+        raise UsageError(f"{spec.text}: {exc}") from None
+    if export is None:
+        return url
+    exported = ser2net.start_ser2net(url, mode=export, baudrate=baudrate)
+    closers.append(exported.close)
+    return exported.url
+
+
+def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float, lease_timeout: float) -> DeviceHandle:
+    """A register by its URL, leased (harness.leases) when it is a port other processes can
+    reach (a tty, a TCP or RFC 2217 endpoint): two runs never drive it at once."""
+    check_url(spec.url)
+    port = leases.leased_url(spec.url)
+    if port is None:
+        return _open_port(spec, timeout_scale=timeout_scale, link_timeout=link_timeout)
+    lease = leases.acquire(port, f"url:{port}", spec.text, lease_timeout)
+    try:
+        handle = _open_port(spec, timeout_scale=timeout_scale, link_timeout=link_timeout)
+    except BaseException:
+        lease.release()
+        raise
+    handle._closers.insert(0, lease.release)  # released last, after the port is closed
+    return handle
+
+
+def _open_port(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) -> DeviceHandle:
     model = families.model(spec.model)
     family = families.family(model.family)
     check_url(spec.url)
@@ -203,6 +269,42 @@ def _open_url(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) ->
         _close_all(closers)
         raise
     return DeviceHandle(spec, kkt, lab, trace, link, family, model, None, None, closers, faults)
+
+
+def _open_labgrid(
+    spec: DeviceSpec, *, timeout_scale: float, link_timeout: float, lab: LabOptions | None
+) -> DeviceHandle:
+    """A register on a labgrid place: the run's place (harness.labgrid.hold_places), else acquired
+    now and released with the handle; one test at a time on it (a lease on its URL, as lab: does);
+    a remote register nothing proves sacrificial (the guard refuses destructive requests)."""
+    from . import labgrid
+
+    place, release = labgrid.open_place(spec, families.model_ids())
+    closers: list[Callable[[], None]] = [release]
+    try:
+        model = families.model(place.model)
+        family = families.family(model.family)
+        timeout = (lab or LabOptions()).lease_timeout
+        closers.append(leases.acquire(place.url, f"labgrid:{place.name}", place.where, timeout).release)
+        trace = Trace(family.describe_bytes)
+        trace.note(f"{place.where}: {place.url} ({place.protocol}), held by {place.holder}")
+        transport = open_transport(
+            place.url,
+            baudrate=place.speed,
+            timeout=link_timeout,
+            trace=trace,
+            policy=Unproven(LABGRID_UNPROVEN),
+            scanner=family.scan,
+        )
+        closers.append(transport.close)
+        link = Link(transport, timeout_scale=timeout_scale)
+        kkt = family.make_driver(link, model=model.id)
+        kkt.connect()
+    except BaseException:
+        _close_all(closers)
+        raise
+    opened = replace(spec, model=model.id, url=place.url)
+    return DeviceHandle(opened, kkt, labgrid.PlaceLab(place, kkt), trace, link, family, model, None, None, closers)
 
 
 def _with_faults(spec: DeviceSpec, url: str) -> str:

@@ -12,6 +12,8 @@ reboots).  A complete entry (keys marked *required* must be there; one connectio
     # usb_serial = "AB12CD"            #   socket://, rfc2217://, loop://, /dev/serial/by-id/…, a
     # port = "1-1.4"                   #   stand-in's /dev/pts/N, COMn), usb_serial or port (pyserial's
     #                                  #   `location`): both resolved to the current tty
+    # labgrid = "kf1"                  #   or a labgrid place ("kf1?coordinator=HOST:PORT"; else
+    #                                  #   LG_COORDINATOR): acquired for the run (harness.labgrid)
     serial = "0497123456"              # required, 10+ digits: the factory number the register reports
     fn = "fn36"                        # required, the ФН kind: fn15 | fn36
     sacrificial = false                # required: true only for a test ФН that may be burnt
@@ -23,6 +25,8 @@ reboots).  A complete entry (keys marked *required* must be there; one connectio
     hub = "http://127.0.0.1:8080"      # optional: the harness hub this register polls (http/https)
     hub_poll_seconds = 300             # optional, > 0, only with hub
     baud = 57600                       # optional, > 0, for serial ports
+    pool = "kf-lab"                    # optional: a pool of equivalent registers (one model), run as
+                                       #   --kkt pool:kf-lab: each test leases whichever member is free
 
     [device.supply]                    # optional bench supply
     resource = "TCPIP::192.168.0.50::5025::SOCKET"   # required, a VISA resource string
@@ -59,7 +63,7 @@ from .net import parse_tcp_url
 ENV_VAR = "KKT_HIL_INVENTORY"
 DEFAULT_FILE = "kkt-hil.toml"
 FN_KINDS = ("fn15", "fn36")
-LINKS = ("url", "usb_serial", "port")
+LINKS = ("url", "usb_serial", "port", "labgrid")
 DEVICE_KEYS: tuple[str, ...] = (
     "id",
     "model",
@@ -74,6 +78,8 @@ DEVICE_KEYS: tuple[str, ...] = (
     "timezone",
 )
 DEVICE_KEYS += ("operator", "hub", "hub_poll_seconds", "baud", "supply", "ofd")
+DEVICE_KEYS += ("pool",)
+DEVICE_KEYS += ("labgrid",)
 SUPPLY_KEYS = ("resource", "channel", "voltage", "current_limit")
 OFD_KEYS = ("listen", "upstream")
 PYSERIAL_SCHEMES = ("socket", "rfc2217", "loop", "spy", "hwgrep", "alt", "cp2110")
@@ -126,11 +132,18 @@ class LabDevice:
     supply: Supply | None
     ofd: OfdLink | None
     source: str  # "FILE:LINE" of its [[device]] header
+    pool: str | None = None  # the pool of equivalent registers it belongs to (--kkt pool:NAME)
+    labgrid: str | None = None  # its labgrid place: "PLACE" or "PLACE?coordinator=HOST:PORT"
 
     def resolve_url(self, ports: list[Any] | None = None) -> str:
-        """The pyserial URL: ``url`` as written, or the tty now behind ``usb_serial`` / ``port``."""
+        """The pyserial URL: ``url`` as written, or the tty now behind ``usb_serial`` / ``port``,
+        or the serial port of the ``labgrid`` place this run holds."""
         if self.url is not None:
             return self.url
+        if self.labgrid is not None:
+            from .labgrid import entry_url
+
+            return entry_url(self)
         if ports is None:
             from serial.tools.list_ports import comports
 
@@ -165,6 +178,16 @@ class Inventory:
             known = ", ".join(self.devices) or "none"
             raise UsageError(f"{self.path}: no device {device_id!r} in the inventory (known: {known})")
         return self.devices[device_id]
+
+    def pool(self, name: str) -> list[LabDevice]:
+        """The members of the pool ``name``, in the file's order."""
+        members = [d for d in self.devices.values() if d.pool == name]
+        if not members:
+            known = ", ".join(sorted({d.pool for d in self.devices.values() if d.pool})) or "none"
+            raise UsageError(
+                f'{self.path}: no pool {name!r} in the inventory (pools: {known}; a member says pool = "{name}")'
+            )
+        return members
 
     def match(self, serial: str) -> LabDevice | None:
         """The entry of the register whose factory number is ``serial``."""
@@ -280,9 +303,19 @@ def _device(file: str, index: dict[Path_, int], number: int, data: Any) -> LabDe
     if len(given) != 1:
         t.fail(
             given[1] if given else None,
-            f"give exactly one of url, usb_serial, port (given: {', '.join(given) or 'none'})",
+            f"give exactly one of url, usb_serial, port (given: {', '.join(given) or 'none'}), or labgrid",
         )
     v |= {k: t.get(k, "a string") for k in LINKS}
+    if v["labgrid"] is not None:
+        from .spec import parse_spec
+
+        text = f"labgrid:{v['labgrid']}"
+        try:
+            parse_spec(text)
+        except UsageError as exc:
+            t.fail("labgrid", f"labgrid {v['labgrid']!r}: {str(exc).split(f'{text!r}: ', 1)[-1]}")
+        if "#" in v["labgrid"]:
+            t.fail("labgrid", f"labgrid {v['labgrid']!r}: the entry's model says the model, not #model=")
     url = v["url"] or ""
     if _UNSTABLE.fullmatch(url):
         t.fail("url", f"url {url!r} is unstable across reboots: use usb_serial or port, or a /dev/serial/by-id/ path")
@@ -326,6 +359,9 @@ def _device(file: str, index: dict[Path_, int], number: int, data: Any) -> LabDe
     if "ofd" in t.data:
         o = _Table(file, index, (number, "ofd"), t.data["ofd"], OFD_KEYS)
         v["ofd"] = OfdLink(*(o.url(key, ("tcp",), required=True) for key in OFD_KEYS))
+    v["pool"] = t.get("pool", "a string")
+    if v["pool"] is not None and not _ID.fullmatch(v["pool"]):
+        t.fail("pool", f"pool {v['pool']!r} must be lower-case letters, digits, _ and - only")
     return LabDevice(**v, source=f"{file}:{t.line()}")
 
 
@@ -357,8 +393,17 @@ def _parse(text: str, path: Path) -> Inventory:
                 if value is not None and value == getattr(other, key) and not str(value).startswith("loop:"):
                     line = _find(index, (number, key))
                     raise InventoryError(f"{file}:{line}: {key} {value!r} is used by {other.id} too ({other.source})")
+        _check_pool(file, index, number, device, devices)
         devices[device.id] = device
     return Inventory(path, devices)
+
+
+def _check_pool(file: str, index: dict[Path_, int], number: int, new: LabDevice, old: dict[str, LabDevice]) -> None:
+    """The members of a pool are equivalent registers: one model."""
+    first = next((d for d in old.values() if new.pool is not None and d.pool == new.pool), None)
+    if first is not None and first.model != new.model:
+        where = f"{file}:{_find(index, (number, 'pool'))}: pool {new.pool!r}"
+        raise InventoryError(f"{where} holds {first.model} registers ({first.id}, {first.source}), not {new.model}")
 
 
 def load_inventory(path: str | Path) -> Inventory:

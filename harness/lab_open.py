@@ -10,18 +10,15 @@ closed with one line, nothing destructive having been sent.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import families
+from . import families, leases
 from .bench import DEFAULT_REAL_TIME_BUDGET, BenchLab, wait_for_power_up
 from .errors import HarnessError, LinkError, SafetyRefusal, UsageError
 from .fiscal import registrations_left
@@ -36,6 +33,7 @@ from .trace import Trace
 from .transport import open_transport
 
 LEASE_TIMEOUT = 1800.0  # seconds: a test on a lab register seldom takes longer
+LAB_KINDS = ("lab", "pool")  # specs of inventory registers: one entry, or a pool of them
 
 
 @dataclass
@@ -69,6 +67,7 @@ class Bench:
     lens: ScenarioTime
     lab: BenchLab
     hub: HubLab | None = None  # the Кабинет side, when the entry names the harness hub it polls
+    pool: str | None = None  # "pool:NAME" when the entry was leased from a pool for this test
 
 
 class DeviceClock:
@@ -90,7 +89,11 @@ class DeviceClock:
         return {k: float(v) for k, v in data.items() if isinstance(v, (int, float))} if isinstance(data, dict) else {}
 
     def now(self) -> datetime:
-        return (datetime.now() + self.skew).replace(microsecond=0)
+        """Rounded up to the second: the skew was taken from a clock that shows whole seconds, so
+        the register's own time is never later than this (a "start of work" that sends a time
+        before its last document, made in this very second, is refused)."""
+        moment = datetime.now() + self.skew
+        return moment.replace(microsecond=0) + timedelta(seconds=1 if moment.microsecond else 0)
 
     def observe(self, device_time: datetime) -> None:
         """The register showed ``device_time`` just now (or was just set to it)."""
@@ -119,16 +122,45 @@ def _unknown_registrations(entry: LabDevice, where: str) -> str:
     return "the registrations left on the ФН could not be read"
 
 
-def open_lab(
-    spec: DeviceSpec, options: LabOptions, *, timeout_scale: float, link_timeout: float
-) -> tuple[Any, BenchLab, Trace, Link, families.Family, Any, Bench, list[Callable[[], None]]]:
-    """(scenario-facing kkt, lab, trace, link, family, model, bench, closers) of ``lab:<id>``."""
+Opened = tuple[Any, BenchLab, Trace, Link, families.Family, Any, Bench, list[Callable[[], None]]]
+
+
+def lab_entries(inventory: Inventory, spec: DeviceSpec) -> list[LabDevice]:
+    """The inventory entries a ``lab:<id>`` (one) or ``pool:<name>`` (its members) spec names."""
+    return inventory.pool(spec.target) if spec.kind == "pool" else [inventory.device(spec.target)]
+
+
+def open_lab(spec: DeviceSpec, options: LabOptions, *, timeout_scale: float, link_timeout: float) -> Opened:
+    """(scenario-facing kkt, lab, trace, link, family, model, bench, closers) of ``lab:<id>``, or
+    of the member of ``pool:<name>`` that was free first (every member tried without waiting,
+    then any of them waited for up to the lease timeout)."""
     inventory = options.load(spec.text)
-    entry = inventory.device(spec.target)
+    members = [(entry, entry.resolve_url()) for entry in lab_entries(inventory, spec)]
+    candidates = [leases.Candidate(url, f"lab:{e.id}", f"lab:{e.id} ({e.source})") for e, url in members]
+    pool = spec.text.partition("?")[0] if spec.kind == "pool" else None
+    lease = leases.acquire_any(candidates, options.lease_timeout, name=pool or "")
+    entry, url = members[candidates.index(lease.candidate)]
+    try:
+        return _open_entry(inventory, entry, url, options, [lease.release], pool, timeout_scale, link_timeout)
+    except BaseException:
+        lease.release()
+        raise
+
+
+def _open_entry(
+    inventory: Inventory,
+    entry: LabDevice,
+    url: str,
+    options: LabOptions,
+    closers: list[Callable[[], None]],
+    pool: str | None,
+    timeout_scale: float,
+    link_timeout: float,
+) -> Opened:
+    """The leased register ``entry`` at ``url``; ``closers`` (the lease's release) run on failure."""
     where = f"lab:{entry.id} ({entry.source})"
     model = families.model(entry.model)
     family = families.family(model.family)
-    url = entry.resolve_url()
     policy = Sacrificial(
         entry=where,
         sacrificial=entry.sacrificial,
@@ -138,10 +170,10 @@ def open_lab(
         identity="the register's factory serial is not verified yet",
         registrations_unknown=_unknown_registrations(entry, where),
     )
-    closers: list[Callable[[], None]] = []
     try:
-        closers.append(_lease(url, where, options.lease_timeout))
         trace = Trace(family.describe_bytes)
+        if pool is not None:
+            trace.note(f"{pool}: leased lab:{entry.id} ({url})")
         transport = open_transport(
             url,
             baudrate=entry.baud or model.baudrate,
@@ -189,63 +221,18 @@ def open_lab(
             sacrificial=entry.sacrificial,
         )
     except BaseException:
-        for closer in reversed(closers):
+        for closer in reversed(closers[1:]):  # the lease goes last, in open_lab
             with contextlib.suppress(Exception):
                 closer()
         raise
-    bench = Bench(entry, policy, lens, bench_lab, hub)
+    bench = Bench(entry, policy, lens, bench_lab, hub, pool)
     return LensedKkt(kkt, lens), bench_lab, trace, link, family, model, bench, closers
 
 
-_HELD: set[Path] = set()  # leases this process holds: a nested open of one register fails at once
-
-
-def lease_dir() -> Path:
-    """Where leases live: ``$KKT_HIL_LEASE_DIR``, else one folder for every user of this host."""
-    configured = os.environ.get("KKT_HIL_LEASE_DIR")
-    if configured:
-        return Path(configured)
-    return Path("/tmp" if os.name == "posix" else tempfile.gettempdir()) / "kkt-hil-leases"
-
-
 def _lease(url: str, where: str, timeout: float) -> Callable[[], None]:
-    """One test (or lab script) at a time on a register, whichever worker, run or user it comes
-    from: a lock file named after its port, released with the handle, or by the system when the
-    process dies (a lease that expires by itself)."""
-    from filelock import FileLock, Timeout
-
-    folder = lease_dir()
-    path = folder / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.lock"
-    if path in _HELD:
-        raise HarnessError(f"{where}: {url} is already open in this process (one handle per register at a time)")
-    try:
-        if not folder.is_dir():
-            folder.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(OSError):
-                folder.chmod(0o1777)  # every lab user may lease (sticky: nobody removes another's file)
-        lock = FileLock(path, mode=0o666)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            print(
-                f"kkt-hil: {where}: {url} is in use by another test or run; waiting up to {timeout:g} s",
-                file=sys.stderr,
-                flush=True,
-            )
-            lock.acquire(timeout=timeout)
-    except Timeout:
-        raise HarnessError(
-            f"{where}: {url} is in use by another test or run (lease {path}) for more than {timeout:g} s"
-        ) from None
-    except OSError as exc:
-        raise HarnessError(f"{where}: cannot take the lease {path}: {exc} (set KKT_HIL_LEASE_DIR)") from None
-    _HELD.add(path)
-
-    def release() -> None:
-        _HELD.discard(path)
-        lock.release()
-
-    return release
+    """One test (or lab script) at a time on the register at ``url`` (harness.leases); returns
+    the release."""
+    return leases.acquire(url, where.split(" (", 1)[0], where, timeout).release
 
 
 def _hub_of(
@@ -276,6 +263,10 @@ def _hub_of(
 
 
 def _open_supply(entry: LabDevice, where: str, closers: list[Callable[[], None]]) -> Any:
+    if entry.supply is None and entry.labgrid is not None:  # its labgrid place's power resource, if any
+        from .labgrid import entry_supply
+
+        return entry_supply(entry)
     if entry.supply is None:
         return None
     from .instruments.supply import BenchSupply  # pyvisa: imported only for a lab with a supply

@@ -7,6 +7,14 @@ url:/dev/ttyUSB0#model=kf                    a device (or an out-of-process emul
 url:socket://127.0.0.1:50003#model=kf&control=tcp://127.0.0.1:7000
                                              ... with the emulator's control channel as its lab
 lab:<inventory id>                           a device from the lab inventory (--inventory FILE)
+pool:<name>                                  any free one of the inventory entries with pool = "<name>"
+                                             (equivalent registers, one model): one test id per pool
+                                             (test_x[pool-kf-lab]); each test leases whichever member is
+                                             free first (all tried without waiting, then any waited for);
+                                             the report's «Устройство» names the member it got
+labgrid:<place>                              a register on a labgrid place (harness.labgrid): acquired for
+labgrid:kf1?coordinator=127.0.0.1:20408#model=kf  the run; coordinator= (else LG_COORDINATOR), model= (else
+                                             the place's tag kkt_model); hub=URL as for url: specs
 
 emulator:kf?faults=seed:7,p:0.01             ... through a fault-injecting link (harness.faults): the
 url:socket://127.0.0.1:50003#model=kf&faults=seed:7,p:0.01,kinds:drop|corrupt
@@ -15,10 +23,19 @@ url:socket://127.0.0.1:50003#model=kf&faults=seed:7,p:0.01,kinds:drop|corrupt
                                              probability), kinds (drop|corrupt|duplicate|replay|truncate|
                                              delay|disconnect), dir (tx|rx|both), at (DIR:FRAME:BYTE[:KIND],
                                              |-separated), after, limit, hold (see harness.faults.schedule)
+
+emulator:kf?transport=tcp                    how the driver reaches the emulator: pty (default: its pty),
+emulator:all?transport=rfc2217               tcp (loopback TCP), rfc2217 (its pty exported by a real
+                                             ser2net as RFC 2217: rfc2217://127.0.0.1:PORT, line settings
+                                             reach the pty) or ser2net (the same as raw TCP: socket://);
+                                             ser2net (harness.ser2net) stops with the device
+emulator:kf?transport=rfc2217&pace=line      answers no faster than the pty's current line rate
+                                             (pace: off by default, or line; a pty transport)
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -29,18 +46,19 @@ from .faults.schedule import Schedule, parse_schedule
 
 @dataclass(frozen=True)
 class DeviceSpec:
-    kind: str  # "emulator" | "url" | "lab"
-    model: str  # catalogue model id; "" for lab specs until the inventory is read
+    kind: str  # "emulator" | "url" | "lab" | "labgrid"
+    model: str  # catalogue model id; "" for lab (labgrid) specs until the inventory (the place) is read
     text: str  # as the user wrote it
     url: str = ""
-    target: str = ""  # inventory id for lab specs
+    target: str = ""  # inventory id for lab specs, place name for labgrid specs
     params: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
         """The test-id suffix: ``emulator-kf``, ``url-kf``, ``lab-bench1``."""
         base = f"{self.kind}-{self.target or self.model}"
-        extra = [f"{k}={v}" for k, v in sorted(self.params.items()) if k not in ("control", "transport")]
+        hidden = ("control", "transport", "coordinator")  # where it is reached, not what it is
+        extra = [f"{k}={v}" for k, v in sorted(self.params.items()) if k not in hidden]
         return base + (f"[{','.join(extra)}]" if extra else "")
 
     @property
@@ -55,7 +73,9 @@ def parse_spec(text: str, *, known_models: tuple[str, ...] | None = None) -> lis
     text = text.strip()
     kind, sep, rest = text.partition(":")
     if not sep or not rest:
-        raise UsageError(f"bad --kkt spec {text!r}: expected emulator:MODEL, url:URL#model=MODEL or lab:ID")
+        raise UsageError(
+            f"bad --kkt spec {text!r}: expected emulator:MODEL, url:URL#model=MODEL, lab:ID or labgrid:PLACE"
+        )
     if kind == "emulator":
         model, _, query = rest.partition("?")
         params = _params(text, query)
@@ -93,7 +113,39 @@ def parse_spec(text: str, *, known_models: tuple[str, ...] | None = None) -> lis
         if "faults" in params:
             raise UsageError(f"bad --kkt spec {text!r}: faults= works with emulator: and url: specs, not lab:")
         return [DeviceSpec("lab", "", text, target=target, params=params)]
-    raise UsageError(f"bad --kkt spec {text!r}: unknown kind {kind!r} (emulator, url or lab)")
+    if kind == "pool":
+        return [_pool(text, rest)]
+    if kind == "labgrid":
+        return [_labgrid(text, rest, known_models or families.model_ids())]
+    raise UsageError(f"bad --kkt spec {text!r}: unknown kind {kind!r} (emulator, url, lab or labgrid)")
+
+
+_PLACE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_HOST_PORT = re.compile(r"[A-Za-z0-9_.-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5}")
+LABGRID_QUERY = ("coordinator", "hub")
+
+
+def _labgrid(text: str, rest: str, models: tuple[str, ...]) -> DeviceSpec:
+    """``labgrid:PLACE[?coordinator=HOST:PORT&hub=URL][#model=MODEL]``."""
+    rest, _, fragment = rest.partition("#")
+    place, _, query = rest.partition("?")
+    if not _PLACE_NAME.fullmatch(place):
+        raise UsageError(f"bad --kkt spec {text!r}: name the labgrid place, e.g. labgrid:kf1 (letters, digits, _ . -)")
+    params = _params(text, query)
+    extra = _params(text, fragment)
+    unknown = [k for k in params if k not in LABGRID_QUERY] + [k for k in extra if k != "model"]
+    if unknown:
+        raise UsageError(
+            f"bad --kkt spec {text!r}: labgrid: takes ?coordinator=HOST:PORT, ?hub=URL and #model=MODEL, "
+            f"not {unknown[0]!r}"
+        )
+    coordinator = params.get("coordinator")
+    if coordinator is not None and not _HOST_PORT.fullmatch(coordinator):
+        raise UsageError(f"bad --kkt spec {text!r}: coordinator must be HOST:PORT, not {coordinator!r}")
+    model = extra.get("model", "")
+    if model and model not in models:
+        raise UsageError(f"bad --kkt spec {text!r}: unknown model {model!r} (known: {', '.join(models)})")
+    return DeviceSpec("labgrid", model, text, target=place, params=params)
 
 
 def _params(text: str, query: str) -> dict[str, str]:
@@ -116,3 +168,14 @@ def _schedule(text: str, faults: str) -> Schedule:
         return parse_schedule(faults)
     except ValueError as exc:
         raise UsageError(f"bad --kkt spec {text!r}: {exc}") from None
+
+
+def _pool(text: str, rest: str) -> DeviceSpec:
+    """``pool:NAME``: the members are read from the inventory when the run starts."""
+    name, _, query = rest.partition("?")
+    if not re.fullmatch(r"[a-z0-9_-]+", name):
+        raise UsageError(f"bad --kkt spec {text!r}: name the pool, e.g. pool:kf-lab (lower-case letters, digits, _ -)")
+    params = _params(text, query)
+    if "faults" in params:
+        raise UsageError(f"bad --kkt spec {text!r}: faults= works with emulator: and url: specs, not pool:")
+    return DeviceSpec("pool", "", text, target=name, params=params)

@@ -23,7 +23,7 @@ import pytest
 from .. import families
 from ..bench import DEFAULT_REAL_TIME_BUDGET
 from ..errors import KktError, LabUnavailable, NeedsRealTimeOrOperator, SafetyRefusal, UsageError
-from ..lab_open import LabOptions
+from ..lab_open import LAB_KINDS, LabOptions, lab_entries
 from ..report.categories import SKIP_LAB, SKIP_REAL_TIME, SKIP_SAFETY
 from ..spec import DeviceSpec, parse_spec
 from . import wording
@@ -56,7 +56,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="SPEC",
         help="device to run on (repeatable): emulator:kf | emulator:all | emulator:kf?firmware=2.25.0&defects=a,b | "
-        "url:/dev/ttyUSB0#model=kf | lab:ID. Default: emulator:all",
+        "url:/dev/ttyUSB0#model=kf | lab:ID | labgrid:PLACE. Default: emulator:all",
     )
     group.addoption(
         "--inventory",
@@ -112,6 +112,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--device-timeout-scale must be a finite number, not {scale!r}")
     try:
         specs = _with_lab_models(config, specs)
+        specs = _with_labgrid_places(config, specs)
         if not hasattr(config, "workerinput"):  # once per run, in the controlling process
             _preflight(config, specs)
     except UsageError as exc:
@@ -121,12 +122,30 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _with_lab_models(config: pytest.Config, specs: list[DeviceSpec]) -> list[DeviceSpec]:
-    """``lab:<id>`` specs get their model from the inventory, read once for the whole run."""
-    if not any(spec.kind == "lab" for spec in specs):
+    """``lab:<id>`` and ``pool:<name>`` specs get their model from the inventory, read once for the whole run."""
+    if not any(spec.kind in LAB_KINDS for spec in specs):
         return specs
-    inventory = LabOptions(config.getoption("--inventory")).load(next(s.text for s in specs if s.kind == "lab"))
+    inventory = LabOptions(config.getoption("--inventory")).load(next(s.text for s in specs if s.kind in LAB_KINDS))
     config.stash[INVENTORY_KEY] = inventory
-    return [replace(spec, model=inventory.device(spec.target).model) if spec.kind == "lab" else spec for spec in specs]
+    return [
+        replace(spec, model=lab_entries(inventory, spec)[0].model) if spec.kind in LAB_KINDS else spec for spec in specs
+    ]
+
+
+def _with_labgrid_places(config: pytest.Config, specs: list[DeviceSpec]) -> list[DeviceSpec]:
+    """``labgrid:<place>`` specs and inventory entries on a labgrid place: each place acquired once
+    for the run by the controlling process (released at its end, or by a watchdog if the run is
+    killed); xdist workers use what it holds."""
+    from ..labgrid import hold_places
+
+    controller = not hasattr(config, "workerinput")
+    inventory = config.stash.get(INVENTORY_KEY, None)
+    try:
+        return hold_places(
+            specs, config.add_cleanup, controller=controller, known_models=families.model_ids(), inventory=inventory
+        )
+    except KktError as exc:
+        raise UsageError(str(exc)) from None
 
 
 PREFLIGHT_LEASE_TIMEOUT = 10.0
@@ -144,10 +163,10 @@ def _preflight(config: pytest.Config, specs: list[DeviceSpec]) -> None:
 
     for spec in specs:
         plain = replace(spec, params={k: v for k, v in spec.params.items() if k != "faults"})
-        options = None
-        if spec.kind == "lab":
-            entry = config.stash[INVENTORY_KEY].device(spec.target)
-            make_operator(config.getoption("--operator") or entry.operator)  # a bad one: one line, not one per test
+        options = LabOptions(lease_timeout=PREFLIGHT_LEASE_TIMEOUT)  # a url: register another run holds
+        if spec.kind in LAB_KINDS:  # a pool: one member, whichever is free
+            for entry in lab_entries(config.stash[INVENTORY_KEY], spec):
+                make_operator(config.getoption("--operator") or entry.operator)  # a bad one: one line, not one per test
             # nobody is asked anything yet; a register another run holds is reported, not waited for
             options = LabOptions(config.stash[INVENTORY_KEY], operator="none", lease_timeout=PREFLIGHT_LEASE_TIMEOUT)
         try:
