@@ -227,14 +227,9 @@ def _open_port(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) -
     check_url(spec.url)
     closers: list[Callable[[], None]] = []
     lab: Lab
-    control_url = spec.params.get("control")
-    if control_url:
-        try:
-            client = ControlClient(control_url, timeout=link_timeout)
-        except (OSError, ValueError) as exc:
-            raise HarnessError(f"{spec.text}: cannot reach the control channel {control_url}: {exc}") from None
-        closers.append(client.close)
-        lab = EmulatorLab(client.request, description=f"emulator control {control_url}")
+    control = _control_lab(spec, link_timeout, closers)
+    if control is not None:
+        lab = control
     else:
         lab = UnavailableLab(
             "у этого устройства нет управления стендом (не настроены источник питания, бумага, часы)",
@@ -300,11 +295,25 @@ def _open_labgrid(
         link = Link(transport, timeout_scale=timeout_scale)
         kkt = family.make_driver(link, model=model.id)
         kkt.connect()
+        place_lab = _control_lab(spec, link_timeout, closers) or labgrid.PlaceLab(place, kkt)
     except BaseException:
         _close_all(closers)
         raise
     opened = replace(spec, model=model.id, url=place.url)
-    return DeviceHandle(opened, kkt, labgrid.PlaceLab(place, kkt), trace, link, family, model, None, None, closers)
+    return DeviceHandle(opened, kkt, place_lab, trace, link, family, model, None, None, closers)
+
+
+def _control_lab(spec: DeviceSpec, link_timeout: float, closers: list[Callable[[], None]]) -> Lab | None:
+    """The lab of ``control=tcp://…`` (an out-of-process emulator's control channel), None without it."""
+    control_url = spec.params.get("control")
+    if not control_url:
+        return None
+    try:
+        client = ControlClient(control_url, timeout=link_timeout)
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"{spec.text}: cannot reach the control channel {control_url}: {exc}") from None
+    closers.append(client.close)
+    return EmulatorLab(client.request, description=f"emulator control {control_url}")
 
 
 def _with_faults(spec: DeviceSpec, url: str) -> str:

@@ -74,7 +74,7 @@ def parse_spec(text: str, *, known_models: tuple[str, ...] | None = None) -> lis
     kind, sep, rest = text.partition(":")
     if not sep or not rest:
         raise UsageError(
-            f"bad --kkt spec {text!r}: expected emulator:MODEL, url:URL#model=MODEL, lab:ID or labgrid:PLACE"
+            f"bad --kkt spec {text!r}: expected emulator:MODEL, url:URL#model=MODEL, lab:ID, pool:NAME or labgrid:PLACE"
         )
     if kind == "emulator":
         model, _, query = rest.partition("?")
@@ -117,7 +117,7 @@ def parse_spec(text: str, *, known_models: tuple[str, ...] | None = None) -> lis
         return [_pool(text, rest)]
     if kind == "labgrid":
         return [_labgrid(text, rest, known_models or families.model_ids())]
-    raise UsageError(f"bad --kkt spec {text!r}: unknown kind {kind!r} (emulator, url, lab or labgrid)")
+    raise UsageError(f"bad --kkt spec {text!r}: unknown kind {kind!r} (emulator, url, lab, pool or labgrid)")
 
 
 _PLACE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -126,17 +126,18 @@ LABGRID_QUERY = ("coordinator", "hub")
 
 
 def _labgrid(text: str, rest: str, models: tuple[str, ...]) -> DeviceSpec:
-    """``labgrid:PLACE[?coordinator=HOST:PORT&hub=URL][#model=MODEL]``."""
+    """``labgrid:PLACE[?coordinator=HOST:PORT&hub=URL][#model=MODEL&control=tcp://HOST:PORT]``."""
     rest, _, fragment = rest.partition("#")
     place, _, query = rest.partition("?")
     if not _PLACE_NAME.fullmatch(place):
         raise UsageError(f"bad --kkt spec {text!r}: name the labgrid place, e.g. labgrid:kf1 (letters, digits, _ . -)")
     params = _params(text, query)
     extra = _params(text, fragment)
-    unknown = [k for k in params if k not in LABGRID_QUERY] + [k for k in extra if k != "model"]
+    unknown = [k for k in params if k not in LABGRID_QUERY] + [k for k in extra if k not in ("model", "control")]
     if unknown:
         raise UsageError(
-            f"bad --kkt spec {text!r}: labgrid: takes ?coordinator=HOST:PORT, ?hub=URL and #model=MODEL, "
+            f"bad --kkt spec {text!r}: labgrid: takes ?coordinator=HOST:PORT, ?hub=URL, #model=MODEL and "
+            f"#control=tcp://HOST:PORT, "
             f"not {unknown[0]!r}"
         )
     coordinator = params.get("coordinator")
@@ -145,6 +146,8 @@ def _labgrid(text: str, rest: str, models: tuple[str, ...]) -> DeviceSpec:
     model = extra.get("model", "")
     if model and model not in models:
         raise UsageError(f"bad --kkt spec {text!r}: unknown model {model!r} (known: {', '.join(models)})")
+    if "control" in extra:  # an emulator exported on the place: its control channel is the lab
+        params["control"] = extra["control"]
     return DeviceSpec("labgrid", model, text, target=place, params=params)
 
 

@@ -103,6 +103,7 @@ class LabgridLab:
         self.controls: list[Control] = []
         self.relay: PowerRelay | None = None
         self.raw_control: Control | None = None  # the control channel of the register behind exp/raw
+        self.pty_control = ""  # tcp://… of the register behind exp/pty (a run's lab: #control=)
         self.port = free_port()
         self.coordinator = f"127.0.0.1:{self.port}"
 
@@ -131,7 +132,8 @@ class LabgridLab:
             if coordinator.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"labgrid-coordinator did not come up: {self.log('coordinator.log')}")
             time.sleep(0.05)
-        pty, _ = self._emulator("--pty")
+        pty, pty_control_port = self._emulator("--pty")
+        self.pty_control = f"tcp://127.0.0.1:{pty_control_port}"
         raw_url, control_port = self._emulator("--listen", "tcp://127.0.0.1:0")
         self.raw_control = Control(control_port)  # the test's; the relay has its own connection
         self.controls += [self.raw_control, Control(control_port)]

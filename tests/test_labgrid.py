@@ -19,7 +19,7 @@ import pytest
 from harness import labgrid, open_kkt
 from harness.errors import HarnessError, LabUnavailable, SafetyRefusal, UsageError
 from harness.labgrid import client as labgrid_client
-from harness.report.categories import SKIP_LAB
+from harness.report.categories import SKIP_LAB, SKIP_SAFETY
 from harness.spec import parse_spec
 
 from .cli_helpers import kkt_hil, one_line
@@ -309,6 +309,26 @@ def test_scenarios_run_on_a_place(lab: LabgridLab, env: dict[str, str], tmp_path
     # the register was reached, and each scenario went as far as a place's lab (power only) lets it
     assert any(outcome.startswith(f"skipped: {SKIP_LAB}") for outcome in outcomes.values()), outcomes
     assert lab.holder(RAW) is None
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
+def test_the_suite_through_a_place_with_its_emulators_control_channel(
+    lab: LabgridLab, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The whole suite over the exporter's ser2net (RFC 2217), the emulator behind the place giving
+    paper, power and clock through #control=: scenarios run, not only skip; destructive ones are
+    refused on a remote register nothing proves sacrificial."""
+    junit = tmp_path / "junit.xml"
+    spec = f"labgrid:{PTY}#control={lab.pty_control}"
+    result = _pytest(["--kkt", spec, f"--junitxml={junit}"], env, tmp_path)
+    outcomes = _outcomes(junit)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    passed = [name for name, outcome in outcomes.items() if outcome == "passed"]
+    skipped = {name: outcome for name, outcome in outcomes.items() if outcome != "passed"}
+    needing_the_lab = {f"test_paper_out_mid_receipt[labgrid-{PTY}]", f"test_queue_grows_while_ofd_down[labgrid-{PTY}]"}
+    assert needing_the_lab <= set(passed), outcomes  # paper and the OFD link came through the control channel
+    assert all(outcome.startswith(f"skipped: {SKIP_SAFETY}") for outcome in skipped.values()), skipped
+    assert lab.holder(PTY) is None
 
 
 HOLD = """
