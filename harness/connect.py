@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from . import families, leases, ser2net
 from .control import ControlClient
 from .device import Kkt
-from .errors import HarnessError, KktError, UsageError
+from .errors import HarnessError, UsageError
 from .faults import faulty_url
 from .faults.protocol_faulty import Serial as FaultySerial
 from .lab import EmulatorLab, Lab, UnavailableLab
@@ -188,7 +188,8 @@ def _serve_emulator(
     emulated: families.Emulated, spec: DeviceSpec, baudrate: int, closers: list[Callable[[], None]]
 ) -> str:
     """Serve the emulator's wire as ``transport=`` says; the URL the driver opens.  A ser2net
-    export is stopped with the handle (``closers``)."""
+    export is one this process keeps (harness.ser2net.lend), given back with the handle
+    (``closers``: after the driver's port is closed, before the emulator's pty)."""
     transport = spec.params.get("transport", "pty")
     if transport not in EMULATOR_TRANSPORTS:
         raise UsageError(f"{spec.text}: transport is {', '.join(EMULATOR_TRANSPORTS)}, not {transport!r}")
@@ -199,8 +200,8 @@ def _serve_emulator(
         raise UsageError(f"{spec.text}: {exc}") from None
     if export is None:
         return url
-    exported = ser2net.start_ser2net(url, mode=export, baudrate=baudrate)
-    closers.append(exported.close)
+    exported = ser2net.lend(url, mode=export, baudrate=baudrate)
+    closers.append(exported.release)
     return exported.url
 
 
@@ -259,7 +260,7 @@ def _open_port(spec: DeviceSpec, *, timeout_scale: float, link_timeout: float) -
         link = Link(transport, timeout_scale=timeout_scale)
         kkt = family.make_driver(link, model=model.id)
         kkt.connect()
-    except (KktError, ValueError) as exc:
+    except BaseException as exc:  # Ctrl-C or a bug while connecting too: the port (its exclusive lock) is closed
         _note_faults(exc, faults)
         _close_all(closers)
         raise

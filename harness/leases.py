@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -61,7 +62,22 @@ def lease_dir() -> Path:
 
 
 def lease_path(url: str, folder: Path | None = None) -> Path:
-    return (folder or lease_dir()) / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.lock"
+    return (folder or lease_dir()) / f"{hashlib.sha256(lease_key(url).encode()).hexdigest()[:16]}.lock"
+
+
+def lease_key(url: str) -> str:
+    """One key per register however its URL is spelt: a network endpoint is ``tcp://host:port``
+    (``socket://`` and ``rfc2217://`` to one port are one register; options, case and a trailing
+    path do not count), a tty its real path (``/dev/serial/by-id/…`` is the ``/dev/ttyUSB0`` it
+    links to).  Leases are per host: across hosts only labgrid (or ser2net's max-connections)
+    keeps a second client out."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return os.path.realpath(url)
+    if scheme.lower() in ("socket", "rfc2217"):
+        endpoint = rest.split("?", 1)[0].split("/", 1)[0].lower()
+        return f"tcp://{endpoint}"
+    return url
 
 
 def leased_url(url: str) -> str | None:
@@ -243,6 +259,29 @@ def list_leases(folder: Path | None = None, *, now: float | None = None) -> list
     return sorted(states, key=lambda s: (s.register, s.url, str(s.path)))
 
 
+def _heartbeat(lease: weakref.ReferenceType[Lease], stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_SECONDS):
+        held = lease()
+        if held is None:
+            return
+        held.refresh()
+        del held
+
+
+def _given_back(stop: threading.Event, lock: Any, fd: int, path: Path) -> None:
+    """A lease nobody released (its handle was dropped): the file goes, the lock is released."""
+    stop.set()
+    with contextlib.suppress(OSError):
+        if os.path.samestat(os.stat(path), os.fstat(fd)):
+            path.unlink()
+    with contextlib.suppress(OSError):
+        os.close(fd)
+    with contextlib.suppress(Exception):
+        lock.release()
+    with _HELD_LOCK:
+        _HELD.discard(path)
+
+
 class Lease:
     """A lease this process holds; :meth:`release` (or the end of a ``with``) gives it back."""
 
@@ -251,16 +290,17 @@ class Lease:
         self._lock, self._fd, self._record = lock, fd, record
         self._guard = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"kkt-hil-lease-{path.stem}", daemon=True)
+        # the thread holds the lease weakly: a handle dropped without close() is collected and
+        # its lease given back, instead of a heartbeat keeping it (and the register) forever
+        self._thread = threading.Thread(
+            target=_heartbeat, args=(weakref.ref(self), self._stop), name=f"kkt-hil-lease-{path.stem}", daemon=True
+        )
         self._thread.start()
+        self._finalizer = weakref.finalize(self, _given_back, self._stop, lock, fd, path)
 
     @property
     def register(self) -> str:
         return self.candidate.register
-
-    def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
-            self.refresh()
 
     def refresh(self) -> None:
         """The heartbeat, now (the thread does it every few seconds)."""
@@ -272,6 +312,7 @@ class Lease:
                 _write(self._fd, self._record)
 
     def release(self) -> None:
+        self._finalizer.detach()
         self._stop.set()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=2)

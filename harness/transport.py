@@ -62,10 +62,17 @@ def url_schemes() -> list[str]:
     return sorted(name for name in names if _SCHEME.fullmatch(name) and _has_handler(name))
 
 
+#: --kkt spec kinds (harness.spec), which a URL is not
+SPEC_KINDS = ("emulator", "url", "lab", "pool", "labgrid")
+
+
 def check_url(url: str) -> None:
     """Reject URLs that cannot be a device before anything is opened."""
     if not url:
         raise UsageError("empty device URL")
+    kind = url.split(":", 1)[0]
+    if kind in SPEC_KINDS and not url.startswith(f"{kind}://"):
+        raise UsageError(f"{url!r} is a --kkt device spec, not a pyserial URL (a tty path, socket://, rfc2217://, …)")
     if "://" in url:
         scheme = url.split("://", 1)[0].lower()  # as serial_for_url reads it
         if scheme == "faulty":  # importing harness.faults registers the faulty:// handler with pyserial

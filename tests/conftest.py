@@ -6,6 +6,7 @@ subprocess (tests/test_cli_*.py); ``run`` and ``served_kf`` for harness.plugin t
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
@@ -22,6 +23,20 @@ from .cli_helpers import Proc, start_emulator
 from .pirit_blackbox_client import IO_TIMEOUT, START, Control, PiritLink, Stand
 from .plugin_helpers import INNER_TIMEOUT, RUN_TIMEOUT, AllureResults, Run, ServedDevice
 from .tcp_peers import LoopbackPeer
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_lease_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The stand's tests lease registers in a folder of their own (inherited by every kkt-hil and
+    pytest they start), never in the host's shared /tmp/kkt-hil-leases."""
+    folder = tmp_path_factory.mktemp("leases")
+    before = os.environ.get("KKT_HIL_LEASE_DIR")
+    os.environ["KKT_HIL_LEASE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("KKT_HIL_LEASE_DIR", None)
+    else:
+        os.environ["KKT_HIL_LEASE_DIR"] = before
 
 
 @pytest.fixture

@@ -189,3 +189,29 @@ def test_devices_does_not_ask_a_leased_port(holder: subprocess.Popen[str]) -> No
 
     found, problem = _identify_unleased("socket://127.0.0.1:9", 0.2, None)
     assert found is None and problem.startswith(f"in use by another test or run (pid {holder.pid} on bench-host")
+
+
+def test_one_register_is_one_lease_however_its_url_is_spelt(tmp_path: Path) -> None:
+    tty = tmp_path / "ttyUSB0"
+    tty.write_text("")
+    by_id = tmp_path / "usb-Dreamkas_kf-if00"
+    by_id.symlink_to(tty)
+    assert leases.lease_path(str(by_id)) == leases.lease_path(str(tty))
+    spellings = ["socket://127.0.0.1:4001", "rfc2217://127.0.0.1:4001?ign_set_control", "SOCKET://127.0.0.1:4001/"]
+    assert len({leases.lease_path(url) for url in spellings}) == 1
+    with leases.acquire(spellings[0], "url:a", "url:a", 0):
+        with pytest.raises(HarnessError, match=r"in use|already open"):
+            leases.acquire(spellings[1], "url:b", "url:b", 0)
+    assert leases.lease_path("socket://127.0.0.1:4002") != leases.lease_path(spellings[0])
+
+
+def test_a_dropped_lease_is_given_back() -> None:
+    import gc
+
+    lease = leases.acquire("socket://127.0.0.1:15", "url:x", "url:x", 0)
+    path = lease.path
+    del lease  # a handle forgotten without close(): the heartbeat thread must not keep it
+    gc.collect()
+    assert not path.exists()
+    with leases.acquire("socket://127.0.0.1:15", "url:x", "url:x", 0):
+        pass

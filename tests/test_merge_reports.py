@@ -128,3 +128,27 @@ def test_the_old_usage_and_a_result_given_twice(runs: dict[str, Path], tmp_path:
         "report", "--results", str(a), "--results", str(copy), "--report", str(tmp_path / "y"), cwd=tmp_path
     )
     assert "the same run given twice, or a copy of it" in assert_clean_failure(copied, 2)
+
+
+def test_two_runs_of_one_host_stay_two_runs(runs: dict[str, Path], tmp_path: Path) -> None:
+    """Firmware A and B on one lab host: merged, each result keeps its run (the directory) in «Хост»,
+    which counts in the history id, so Allure never files one run's result as a retry of the other."""
+    from harness.report.merge import merge_results
+
+    second = tmp_path / "run-b"
+    second.mkdir()
+    for path in runs["host-b"].glob("*-result.json"):  # the other run, as if host-a had run it
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["uuid"] = "b" + data["uuid"][1:]
+        for item in data["parameters"]:
+            if item["name"] == "Хост":
+                item["value"] = "host-a"
+        (second / f"{data['uuid']}-result.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    merged = merge_results([runs["host-a"], second], tmp_path / "staged")
+    assert merged.results == 4 and merged.hosts == ("host-a",)
+    staged = [json.loads(p.read_text(encoding="utf-8")) for p in (tmp_path / "staged").glob("*-result.json")]
+    labels = sorted(_host(r) for r in staged)
+    assert labels == sorted([f"host-a ({runs['host-a'].name})"] * 2 + ["host-a (run-b)"] * 2), labels
+    for result in staged:
+        (host,) = [p for p in result["parameters"] if p["name"] == "Хост"]
+        assert not host.get("excluded"), host  # counts in the history id of the merged report

@@ -70,6 +70,9 @@ def check_device_url(url: str) -> None:
     """A ``socket://`` or ``rfc2217://`` URL names HOST:PORT (pyserial's own messages for a bad one
     say nothing useful); anything else is left to the transport.  UsageError if not."""
     example = "socket://127.0.0.1:50003 or rfc2217://lab-host:4001"
+    from ..transport import check_url
+
+    check_url(url)  # a --kkt spec instead of a URL, an unknown scheme: one line
     try:
         parts = urlsplit(url)
         port = parts.port if parts.scheme in NETWORK_SCHEMES else None

@@ -57,7 +57,8 @@ def check_markers_before_connect(request: pytest.FixtureRequest, spec: DeviceSpe
             )
         raise HarnessError(
             "destructive scenarios on real devices need a lab inventory entry marked sacrificial "
-            "(serial checked against the device); url: specs cannot prove that"
+            f"(serial checked against the device); {spec.kind}: specs cannot prove that"
+            + (' (an inventory entry may sit on the place: labgrid = "PLACE")' if spec.kind == "labgrid" else "")
         )
 
 

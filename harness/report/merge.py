@@ -6,10 +6,11 @@ or copied (a :class:`UsageError`: the same result would count twice).  Each resu
 it ran on, the «Хост» parameter the plugin sets (older results: allure-pytest's ``host`` label).
 The parameter is excluded from the history id, so that one host's runs make one history; but
 Allure 3 files results of one history id as retries of each other, and the same scenario on two
-hosts is two results, not a retry — so when the directories come from more than one host, the
-staged results carry «Хост» as a parameter that counts (a merged report's history is kept per
-host).  ``environment.properties`` of the runs become one: a key whose runs disagree names each
-value with its host.
+hosts (or two runs on one host: firmware A and B) is two results, not a retry — so when several
+directories are merged, the staged results carry «Хост» as a parameter that counts, the host
+followed by the directory's name where one host ran more than one of them (a merged report's
+history is kept per run).  ``environment.properties`` of the runs become one: a key whose runs
+disagree names each value with its run.
 """
 
 from __future__ import annotations
@@ -84,17 +85,17 @@ def merge_results(dirs: Sequence[Path], into: Path) -> Merged:
     for i, path in enumerate(resolved):
         if path in resolved[:i]:
             raise UsageError(f"--results {dirs[i]} is given twice")
-    results: dict[Path, tuple[Path, dict[str, Any] | None, str]] = {}  # staged name → source, data, host
+    results: dict[Path, tuple[Path, dict[str, Any] | None, str, str]] = {}  # staged → source, data, host, run
     others: dict[str, Path] = {}
-    environments: list[tuple[str, Path]] = []
-    hosts: dict[str, None] = {}
+    environments: list[tuple[tuple[str, ...], str, Path]] = []  # the run's hosts, its directory, the file
+    hosts: dict[str, set[str]] = {}  # host → the directories it ran
     for given, folder in zip(dirs, resolved, strict=True):
         run_hosts: dict[str, None] = {}
         for source in sorted(folder.iterdir()):
             if not source.is_file() or source.name == MANIFEST:
                 continue
             if source.name == _ENVIRONMENT:
-                environments.append(("", source))
+                environments.append(((), given.name, source))
                 continue
             if source.name in _FIRST_WINS:
                 others.setdefault(source.name, source)
@@ -111,22 +112,30 @@ def merge_results(dirs: Sequence[Path], into: Path) -> Merged:
                 host = result_host(data)
                 if host:
                     run_hosts.setdefault(host)
-                results[target] = (source, data, host)
+                results[target] = (source, data, host, given.name)
             else:
                 others[target.name] = source
-        if environments and not environments[-1][0]:
-            environments[-1] = (", ".join(run_hosts) or given.name, environments[-1][1])
-        hosts.update(run_hosts)
+        if environments and environments[-1][1] == given.name and not environments[-1][0]:
+            environments[-1] = (tuple(run_hosts), given.name, environments[-1][2])
+        for host in run_hosts:
+            hosts.setdefault(host, set()).add(given.name)
+
+    def label(host: str, run: str) -> str:
+        """«Хост» of a merged result: the host, and the run's directory where the host ran several."""
+        return f"{host} ({run})" if len(hosts.get(host, ())) > 1 else host
+
     into.mkdir(parents=True, exist_ok=True)
     for name, source in others.items():
         _place(source, into / name)
-    for target, (source, data, host) in results.items():
-        if len(hosts) > 1 and data is not None and host:
-            target.write_text(json.dumps(_with_host(data, host), ensure_ascii=False), encoding="utf-8")
+    for target, (source, data, host, run) in results.items():
+        if len(dirs) > 1 and data is not None:
+            staged = _with_host(data, label(host or "?", run))
+            target.write_text(json.dumps(staged, ensure_ascii=False), encoding="utf-8")
         else:
             _place(source, target)
     if environments:
-        _merge_environment(environments, into)
+        runs = [(", ".join(label(h, run) for h in run_hosts) or run, path) for run_hosts, run, path in environments]
+        _merge_environment(runs, into)
     return Merged(into, len(results), tuple(hosts))
 
 
