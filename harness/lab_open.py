@@ -203,7 +203,7 @@ def _open_entry(
         policy.registrations_left = _registrations_left(kkt, entry)
         proxy = _open_proxy(entry, where, closers)
         lens = ScenarioTime()
-        hub = _hub_of(entry, model, serial, lens, policy, trace, options.real_time_budget)
+        hub = _hub_of(entry, model, serial, lens, policy, trace, options.real_time_budget, closers)
         if hub is not None:
             hub.check()  # a hub that is down: one line now, not a broken teardown later
         bench_lab = BenchLab(
@@ -236,10 +236,18 @@ def _lease(url: str, where: str, timeout: float) -> Callable[[], None]:
 
 
 def _hub_of(
-    entry: LabDevice, model: Any, serial: str, lens: ScenarioTime, policy: Sacrificial, trace: Trace, budget: float
+    entry: LabDevice,
+    model: Any,
+    serial: str,
+    lens: ScenarioTime,
+    policy: Sacrificial,
+    trace: Trace,
+    budget: float,
+    closers: list[Callable[[], None]],
 ) -> HubLab | None:
     """The Кабинет of a lab register; scheduling a task is a re-registration the register will do
-    by itself, so the safety policy is asked first, as for a 0x60 on the wire."""
+    by itself, so the safety policy is asked first, as for a 0x60 on the wire.  Its client's
+    connection is closed with the register (``closers``)."""
     cloud = families.cloud_of(model.id)
     if not entry.hub or cloud is None:
         return None
@@ -251,8 +259,12 @@ def _hub_of(
             trace.note(f"refused before scheduling: {operation} ({reason})")
             raise SafetyRefusal(f"{operation} refused on lab:{entry.id}: {reason} (no task was scheduled)")
 
+    admin = cloud.admin(entry.hub)
+    close = getattr(admin, "close", None)  # its kept connection to the hub
+    if callable(close):
+        closers.append(close)
     return HubLab(
-        cloud.admin(entry.hub),
+        admin,
         serial,
         url=entry.hub,
         lens=lens,

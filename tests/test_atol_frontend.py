@@ -239,7 +239,8 @@ def _still_answers(front: AtolFrontEnd) -> None:
     front.reset()  # what the inter-byte timeout does to an unfinished frame
     # a task the noise added may have failed and stopped the buffer (§ buffer answers: Stopped, A5):
     # the client's documented way out is ABORT, which must be answered too
-    aborted = [f for f in p.V3Reader().feed(front.feed(p.encode_frame(0x32, p.encode_abort()))) if f.packet_id == 0x32]
+    answer = p.V3Reader().feed(front.feed(p.encode_frame(0x32, p.encode_abort())))
+    aborted = [f for f in answer if isinstance(f, p.V3Frame) and f.packet_id == 0x32]
     assert aborted and aborted[0].payload, "ABORT got no answer"
     out = p.V3Reader().feed(
         front.feed(p.encode_frame(0x33, p.encode_add(0xDE, p.encode_command(p.Cmd.STATE), p.AddFlags.NONE)))

@@ -78,3 +78,26 @@ def test_an_emulator_clock_the_wire_cannot_carry_is_one_line(tmp_path: Path, clo
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "in 2000..2099" in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("extra", "left_out"),
+    [
+        ([], True),  # the shipped scenarios: the hypothesis plugin costs every pytest process, and is unused
+        (["scenarios/test_no_paper.py"], True),
+        (["--hypothesis-seed=1"], False),  # the user asked for it
+        (["mine/test_x.py"], False),  # the user's own tests may use it
+    ],
+)
+def test_run_leaves_the_hypothesis_plugin_out_of_the_shipped_scenarios(
+    tmp_path: Path, extra: list[str], left_out: bool
+) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "test_x.py").write_text("def test_x():\n    pass\n", encoding="utf-8")
+    scenarios = Path(__file__).resolve().parents[1] / "scenarios"
+    (tmp_path / "scenarios").symlink_to(scenarios)  # a path among the shipped scenarios
+    result = run_cli("run", "--kkt", "bogus", "--results", str(tmp_path / "r"), *extra, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr  # the bad spec: no test ran
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("run: pytest "), first
+    assert (" -p no:hypothesispytest " in first) is left_out, first

@@ -15,7 +15,7 @@ import pytest
 
 from devices.dreamkas.hub import Hub, HubServer, serve
 from devices.dreamkas.hub import http as hub_http
-from devices.dreamkas.hub_client import HubClient
+from devices.dreamkas.hub_client import AdminClient, HubClient, HubRequestError
 
 KF = "0497124323"
 TIMEOUT = 5.0
@@ -179,3 +179,94 @@ def test_a_body_trickled_byte_by_byte_is_given_up_after_the_whole_body_time(serv
     assert status == 408
     _is_error(answer, "not received within 0.3 s")
     _still_serves(server)
+
+
+def _counting_connections(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    accepted: list[object] = []
+    original = hub_http._HubHTTPServer.process_request
+
+    def counting(self: hub_http._HubHTTPServer, request: object, client_address: object) -> None:
+        accepted.append(request)
+        original(self, request, client_address)
+
+    monkeypatch.setattr(hub_http._HubHTTPServer, "process_request", counting)
+    return accepted
+
+
+def test_a_client_keeps_one_connection_for_its_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    accepted = _counting_connections(monkeypatch)
+    with serve(Hub()) as server:
+        kkt = HubClient(server.url, KF, timeout=TIMEOUT)
+        admin = AdminClient(server.url, timeout=TIMEOUT)
+        try:
+            kkt.handshake()
+            assert kkt.poll() == [] and kkt.poll() == []
+            with pytest.raises(HubRequestError):  # an error answer does not end the connection either
+                admin.device("0000000000")
+            assert admin.devices()[0]["serial"] == KF
+            assert len(accepted) == 2  # one per client
+        finally:
+            kkt.close()
+            admin.close()
+
+
+def test_a_connection_the_hub_dropped_is_opened_again_not_the_request_sent_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    accepted = _counting_connections(monkeypatch)
+    with serve(Hub()) as server:
+        admin = AdminClient(server.url, timeout=TIMEOUT)
+        try:
+            admin.schedule(KF, ["usn_income"], "2026-12-01")
+            server._httpd.close_connections()  # as an idle timeout does: the server ends the kept connection
+            admin.schedule(KF, ["osn"], "2026-12-02")
+            assert len(accepted) == 2
+            assert [task["date"] for task in admin.tasks(KF)] == ["2026-12-01", "2026-12-02"]  # each once
+        finally:
+            admin.close()
+
+
+def test_closing_the_hub_ends_its_kept_connections() -> None:
+    server = serve(Hub())
+    kkt = HubClient(server.url, KF, timeout=TIMEOUT)
+    try:
+        assert kkt.poll() == []
+        server.close()
+        with pytest.raises(OSError):  # the hub is gone, as when every answer closed its connection
+            kkt.poll()
+    finally:
+        kkt.close()
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("version", "headers"),
+    [("HTTP/1.0", ""), ("HTTP/1.1", "Connection: close\r\n")],
+)
+def test_a_client_that_asks_for_it_gets_its_connection_closed(server: HubServer, version: str, headers: str) -> None:
+    body = json.dumps({"serial": KF}).encode()
+    with _connect(server) as sock:
+        head = f"POST /poll/v3 {version}\r\nHost: 127.0.0.1\r\n{headers}Content-Length: {len(body)}\r\n\r\n"
+        sock.sendall(head.encode() + body)
+        status, answer = _response(sock)
+        assert status == 200 and answer == {"result": "OK", "data": {"tasks": []}}
+        assert sock.recv(1) == b""  # closed after the answer
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(server: HubServer) -> None:
+    """curl sends a larger body only after ``100 Continue`` (or after a second of waiting)."""
+    body = json.dumps({"serial": KF}).encode()
+    with _connect(server) as sock:
+        head = (
+            f"POST /poll/v3 HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):  # within the socket timeout, before any body byte
+            piece = sock.recv(1)
+            assert piece, interim
+            interim += piece
+        assert interim.startswith(b"HTTP/1.1 100 ")
+        sock.sendall(body)
+        status, answer = _response(sock)
+    assert status == 200 and answer == {"result": "OK", "data": {"tasks": []}}

@@ -279,6 +279,7 @@ def attach_fisgo(emulator: Any, hub_url: str, *, poll_interval: float = DEFAULT_
     if emulator.profile.rereg_min_firmware is None:
         raise ValueError(f"{emulator.profile.title} has no Dreamkas cloud link")
     fisgo = FisGo(emulator.core, hub_url, poll_interval=poll_interval)
+    emulator.on_close(fisgo.client.close)  # its kept-alive connection to the hub
     emulator.handler.extra_ops["hub"] = fisgo.control
     emulator.core.wire_memory["fisgo"] = fisgo
     fisgo.poll()

@@ -4,17 +4,23 @@
   registration_report, cash_info_report (the serial goes in the body and in ``X-Kkt-Serial``).
 * :class:`AdminClient` — the partner / Кабинет side used by tests and scenarios.
 
-Standard library only (urllib); every call has a timeout and ignores proxy settings, because
-the hub is always on loopback.  A non-2xx answer raises :class:`HubRequestError`; an unreachable
-hub raises ``urllib.error.URLError`` / ``OSError`` (including ``TimeoutError``).
+Standard library only (http.client); every call has a timeout and ignores proxy settings, because
+the hub is always on loopback.  Each client keeps one HTTP/1.1 connection open between calls
+(a new connection per request costs about as much as the request itself); it opens it again when
+the hub has closed it.  A non-2xx answer raises :class:`HubRequestError`; an unreachable hub
+raises ``urllib.error.URLError`` / ``OSError`` (including ``TimeoutError``).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import select
+import socket
+import sys
+import threading
 import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
@@ -30,7 +36,8 @@ DEFAULT_METHODS_OUT: Mapping[str, int] = {
 }
 DEFAULT_METHODS_IN: Mapping[str, int] = {"registration": 1}
 
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+#: the User-Agent urllib sent (the client before connections were kept): unchanged on the wire
+USER_AGENT = f"Python-urllib/{sys.version_info.major}.{sys.version_info.minor}"
 
 
 class HubRequestError(RuntimeError):
@@ -51,28 +58,87 @@ def _decode(raw: bytes) -> dict:
     return body if isinstance(body, dict) else {"value": body}
 
 
+class _Connection:
+    """One kept-alive HTTP/1.1 connection to ``base_url`` (``http://`` or ``https://``, a path
+    prefix kept), used by one request at a time.  Opened at the first request; opened again when
+    the hub has closed it meanwhile (an answer with ``Connection: close``, an idle timeout, a hub
+    restarted), which is seen before a request is sent, never by sending a request twice."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        split = urllib.parse.urlsplit(base_url)
+        self._url = base_url
+        self._factory = http.client.HTTPSConnection if split.scheme == "https" else http.client.HTTPConnection
+        self._scheme = split.scheme
+        self._host = split.netloc
+        self._prefix = split.path.rstrip("/")
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._http: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]) -> tuple[int, str, bytes]:
+        """(status, reason, body) of one request; the connection is closed on any error."""
+        with self._lock:
+            connection = self._reusable()
+            try:
+                try:
+                    connection.request(method, self._prefix + path, body=body, headers=dict(headers))
+                except OSError as exc:  # as urllib: a hub that cannot be reached is a URLError
+                    raise urllib.error.URLError(exc) from None
+                response = connection.getresponse()
+                return response.status, response.reason, response.read()
+            except BaseException:
+                self._close()
+                raise
+
+    def _reusable(self) -> http.client.HTTPConnection:
+        if self._scheme not in ("http", "https"):  # as urllib: at the request, not when the client is made
+            raise ValueError(f"unknown url type: {self._url!r}")
+        if not self._host:
+            raise urllib.error.URLError("no host given")
+        connection = self._http
+        if connection is not None and connection.sock is not None and _dropped(connection.sock):
+            connection.close()  # the hub closed it while it was idle: the next request opens a new one
+        if connection is None:
+            connection = self._http = self._factory(self._host, timeout=self._timeout)
+        return connection
+
+    def _close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """An idle kept-alive connection with something to read: the hub closed it (or sent what no
+    request asked for); either way it is not used for another request."""
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
 def _call(
-    base_url: str,
+    connection: _Connection,
     method: str,
     path: str,
-    timeout: float,
     *,
     body: bytes | None = None,
     content_type: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> dict:
-    request = urllib.request.Request(base_url.rstrip("/") + path, data=body, method=method)
+    sent = {"User-Agent": USER_AGENT}
     if content_type:
-        request.add_header("Content-Type", content_type)
-    for name, value in (headers or {}).items():
-        request.add_header(name, value)
-    try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            return _decode(response.read())
-    except urllib.error.HTTPError as exc:
-        with exc:
-            answer = _decode(exc.read())
-        raise HubRequestError(exc.code, str(answer.get("error") or exc.reason), answer) from None
+        sent["Content-Type"] = content_type
+    sent.update(headers or {})
+    status, reason, raw = connection.request(method, path, body, sent)
+    if 200 <= status < 300:
+        return _decode(raw)
+    answer = _decode(raw)
+    raise HubRequestError(status, str(answer.get("error") or reason), answer)
 
 
 def _json(value: Mapping[str, Any]) -> bytes:
@@ -112,13 +178,17 @@ class HubClient:
         self.base_url = base_url
         self.serial = serial
         self.timeout = _check_timeout(timeout)
+        self._connection = _Connection(base_url, self.timeout)
+
+    def close(self) -> None:
+        """Close the kept connection (a later call opens a new one)."""
+        self._connection.close()
 
     def _post(self, path: str, body: Mapping[str, Any]) -> Any:
         answer = _call(
-            self.base_url,
+            self._connection,
             "POST",
             path,
-            self.timeout,
             body=_json({"serial": self.serial, **body}),
             content_type="application/json",
             headers={"X-Kkt-Serial": self.serial},
@@ -224,12 +294,17 @@ class AdminClient:
     def __init__(self, base_url: str, timeout: float = 5.0) -> None:
         self.base_url = base_url
         self.timeout = _check_timeout(timeout)
+        self._connection = _Connection(base_url, self.timeout)
+
+    def close(self) -> None:
+        """Close the kept connection (a later call opens a new one)."""
+        self._connection.close()
 
     def _get(self, path: str) -> dict:
-        return _call(self.base_url, "GET", path, self.timeout)
+        return _call(self._connection, "GET", path)
 
     def _post(self, path: str, body: Mapping[str, Any]) -> dict:
-        return _call(self.base_url, "POST", path, self.timeout, body=_json(body), content_type="application/json")
+        return _call(self._connection, "POST", path, body=_json(body), content_type="application/json")
 
     def schedule(
         self,
@@ -278,10 +353,9 @@ class AdminClient:
     def import_csv(self, text: str) -> dict:
         """Bulk-schedule from CSV (serial,date,tax_systems); returns created and rejected rows."""
         return _call(
-            self.base_url,
+            self._connection,
             "POST",
             "/admin/import",
-            self.timeout,
             body=text.encode("utf-8"),
             content_type="text/csv; charset=utf-8",
         )

@@ -135,6 +135,10 @@ class Emulator:
             return factory, self.pace
         return device_paced(factory, self._device_stop), "line" if listen.startswith("pty") else "off"
 
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """``closer`` runs when the emulator is closed (a link it holds open, like the cloud's)."""
+        self._closers.append(closer)
+
     def close(self) -> None:
         self._device_stop.set()  # pace=device: a waiting answer gives up at once
         while self._closers:

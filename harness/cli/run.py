@@ -29,7 +29,9 @@ plugin's own options:
 
 _RUN_EPILOG_TAIL = f"""
 --kkt SPEC is repeatable: --kkt emulator:kf --kkt 'emulator:kf?firmware=2.27.0' runs every
-scenario on both.  pytest's --alluredir DIR works like --results DIR.
+scenario on both.  pytest's --alluredir DIR works like --results DIR.  The shipped scenarios
+run without the hypothesis plugin (-p no:hypothesispytest: they do not use it, and it costs
+every pytest process a fixed time), unless an argument names hypothesis.
 
 exit status: pytest's: 0 every scenario passed (or was skipped with its reason), 1 some failed
 or broke, or none ran, or pytest was interrupted; 2 a usage mistake (here, in pytest's
@@ -266,6 +268,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         str(scenarios_dir().parent),
         f"--alluredir={results}",
         "--clean-alluredir",
+        *(_unused_plugins(extra) if all(_shipped(path) for path in paths) else []),
         *[f"--kkt={spec}" for spec in args.kkt],
         *(["--full-trace"] if getattr(args, "debug", False) else []),  # kkt-hil --debug run
         *extra,
@@ -280,6 +283,28 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     index, runs = _build_report([results], args.report)
     _after_report([results], index, runs, args.kkt, summary=True)
     return code
+
+
+#: pytest plugins the shipped scenarios never use, each costing every pytest process of a run
+#: (the controller and each -n worker) a fixed time: hypothesis's imports ~70 modules for its
+#: terminal summary (0.2-0.4 s here), whether a test used it or not
+UNUSED_PLUGINS = ("hypothesispytest",)
+
+
+def _shipped(path: str) -> bool:
+    """A test path among the shipped scenarios (scenarios/...)."""
+    return Path(path.split("::")[0]).resolve().is_relative_to(scenarios_dir().resolve())
+
+
+def _unused_plugins(extra: list[str]) -> list[str]:
+    """``-p no:NAME`` for each of :data:`UNUSED_PLUGINS` the user's arguments do not mention
+    (``--hypothesis-seed``, ``-p hypothesispytest``: then the plugin stays)."""
+    mentioned = " ".join(extra)
+    left_out: list[str] = []
+    for name in UNUSED_PLUGINS:
+        if name.removesuffix("pytest") not in mentioned:
+            left_out += ["-p", f"no:{name}"]
+    return left_out
 
 
 def cmd_report(args: argparse.Namespace, _: list[str]) -> int:

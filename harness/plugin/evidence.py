@@ -14,8 +14,6 @@ from ..connect import DeviceHandle
 from ..lab_open import Bench
 from ..leases import host_name
 from ..report import HOST_PARAMETER
-from ..report import evidence as report_evidence
-from ..report.journal import journal_text
 from ..spec import DeviceSpec
 
 SEEN_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
@@ -130,6 +128,9 @@ def restore_bench(bench: Bench) -> None:
 def attach_evidence(handle: DeviceHandle) -> None:
     """The trace as a table, the injected faults, the journal, the tape as text and as a
     receipt image, and the register's response times, in the current test or fixture."""
+    from ..report import evidence as report_evidence  # rendering: only when results are recorded
+    from ..report.journal import journal_text
+
     trace = handle.trace
     allure.attach(
         report_evidence.trace_table(trace.records, dropped=trace.dropped),

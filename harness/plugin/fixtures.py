@@ -15,7 +15,16 @@ from harness.lab import EmulatorLab, HubLab
 from ..connect import URL_UNPROVEN, DeviceHandle, open_device
 from ..report.categories import SKIP_CAPABILITY, SKIP_LAB
 from ..spec import DeviceSpec
-from .evidence import EVIDENCE_KEY, attach_evidence, label, label_spec, prepare_bench, recording, restore_bench
+from .evidence import (
+    EVIDENCE_KEY,
+    HANDLE_KEY,
+    attach_evidence,
+    label,
+    label_spec,
+    prepare_bench,
+    recording,
+    restore_bench,
+)
 from .safety import check_markers_after_connect, check_markers_before_connect, lab_options
 from .steps import HUB_TITLES, LAB_TITLES, STEP_TITLES, StepProxy
 
@@ -48,6 +57,8 @@ def kkt_device(request: pytest.FixtureRequest) -> Iterator[DeviceHandle]:
                 restore_bench(handle.bench)
         finally:
             handle.close()
+            if HANDLE_KEY in request.node.stash:  # the item outlives its register: let it go
+                del request.node.stash[HANDLE_KEY]
 
 
 @pytest.fixture
@@ -75,12 +86,14 @@ def hub(kkt_device: DeviceHandle) -> Iterator[Any]:
         if cloud is None:
             pytest.skip(_no_cloud(kkt_device))
         server = cloud.serve_hub()
+        admin = None
         try:
             emulated.attach_cloud(server.url)
             admin = cloud.admin(server.url)
             yield StepProxy(HubLab(admin, emulated.serial, device_control=emulated.control, url=server.url), HUB_TITLES)
         finally:
             server.close()
+            _close_client(admin)
         return
     bench = kkt_device.bench
     if bench is not None:
@@ -106,8 +119,18 @@ def hub(kkt_device: DeviceHandle) -> Iterator[Any]:
         guard = _refuse_task(kkt_device.spec.text)
     else:
         guard = _allow_task  # an out-of-process emulator: its control channel says so
-    hub_lab = HubLab(cloud.admin(hub_url), serial, device_control=device_control, url=hub_url, guard=guard)
-    yield StepProxy(hub_lab, HUB_TITLES)
+    admin = cloud.admin(hub_url)
+    try:
+        yield StepProxy(HubLab(admin, serial, device_control=device_control, url=hub_url, guard=guard), HUB_TITLES)
+    finally:
+        _close_client(admin)
+
+
+def _close_client(admin: Any) -> None:
+    """The admin client's kept connection (a cloud's client without close() keeps none)."""
+    close = getattr(admin, "close", None)
+    if callable(close):
+        close()
 
 
 def _allow_task() -> None:

@@ -12,7 +12,9 @@ number sizes: 400); Content-Length must be plain digits (400), one value (400), 
 :data:`MAX_BODY_BYTES` (413); chunk sizes likewise.  A body that stops arriving is given up
 after :data:`BODY_TIMEOUT` seconds (408); the connection of any request whose body was not
 read completely is closed after the answer, so its leftover bytes are never taken for a
-request.  Other connections are served meanwhile (one thread each).
+request.  HTTP/1.1: a connection is kept for the client's next request (unless it asks for
+``Connection: close`` or speaks HTTP/1.0) and closed after :data:`REQUEST_TIMEOUT` idle seconds,
+or when the server is closed.  Other connections are served meanwhile (one thread each).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import logging
 import os
 import re
 import selectors
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -177,7 +180,15 @@ class _BodyError(HubError):
 class _Handler(BaseHTTPRequestHandler):
     server: _HubHTTPServer
     server_version = "kkt-hil-hub/1.0"
+    protocol_version = "HTTP/1.1"  # keep-alive: every answer has its Content-Length
     timeout = REQUEST_TIMEOUT
+    wbufsize = 1 << 16  # an answer leaves in one write, head and body (http.server flushes after each request)
+
+    def handle_expect_100(self) -> bool:
+        """``Expect: 100-continue``: the interim answer goes out at once, not with the final one."""
+        go_on = super().handle_expect_100()
+        self.wfile.flush()
+        return go_on
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -295,7 +306,34 @@ class _HubHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], hub: Hub) -> None:
         self.hub = hub
+        self._open: set[socket.socket] = set()  # connections being served (kept alive between requests)
+        self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # an answer that leaves in several writes (100 Continue first, or larger than the write
+        # buffer): on a kept connection Nagle's algorithm would hold its last piece back until the
+        # client's delayed ACK of the one before (40 ms)
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End every connection still open (a kept-alive one waits for its next request): its
+        thread ends, and its client sees the hub gone, as it did when every answer closed."""
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def _bind_address(host: str, *, allow_lan: bool = False) -> str:
@@ -357,6 +395,7 @@ class HubServer:
         os.write(self._wake_w, b"x")
         self._thread.join(timeout=5)
         self._httpd.server_close()
+        self._httpd.close_connections()
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
 
