@@ -28,7 +28,8 @@ emulator:kf?transport=tcp                    how the driver reaches the emulator
 emulator:all?transport=rfc2217               tcp (loopback TCP), rfc2217 (its pty exported by a real
                                              ser2net as RFC 2217: rfc2217://127.0.0.1:PORT, line settings
                                              reach the pty) or ser2net (the same as raw TCP: socket://);
-                                             ser2net (harness.ser2net) stops with the device
+                                             the export comes from a ser2net the process keeps
+                                             (harness.ser2net: a symlink re-pointed at each test's pty)
 emulator:kf?transport=rfc2217&pace=line      answers no faster than the pty's current line rate
                                              (pace: off by default, or line; a pty transport)
 """

@@ -2,7 +2,9 @@
 out-of-process emulator's pty exported as RFC 2217 and as raw TCP, the whole scenario suite
 through ``emulator:all?transport=rfc2217`` / ``transport=ser2net`` with the outcomes of the direct
 pty, RFC 2217 line settings reaching the emulator's pty and line-rate pacing, the write deadline
-of the RFC 2217 client, any pyserial URL scheme, and one line when ser2net is missing or refuses.
+of the RFC 2217 client, its waits on the server's answers (no sleeps) and every byte value both
+ways, the exports a process keeps for its emulators (one user at a time, stopped at exit and
+when killed), any pyserial URL scheme, and one line when ser2net is missing or refuses.
 
 Everything listens on and connects to 127.0.0.1.  ser2net is /usr/sbin/ser2net (Debian's package,
 installed by .ci/run); missing, these tests fail.
@@ -12,9 +14,12 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
+import subprocess
 import sys
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -24,12 +29,13 @@ import serial
 
 import harness.ser2net
 from devices.emulator.build import Emulator
-from devices.emulator.serve import LineSettings, PtyServer
+from devices.emulator.serve import LineSettings, PtyServer, TcpServer
 from harness import open_kkt
 from harness.errors import HarnessError, LinkDisconnected, UsageError
 from harness.safety import Emulated
 from harness.ser2net import start_ser2net
 from harness.transport import check_url, open_transport, url_schemes
+from harness.urlhandler.protocol_rfc2217 import Serial as Rfc2217Serial
 
 from .cli_helpers import assert_clean_failure, run_cli
 from .scenario_runs import run_scenarios
@@ -87,7 +93,7 @@ def _suite(spec: str, where: Path) -> dict[str, str]:
     return outcomes
 
 
-@pytest.mark.timeout(900)  # the whole suite twice (direct, then through ser2net): minutes on 2 busy cores
+@pytest.mark.timeout(300)  # the whole suite twice (direct, then through ser2net): 10-15 s each on 2 busy cores
 @pytest.mark.parametrize("transport", ["rfc2217", "ser2net"])
 def test_scenario_suite_through_a_real_ser2net(transport: str, direct_outcomes: dict[str, str], tmp_path: Path) -> None:
     through = _suite(f"emulator:all?transport={transport}", tmp_path)
@@ -259,6 +265,215 @@ def test_rfc2217_write_to_a_device_that_stops_reading_fails_within_the_deadline(
     finally:
         os.close(master)
         os.close(slave)
+
+
+# ====================================================================== the clients' waits and data path
+
+
+class Echo:
+    """A front-end answering every byte with itself."""
+
+    def feed(self, data: bytes) -> bytes:
+        return data
+
+    def pending(self) -> bool:
+        return False
+
+    def reset(self) -> None:
+        pass
+
+
+@pytest.fixture
+def echo_pty() -> Iterator[PtyServer]:
+    server = PtyServer(Echo)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _no_sleeping(monkeypatch: pytest.MonkeyPatch, module: types.ModuleType) -> list[float]:
+    """``module``'s ``time.sleep`` records its calls instead of sleeping (the rest of ``time`` as is)."""
+    slept: list[float] = []
+    clock = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
+    clock.sleep = slept.append
+    monkeypatch.setattr(module, "time", clock)
+    return slept
+
+
+def _echoed(transport, data: bytes) -> bytes:
+    transport.write(data)
+    got = b""
+    deadline = time.monotonic() + SETTLE
+    while len(got) < len(data):
+        got += transport.read(deadline)
+    return got
+
+
+@pytest.mark.parametrize("mode", ["rfc2217", "raw"])
+def test_clients_wait_on_answers_and_close_without_pausing(
+    echo_pty: PtyServer, monkeypatch: pytest.MonkeyPatch, mode: harness.ser2net.Mode
+) -> None:
+    """pyserial's RFC 2217 client polls with 50 ms sleeps while it opens and sleeps 0.3 s on
+    close, its socket:// client sleeps 0.3 s on close: the harness's handlers never call them."""
+    import serial.rfc2217
+    import serial.urlhandler.protocol_socket
+
+    slept = {
+        "rfc2217": _no_sleeping(monkeypatch, serial.rfc2217),
+        "socket": _no_sleeping(monkeypatch, serial.urlhandler.protocol_socket),
+    }
+    with start_ser2net(echo_pty.path, mode=mode, chardelay=False, nodelay=True) as exported:
+        for _ in range(2):  # a reconnect too
+            transport = open_transport(exported.url, timeout=SETTLE, policy=Emulated())
+            try:
+                assert _echoed(transport, b"kkt") == b"kkt"
+            finally:
+                transport.close()
+    assert slept == {"rfc2217": [], "socket": []}
+
+
+@pytest.mark.parametrize("mode", ["rfc2217", "raw"])
+def test_every_byte_value_crosses_both_ways(echo_pty: PtyServer, mode: harness.ser2net.Mode) -> None:
+    """0xFF is telnet's IAC: doubled on the wire both ways by RFC 2217, a plain byte in raw mode."""
+    data = bytes(range(256)) * 3 + b"\xff\xff\xff\xfa\xf0\xff"
+    with start_ser2net(echo_pty.path, mode=mode, chardelay=False, nodelay=True) as exported:
+        transport = open_transport(exported.url, timeout=SETTLE, policy=Emulated())
+        try:
+            assert _echoed(transport, data) == data
+        finally:
+            transport.close()
+
+
+def test_socket_in_waiting_counts_the_bytes_received() -> None:
+    """pyserial's socket:// says 1 for "something": the harness's counts them (a reader takes
+    an answer in one read, not a byte a read)."""
+    server = TcpServer(Echo)
+    try:
+        port = serial.serial_for_url(server.url, timeout=SETTLE)
+        try:
+            port.write(b"x" * 50)
+            _until(lambda: port.in_waiting == 50, f"in_waiting is {port.in_waiting}, not 50")
+            assert port.read(50) == b"x" * 50
+        finally:
+            port.close()
+    finally:
+        server.close()
+
+
+def test_rfc2217_server_gone_is_a_disconnect_not_a_timeout(echo_pty: PtyServer) -> None:
+    exported = start_ser2net(echo_pty.path, chardelay=False, nodelay=True)
+    transport = open_transport(exported.url, timeout=SETTLE, policy=Emulated())
+    try:
+        exported.close()
+        started = time.monotonic()
+        with pytest.raises(LinkDisconnected, match="closed"):
+            transport.read(started + SETTLE)
+        assert time.monotonic() - started < SETTLE
+    finally:
+        transport.close()
+        exported.close()
+
+
+def test_rfc2217_close_wakes_a_read_blocked_in_another_thread(echo_pty: PtyServer) -> None:
+    import threading
+
+    with start_ser2net(echo_pty.path, chardelay=False, nodelay=True) as exported:
+        port = serial.serial_for_url(exported.url, timeout=None, write_timeout=SETTLE)  # reads wait for ever
+        assert isinstance(port, Rfc2217Serial)
+        outcome: list[BaseException | bytes] = []
+
+        def reader() -> None:
+            try:
+                outcome.append(port.read(1))
+            except BaseException as exc:  # noqa: BLE001 - what the read ended with is the result
+                outcome.append(exc)
+
+        thread = threading.Thread(target=reader, daemon=True)
+        thread.start()
+        try:
+            _until(lambda: port._receiving.locked(), "the reader never blocked")  # waiting in poll
+        finally:
+            port.close()
+        thread.join(SETTLE)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], serial.SerialException), outcome
+
+
+# ====================================================================== the exports a process keeps
+
+
+def _port_of(handle) -> int:
+    match = re.match(r"(?:rfc2217|socket)://127\.0\.0\.1:(\d+)", handle.link.transport.url)
+    assert match, handle.link.transport.url
+    return int(match.group(1))
+
+
+def _links() -> list[Path]:
+    pool = harness.ser2net._pool
+    folder = pool._links if pool is not None else None
+    return [] if folder is None else [p for p in Path(folder.name).iterdir() if p.is_symlink()]
+
+
+@pytest.mark.parametrize("transport", ["rfc2217", "ser2net"])
+def test_emulators_share_kept_exports_one_at_a_time(transport: str) -> None:
+    spec = f"emulator:kf?transport={transport}"
+    with open_kkt(spec) as first, open_kkt(spec) as second:
+        ports = {_port_of(first), _port_of(second)}
+        assert len(ports) == 2  # two open at once: two exports
+        first.kkt.status(), second.kkt.status()
+        pty = _pty_server(second.emulator).path
+        assert [os.readlink(link) for link in _links() if os.readlink(link) == pty] == [pty]
+    assert _links() == []  # given back: nothing points at a pty that may be another process's next
+    for _ in range(3):
+        with open_kkt(spec) as again:
+            assert _port_of(again) in ports  # the same ser2nets, each now exporting the new emulator's pty
+            again.kkt.status()
+
+
+_HOLDER = """
+import sys
+from harness import open_kkt, ser2net
+with open_kkt("emulator:kf?transport=rfc2217") as handle:
+    handle.kkt.status()
+    pool = ser2net._pool
+    print(" ".join(str(k.export.process.pid) for k in pool._kept), pool._links.name, flush=True)
+    sys.stdin.readline()
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"  # a zombie is stopped
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("ending", ["exits", "is killed"])
+def test_kept_exports_stop_when_the_process_ends(ending: str) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    )
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        *pids, links = holder.stdout.readline().split()
+        assert pids and not any(_gone(int(pid)) for pid in pids) and Path(links).is_dir()
+        if ending == "exits":
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+            assert holder.wait(SETTLE) == 0
+        else:
+            holder.send_signal(signal.SIGKILL)  # no atexit: the watchdog stops them
+            holder.wait(SETTLE)
+        _until(lambda: all(_gone(int(pid)) for pid in pids), f"ser2net {pids} still running after the holder {ending}")
+        _until(lambda: not Path(links).exists(), f"{links} left behind")
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 # ====================================================================== URL schemes
