@@ -17,23 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import serial
 
-from devices.emulator.serve import serve
+from devices.emulator.serve import Echo, serve
 from devices.pirit import protocol as p
 from devices.pirit.driver import PiritDriver
 from harness import open_kkt
-
-
-class Echo:
-    """The trivial peer: sends back whatever arrives."""
-
-    def feed(self, data: bytes) -> bytes:
-        return data
-
-    def pending(self) -> bool:
-        return False
-
-    def reset(self) -> None:
-        pass
 
 
 def measure_raw(rounds: int) -> list[float]:

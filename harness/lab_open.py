@@ -229,12 +229,6 @@ def _open_entry(
     return LensedKkt(kkt, lens), bench_lab, trace, link, family, model, bench, closers
 
 
-def _lease(url: str, where: str, timeout: float) -> Callable[[], None]:
-    """One test (or lab script) at a time on the register at ``url`` (harness.leases); returns
-    the release."""
-    return leases.acquire(url, where.split(" (", 1)[0], where, timeout).release
-
-
 def _hub_of(
     entry: LabDevice,
     model: Any,

@@ -12,22 +12,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def scenarios_command(*extra_args: str) -> list[str]:
+    """``python -m pytest scenarios -q -p no:randomly`` plus ``extra_args`` (run in the repository
+    root): the scenario suite as the stand's tests start it."""
+    return [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-q", "-p", "no:randomly", *extra_args]
+
+
 def run_scenarios(extra_args: Sequence[str], tmp_dir: Path, *, timeout: float) -> dict[str, str]:
     """``pytest scenarios -q -p no:randomly --junitxml=...`` plus ``extra_args`` in the repository
     root; ``{"classname::name": "passed" | "failed" | "skipped"}`` for every test case (an error
     counts as failed).  AssertionError with the end of the output when no report was written."""
     junit = tmp_dir / "junit.xml"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(ROOT / "scenarios"),
-        "-q",
-        "-p",
-        "no:randomly",
-        f"--junitxml={junit}",
-        *extra_args,
-    ]
+    command = scenarios_command(f"--junitxml={junit}", *extra_args)
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert junit.exists(), proc.stdout[-2000:] + proc.stderr[-2000:]
     outcomes: dict[str, str] = {}

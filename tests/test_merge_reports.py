@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 from harness.report.results import load_run, read_manifest
 
 from .cli_helpers import assert_clean_failure, run_cli
+from .scenario_runs import scenarios_command
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSET = "idle_refusal or near_end"
@@ -33,22 +33,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for host in ("host-a", "host-b"):
         results = tmp_path_factory.mktemp(host)
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "scenarios",
-                "-q",
-                "-p",
-                "no:randomly",
-                "-p",
-                "no:cacheprovider",
-                "-k",
-                SUBSET,
-                "--kkt",
-                "emulator:kf",
-                f"--alluredir={results}",
-            ],
+            scenarios_command("-p", "no:cacheprovider", "-k", SUBSET, "--kkt", "emulator:kf", f"--alluredir={results}"),
             cwd=ROOT,
             env={**os.environ, "KKT_HIL_HOST": host},
             capture_output=True,

@@ -17,7 +17,6 @@ import os
 import signal
 import socketserver
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from harness.standin import ScriptedOperator
 
 from .cli_helpers import run_cli
 from .plugin_helpers import AllureResults
+from .scenario_runs import scenarios_command
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSET = "idle_refusal or near_end or z_report or power_cycle or queue_grows"  # 4 pass, 1 skips after connecting
@@ -205,26 +205,10 @@ def test_a_pool_lends_its_free_members_in_turn(pool: tuple[Path, list[Register]]
 
 
 def _run(inventory: Path, results: Path) -> subprocess.Popen[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "scenarios",
-        "-q",
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
-        "-n",
-        "2",
-        "-k",
-        SUBSET,
-        "--kkt",
-        "pool:kf-lab",
-        "--inventory",
-        str(inventory),
+    command = scenarios_command(
+        "-p", "no:cacheprovider", "-n", "2", "-k", SUBSET, "--kkt", "pool:kf-lab", "--inventory", str(inventory),
         f"--alluredir={results}",
-    ]
+    )  # fmt: skip
     return subprocess.Popen(
         command,
         cwd=ROOT,

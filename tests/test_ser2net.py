@@ -29,7 +29,7 @@ import serial
 
 import harness.ser2net
 from devices.emulator.build import Emulator
-from devices.emulator.serve import LineSettings, PtyServer, TcpServer
+from devices.emulator.serve import Echo, LineSettings, PtyServer, TcpServer
 from harness import open_kkt
 from harness.errors import HarnessError, LinkDisconnected, UsageError
 from harness.safety import Emulated
@@ -268,19 +268,6 @@ def test_rfc2217_write_to_a_device_that_stops_reading_fails_within_the_deadline(
 
 
 # ====================================================================== the clients' waits and data path
-
-
-class Echo:
-    """A front-end answering every byte with itself."""
-
-    def feed(self, data: bytes) -> bytes:
-        return data
-
-    def pending(self) -> bool:
-        return False
-
-    def reset(self) -> None:
-        pass
 
 
 @pytest.fixture

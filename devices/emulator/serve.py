@@ -36,6 +36,7 @@ from harness.net import check_loopback, parse_tcp_url
 
 __all__ = [
     "PACE_MODES",
+    "Echo",
     "FrontEnd",
     "LineSettings",
     "PtyServer",
@@ -278,6 +279,20 @@ class PtyServer:
                 pass
         if self._link and os.path.islink(self._link):
             os.unlink(self._link)
+
+
+class Echo:
+    """The trivial front-end: answers every byte with itself (a link's floor, for benchmarks and
+    the transport's own tests)."""
+
+    def feed(self, data: bytes) -> bytes:
+        return data
+
+    def pending(self) -> bool:
+        return False
+
+    def reset(self) -> None:
+        pass
 
 
 def _safe_feed(frontend: FrontEnd, data: bytes) -> bytes:

@@ -27,7 +27,7 @@ from typing import Any
 from harness.errors import UsageError
 
 from . import HOST_PARAMETER, write_environment
-from .results import MANIFEST
+from .results import MANIFEST, result_host
 
 __all__ = ["Merged", "merge_results", "result_host"]
 
@@ -40,19 +40,6 @@ class Merged:
     path: Path
     results: int  # *-result.json files
     hosts: tuple[str, ...]
-
-
-def result_host(data: Any) -> str:
-    """The host a result ran on: its «Хост» parameter, else its ``host`` label, else ""."""
-    if not isinstance(data, dict):
-        return ""
-    for item in data.get("parameters") or []:
-        if isinstance(item, dict) and item.get("name") == HOST_PARAMETER and isinstance(item.get("value"), str):
-            return str(item["value"])
-    for item in data.get("labels") or []:
-        if isinstance(item, dict) and item.get("name") == "host" and isinstance(item.get("value"), str):
-            return str(item["value"])
-    return ""
 
 
 def _read(path: Path) -> dict[str, Any] | None:

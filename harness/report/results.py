@@ -270,15 +270,21 @@ def _outcome(results: Path, path: Path, data: dict[str, Any], stream: TextIO, fi
         uuid=_text(data.get("uuid")) or path.name.removesuffix("-result.json"),
         start=int(_number(data.get("start")) or 0),
         stop=int(_number(data.get("stop")) or 0),
-        host=_host(data, labels),
+        host=result_host(data),
     )
 
 
-def _host(data: dict[str, Any], labels: dict[str, str]) -> str:
+def result_host(data: Any) -> str:
+    """The host a result ran on: its «Хост» parameter, else its ``host`` label, else ""."""
+    if not isinstance(data, dict):
+        return ""
     for item in data.get("parameters") or []:
         if isinstance(item, dict) and item.get("name") == HOST_PARAMETER and isinstance(item.get("value"), str):
             return str(item["value"])
-    return labels.get("host", "")
+    for item in data.get("labels") or []:
+        if isinstance(item, dict) and item.get("name") == "host" and isinstance(item.get("value"), str):
+            return str(item["value"])
+    return ""
 
 
 def _read_result(results: Path, path: Path, stream: TextIO, fixtures: dict[str, list[Any]]) -> Outcome | None:
