@@ -142,8 +142,10 @@ def _labgrid(text: str, rest: str, models: tuple[str, ...]) -> DeviceSpec:
             f"not {unknown[0]!r}"
         )
     coordinator = params.get("coordinator")
-    if coordinator is not None and not _HOST_PORT.fullmatch(coordinator):
-        raise UsageError(f"bad --kkt spec {text!r}: coordinator must be HOST:PORT, not {coordinator!r}")
+    if coordinator is not None and not (
+        _HOST_PORT.fullmatch(coordinator) and 0 < int(coordinator.rsplit(":", 1)[1]) <= 65535
+    ):
+        raise UsageError(f"bad --kkt spec {text!r}: coordinator must be HOST:PORT (port 1-65535), not {coordinator!r}")
     model = extra.get("model", "")
     if model and model not in models:
         raise UsageError(f"bad --kkt spec {text!r}: unknown model {model!r} (known: {', '.join(models)})")

@@ -231,6 +231,8 @@ def test_labgrid_specs() -> None:
         ("labgrid:", "expected emulator:MODEL"),
         ("labgrid:+token", "name the labgrid place"),
         ("labgrid:kf1?coordinator=nowhere", "coordinator must be HOST:PORT"),
+        ("labgrid:kf1?coordinator=127.0.0.1:99999", "port 1-65535"),
+        ("labgrid:kf1?coordinator=127.0.0.1:0", "port 1-65535"),
         ("labgrid:kf1?faults=seed:1", "not 'faults'"),
         ("labgrid:kf1#model=nope", "unknown model 'nope'"),
     ]:
