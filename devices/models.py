@@ -56,6 +56,9 @@ class Model:
     # recorded behaviour of the real model (R4.6): a pure СНО change is refused while documents are unsent
     rereg_requires_empty_queue: bool = False
     ffd: str = "1.2"
+    # the vendor manual's edition whose command set the firmware serves (Pirit family:
+    # devices.pirit.catalogue — "pirit2f", "fm16", "punix"); "" for a family without editions
+    edition: str = ""
     in_default_set: bool = True  # part of ``emulator:all``
 
     def __post_init__(self) -> None:
@@ -127,6 +130,7 @@ MODELS: Mapping[str, Model] = _catalogue(
             serial_prefix="0497",
             tcp_port=50003,  # fisGo's punix endpoint (§2.1)
             rereg_min_firmware="2.26.0",
+            edition="punix",
         ),
         Model(
             id="dkf",
@@ -137,6 +141,7 @@ MODELS: Mapping[str, Model] = _catalogue(
             serial_prefix="0496",
             tcp_port=50003,
             rereg_min_firmware="1.12.0",
+            edition="punix",
         ),
         Model(
             id="start",
@@ -151,6 +156,7 @@ MODELS: Mapping[str, Model] = _catalogue(
             tcp_port=50003,  # VikiDriver (§2.1)
             rereg_min_firmware="10.50.1",  # the Старт application version, as the hub sees it
             rereg_requires_empty_queue=True,
+            edition="fm16",
         ),
         _ATOL_30F,
         _atol_platform_25("atol55", "АТОЛ 55Ф", 62),

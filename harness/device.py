@@ -100,6 +100,9 @@ class Vat(enum.Enum):
 class PaymentKind(enum.Enum):
     CASH = "cash"
     ELECTRONIC = "electronic"
+    PREPAID = "prepaid"  # предоплата, аванс (tag 1215)
+    CREDIT = "credit"  # постоплата, кредит (tag 1216)
+    OTHER = "other"  # встречное предоставление (tag 1217)
 
 
 class Capability(enum.Enum):

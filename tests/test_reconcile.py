@@ -311,7 +311,7 @@ def test_another_operation_while_an_outcome_is_unknown_was_not_started_and_recon
 def test_a_pirit_receipt_committed_with_another_total_is_miscommitted(monkeypatch: pytest.MonkeyPatch) -> None:
     """After the commit the driver reads the last receipt back (0x03/2): a register that holds
     another total than the sale under the same FD is reported as such, never as the sale."""
-    from devices.pirit.emulator_info import InfoQueries
+    from devices.pirit.emulator.info import InfoQueries
 
     honest = InfoQueries._receipt_data
 

@@ -28,6 +28,7 @@ from harness.errors import ErrorKind
 from harness.fiscal import REREG_REASON_TAX_SYSTEMS
 from harness.versions import parse_version
 
+from .cashdesk import Corrections
 from .clock import VirtualClock
 from .defects import check_defects
 from .printing import Printing
@@ -38,6 +39,7 @@ from .records import (
     CUT,
     SHIFT_LIMIT,
     CoreError,
+    Counters,
     Document,
     Fn,
     Printer,
@@ -53,7 +55,7 @@ from .records import PoweredOff
 from .snapshot import restore_core
 
 
-class FiscalCore(Receipts, FiscalRules, Printing):
+class FiscalCore(Receipts, Corrections, FiscalRules, Printing):
     """State and rules of one emulated register."""
 
     def __init__(
@@ -95,6 +97,7 @@ class FiscalCore(Receipts, FiscalRules, Printing):
         self.journal = []
         self.tape = []
         self.cash = Decimal(0)
+        self.counters = Counters()
         self._clock_confirm: datetime | None = None  # a > 24 h jump waiting for its repeat (R3.4)
         self.wire_memory = {}
         self.before_shift_open: list[Callable[[FiscalCore], None]] = []  # fisGo hooks (R6.3)
@@ -145,6 +148,7 @@ class FiscalCore(Receipts, FiscalRules, Printing):
     def _commit(self, kind: DocumentKind) -> Document:
         doc = self._make_document(kind)
         self.fn.archive.append(doc)  # the one place a document enters the ФН and the FD counter moves
+        self.counters.operations += 1
         self.new_documents.append(doc)  # to on_commit when the outermost @locked call ends
         if self.has_defect("report_undelivered_as_sent"):
             doc.delivered = True
@@ -241,6 +245,9 @@ class FiscalCore(Receipts, FiscalRules, Printing):
         self.shift.opened_fn = self.clock.fn_seconds()
         self.shift.opened_rtc_fn_delta = self._rtc_minus_fn_timer()
         self.shift.receipts = 0
+        for counter in ("cancelled", "postponed", "cash_in", "cash_out"):  # the new shift's own counts
+            setattr(self.shift, counter, 0)
+            setattr(self.shift, counter + "_sum", Decimal(0))
         doc = self._commit(DocumentKind.SHIFT_OPEN)
         doc.shift_number = self.shift.number
         self.log("shift opened", f"shift {self.shift.number}, FD {doc.number}, cashier {cashier}")
@@ -264,6 +271,7 @@ class FiscalCore(Receipts, FiscalRules, Printing):
         self._require_idle()
         self._require_fn_usable(for_shift_close=True)
         self._require_paper()
+        self.counters.last_report = self.report_figures()
         doc = self._commit(DocumentKind.SHIFT_CLOSE)
         doc.shift_number = self.shift.number
         unsent = len(self.unsent())
@@ -287,6 +295,9 @@ class FiscalCore(Receipts, FiscalRules, Printing):
             raise CoreError(ErrorKind.SHIFT_CLOSED, "shift is not open")
         self._require_idle()
         self._require_printer()
+        self.counters.x_reports += 1
+        self.counters.operations += 1
+        self.counters.last_report = self.report_figures()
         self.tape.extend([f"X-ОТЧЁТ  смена {self.shift.number}", f"Кассир {cashier}", CUT])
         self.log("X report", f"shift {self.shift.number}")
 

@@ -141,7 +141,17 @@ class ModelProfile(Model):
 
 # identity is the catalogue's: a spec cannot make a Касса Ф into another model
 IDENTITY_FIELDS = frozenset(
-    {"id", "family", "model_codes", "serial_prefixes", "serial_checked", "usb_ids", "in_default_set", "extra"}
+    {
+        "id",
+        "family",
+        "model_codes",
+        "serial_prefixes",
+        "serial_checked",
+        "usb_ids",
+        "in_default_set",
+        "extra",
+        "edition",
+    }
 )
 
 

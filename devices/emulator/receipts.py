@@ -9,7 +9,7 @@ from harness.device import DocumentKind, PaperState, PaymentKind, ReceiptKind, T
 from harness.errors import ErrorKind
 
 from .printing import RECEIPT_TITLES, Printing
-from .records import CUT, VAT_RATES, CoreError, Document, OpenDocument, ReceiptStep, locked
+from .records import CUT, VAT_RATES, CoreError, Document, DocumentForm, OpenDocument, ReceiptStep, locked
 from .rules import FiscalRules
 
 
@@ -22,7 +22,15 @@ class Receipts(FiscalRules, Printing):
         raise NotImplementedError
 
     @locked
-    def open_receipt(self, kind: ReceiptKind, tax_system: TaxSystem | None, cashier: str = "") -> None:
+    def open_receipt(
+        self,
+        kind: ReceiptKind,
+        tax_system: TaxSystem | None,
+        cashier: str = "",
+        *,
+        form: DocumentForm = DocumentForm.RECEIPT,
+    ) -> None:
+        """Open a receipt (or, ``form=CORRECTION``, a correction receipt of the same kinds)."""
         self._require_ready()
         if self.document is not None:
             raise CoreError(ErrorKind.DOCUMENT_OPEN, "a document is already open")
@@ -44,13 +52,15 @@ class Receipts(FiscalRules, Printing):
                 source="fn",  # the ФН checks 1055 against the registration; a front-end may answer otherwise
             )
         self._require_paper()
-        self.document = OpenDocument(kind=ReceiptKind(kind), tax_system=chosen, cashier=cashier)
-        self.log("receipt opened", f"{ReceiptKind(kind).name.lower()}, {chosen.title}")
+        self.document = OpenDocument(kind=ReceiptKind(kind), tax_system=chosen, cashier=cashier, form=form)
+        self.log(f"{form.value} opened", f"{ReceiptKind(kind).name.lower()}, {chosen.title}")
 
     @locked
     def add_item(self, name: str, quantity: Decimal, price: Decimal, vat: Vat = Vat.NONE) -> Decimal:
         self._require_ready()
         doc = self.current_document()
+        if not doc.form.fiscal:
+            raise CoreError(ErrorKind.DOCUMENT_STATE, f"no items in a {doc.form.value} document")
         if doc.state not in (ReceiptStep.OPENED, ReceiptStep.SUBTOTAL):
             raise CoreError(ErrorKind.DOCUMENT_STATE, f"cannot add an item in document state {doc.state}")
         if quantity <= 0:
@@ -62,6 +72,7 @@ class Receipts(FiscalRules, Printing):
         tax = (amount * rate / (1 + rate)).quantize(Decimal("0.0001"))
         doc.items.append({"name": name or "Товар", "quantity": str(quantity), "price": str(price), "vat": vat.value})
         doc.total += amount
+        doc.taxes[vat.value] = doc.taxes.get(vat.value, Decimal(0)) + tax
         doc.state = ReceiptStep.OPENED
         return tax
 
@@ -69,6 +80,8 @@ class Receipts(FiscalRules, Printing):
     def subtotal(self) -> Decimal:
         self._require_ready()
         doc = self.current_document()
+        if not doc.form.fiscal:
+            raise CoreError(ErrorKind.DOCUMENT_STATE, f"no subtotal in a {doc.form.value} document")
         if doc.state == ReceiptStep.OPENED:
             doc.state = ReceiptStep.SUBTOTAL
         elif doc.state == ReceiptStep.SUBTOTAL:
@@ -80,6 +93,10 @@ class Receipts(FiscalRules, Printing):
         """Returns the change due."""
         self._require_ready()
         doc = self.current_document()
+        if not doc.form.fiscal:
+            raise CoreError(ErrorKind.DOCUMENT_STATE, f"no payments in a {doc.form.value} document")
+        if not doc.items:
+            raise CoreError(ErrorKind.DOCUMENT_STATE, "no items to pay for")
         if doc.state == ReceiptStep.PAID:
             raise CoreError(ErrorKind.DOCUMENT_STATE, "already fully paid")
         if amount <= 0:
@@ -88,6 +105,7 @@ class Receipts(FiscalRules, Printing):
         if kind is not PaymentKind.CASH and amount > remaining:
             raise CoreError(ErrorKind.BAD_PARAMETER, "non-cash payment exceeds the total")
         doc.paid += amount
+        doc.payments[kind.value] = doc.payments.get(kind.value, Decimal(0)) + amount
         if kind is PaymentKind.CASH:
             doc.cash_paid += amount
         doc.state = ReceiptStep.PAID if doc.paid >= doc.total else ReceiptStep.PAYING
@@ -104,26 +122,38 @@ class Receipts(FiscalRules, Printing):
                 return self._duplicate_receipt(doc)
             return doc
         doc_state = self.current_document()
+        if not doc_state.form.fiscal:
+            raise CoreError(ErrorKind.DOCUMENT_STATE, f"a {doc_state.form.value} document is open, not a receipt")
+        if not doc_state.items:  # a real register refuses an empty receipt (extended 26 on Pirit)
+            raise CoreError(ErrorKind.BAD_PARAMETER, "zero receipt total: the receipt has no items")
         if doc_state.state != ReceiptStep.PAID and doc_state.total > 0:
             raise CoreError(ErrorKind.DOCUMENT_STATE, "receipt not fully paid")
         if self.shift_expired():
             raise CoreError(ErrorKind.SHIFT_EXPIRED, "ФН shift longer than 24 h", source="fn")
         self._require_fn_usable()
         change = doc_state.paid - doc_state.total
-        doc = self._commit(DocumentKind.RECEIPT)
+        correction = doc_state.form is DocumentForm.CORRECTION
+        doc = self._commit(DocumentKind.CORRECTION if correction else DocumentKind.RECEIPT)
         doc.shift_number = self.shift.number
         self.shift.receipts += 1
         doc.number_in_shift = self.shift.receipts
         doc.tax_system = doc_state.tax_system
         doc.total = doc_state.total
         doc.receipt_kind = doc_state.kind
-        self.cash += doc_state.cash_paid - max(Decimal(0), change)
+        doc.correction = correction
+        doc.taxes = dict(doc_state.taxes)
+        doc.payments = dict(doc_state.payments)
+        if change > 0:  # the change comes out of the cash handed over
+            doc.payments[PaymentKind.CASH.value] -= change
+        cash = doc_state.cash_paid - max(Decimal(0), change)
+        self.cash += -cash if doc_state.kind in (ReceiptKind.SALE_RETURN, ReceiptKind.PURCHASE) else cash
         self.document = None
         self.log("receipt closed", f"FD {doc.number}, total {doc_state.total}, {doc_state.tax_system.title}")
         body = [f"Кассир {doc_state.cashier}"]
         body += [f"{i['name']}  {i['quantity']} x {i['price']}" for i in doc_state.items]
-        body += [f"ИТОГ ={doc_state.total}", f"СНО {doc_state.tax_system.title}"]
-        title = f"КАССОВЫЙ ЧЕК / {RECEIPT_TITLES.get(doc_state.kind, str(int(doc_state.kind)))}"
+        body += [*doc_state.text, f"ИТОГ ={doc_state.total}", f"СНО {doc_state.tax_system.title}"]
+        heading = "КАССОВЫЙ ЧЕК КОРРЕКЦИИ" if correction else "КАССОВЫЙ ЧЕК"
+        title = f"{heading} / {RECEIPT_TITLES.get(doc_state.kind, str(int(doc_state.kind)))}"
         self._print_new(doc, self._document_lines(doc, title, body))
         return doc
 
@@ -138,12 +168,21 @@ class Receipts(FiscalRules, Printing):
         return copy
 
     @locked
-    def cancel_receipt(self) -> None:
+    def cancel_receipt(self, *, postpone: bool = False, reason: str = "") -> None:
+        """Annul the open document (nothing reaches the ФН); ``postpone``: the Pirit "postpone"
+        (0x33), counted apart — the document is to be made again in this shift."""
         self._require_ready()
         if self.pending is not None and self.pending.kind == DocumentKind.RECEIPT:
             raise CoreError(ErrorKind.PENDING_PRINT, "document closed in the ФН: cannot cancel, repeat the close")
-        self.current_document()
+        doc = self.current_document()
         self.document = None
+        if doc.form.fiscal:
+            if postpone:
+                self.shift.postponed += 1
+                self.shift.postponed_sum += doc.total
+            else:
+                self.shift.cancelled += 1
+                self.shift.cancelled_sum += doc.total
         if self.printer.paper is not PaperState.OUT and not self.printer.cover_open:
-            self.tape.extend(["ЧЕК АННУЛИРОВАН", CUT])
-        self.log("receipt cancelled")
+            self.tape.extend(["ЧЕК ОТЛОЖЕН" if postpone else "ЧЕК АННУЛИРОВАН", *([reason] if reason else []), CUT])
+        self.log("receipt postponed" if postpone else "receipt cancelled", reason)

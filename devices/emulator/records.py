@@ -70,6 +70,9 @@ class Document:
     reason: int | None = None  # 1205 for re-registration
     total: Decimal | None = None
     receipt_kind: ReceiptKind | None = None
+    payments: dict[str, Decimal] = field(default_factory=dict)  # PaymentKind value → amount (receipts)
+    taxes: dict[str, Decimal] = field(default_factory=dict)  # Vat value → tax amount (receipts)
+    correction: bool = False  # a correction receipt (form 31): receipt_kind says which operation
     delivered: bool = False
     printed: bool = False
     lines: list[str] = field(default_factory=list)
@@ -103,6 +106,42 @@ class Shift:
     opened_rtc_fn_delta: float | None = None  # RTC − ФН timer at open (R3.5 cross-check)
     receipts: int = 0  # receipts in the current shift
     close_interrupted: bool = False  # Z committed in the ФН, printout unfinished
+    # what the ФН does not hold but a shift report counts (non-fiscal documents, annulled receipts)
+    cancelled: int = 0
+    cancelled_sum: Decimal = Decimal(0)
+    postponed: int = 0
+    postponed_sum: Decimal = Decimal(0)
+    cash_in: int = 0
+    cash_in_sum: Decimal = Decimal(0)
+    cash_out: int = 0
+    cash_out_sum: Decimal = Decimal(0)
+
+
+SHIFT_SUMS = ("cancelled_sum", "postponed_sum", "cash_in_sum", "cash_out_sum")
+
+
+class DocumentForm(enum.Enum):
+    """What an open document is: a receipt, a correction receipt, or a non-fiscal document."""
+
+    RECEIPT = "receipt"
+    CORRECTION = "correction"
+    SERVICE = "service"  # text only, never in the ФН
+    CASH_IN = "cash_in"  # внесение: non-fiscal, counted by the shift and the drawer
+    CASH_OUT = "cash_out"  # изъятие (инкассация)
+
+    @property
+    def fiscal(self) -> bool:
+        return self in (DocumentForm.RECEIPT, DocumentForm.CORRECTION)
+
+
+@dataclass
+class Counters:
+    """Device-lifetime counters beyond the ФН: X reports made, the operation counter (every
+    document, fiscal or not) and what the last X or Z report counted."""
+
+    x_reports: int = 0
+    operations: int = 0
+    last_report: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,6 +154,11 @@ class OpenDocument:
     total: Decimal = Decimal(0)
     paid: Decimal = Decimal(0)
     cash_paid: Decimal = Decimal(0)
+    form: DocumentForm = DocumentForm.RECEIPT
+    payments: dict[str, Decimal] = field(default_factory=dict)  # PaymentKind value → amount
+    taxes: dict[str, Decimal] = field(default_factory=dict)  # Vat value → tax amount
+    discount: Decimal = Decimal(0)
+    text: list[str] = field(default_factory=list)  # printed lines added to the document (0x40 …)
 
 
 @dataclass
@@ -181,6 +225,7 @@ class CoreState:
     journal: list[JournalEntry]
     tape: list[str]
     cash: Decimal
+    counters: Counters
     fn: Fn
     wire_memory: dict[str, Any]  # per-device state a wire front-end keeps (e.g. Pirit 0x06/1)
     call_depth: int  # nesting of @locked calls in the thread holding the lock

@@ -20,7 +20,18 @@ from harness.device import DocumentKind, FnPhase, PaperState, ReceiptKind, TaxSy
 
 from .clock import VirtualClock
 from .defects import check_defects
-from .records import Document, Fn, OpenDocument, PendingPrint, Printer, ReceiptStep, Shift
+from .records import (
+    SHIFT_SUMS,
+    Counters,
+    Document,
+    DocumentForm,
+    Fn,
+    OpenDocument,
+    PendingPrint,
+    Printer,
+    ReceiptStep,
+    Shift,
+)
 
 if TYPE_CHECKING:
     from .core import FiscalCore
@@ -81,6 +92,7 @@ def _restorable(core: FiscalCore) -> dict[str, Any]:
             "pending_print": pending,
             "fn": {f.name: getattr(core.fn, f.name) for f in fields(core.fn) if f.name != "archive"},
             "cash": core.cash,
+            "counters": asdict(core.counters),
         }
     )
     return data
@@ -170,6 +182,7 @@ def _state(core: FiscalCore, documents: bool = True) -> Any:
                 "blocked": core.ofd_blocked(),
             },
             "cash": core.cash,
+            "counters": asdict(core.counters),
         }
     )
 
@@ -190,11 +203,13 @@ def restore_core(core: FiscalCore, data: dict[str, Any]) -> None:
             printer = dict(data["printer"])
             core.printer = Printer(**{**printer, "paper": PaperState(printer["paper"])})
             shift = {k: v for k, v in data["shift"].items() if k in Shift.__dataclass_fields__}
-            core.shift = Shift(**{**shift, "opened_at": _dt(shift.get("opened_at"))})
+            sums = {k: Decimal(shift[k]) for k in SHIFT_SUMS if k in shift}
+            core.shift = Shift(**{**shift, **sums, "opened_at": _dt(shift.get("opened_at"))})
             core.document = _open_document(data["document"]) if data.get("document") else None
             core.pending = _pending(data["pending_print"]) if data.get("pending_print") else None
             core.fn = _fn(data["fn"])
             core.cash = Decimal(data.get("cash", "0"))
+            core.counters = Counters(**data.get("counters", {}))
             core.new_documents = []
             core.powered = True
             core.initialised = not core.profile.needs_start_of_work
@@ -210,6 +225,10 @@ def _open_document(raw: dict[str, Any]) -> OpenDocument:
     fields["kind"] = ReceiptKind(fields["kind"])
     fields["tax_system"] = TaxSystem(fields["tax_system"])
     fields["state"] = ReceiptStep(fields["state"])
+    fields["form"] = DocumentForm(fields.get("form", DocumentForm.RECEIPT.value))
+    for key in ("payments", "taxes"):
+        fields[key] = {k: Decimal(v) for k, v in fields.get(key, {}).items()}
+    fields["discount"] = Decimal(fields.get("discount", "0"))
     return OpenDocument(**fields)
 
 
@@ -225,6 +244,8 @@ def _document(raw: dict[str, Any]) -> Document:
         fields[key] = None if fields.get(key) is None else TaxSystem(fields[key])
     fields["total"] = None if fields.get("total") is None else Decimal(fields["total"])
     fields["receipt_kind"] = None if fields.get("receipt_kind") is None else ReceiptKind(fields["receipt_kind"])
+    for key in ("payments", "taxes"):
+        fields[key] = {k: Decimal(v) for k, v in fields.get(key, {}).items()}
     return Document(**fields)
 
 

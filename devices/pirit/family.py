@@ -22,5 +22,12 @@ FAMILY = Family(
             choices=("fn", "param"),
             help="a receipt on an unregistered СНО: fn → 0x59 (the ФН refuses), param → 0x03 + extended 43 (R1.3)",
         ),
+        Setting(
+            "batch_scope",
+            default="document",
+            choices=("document", "connection"),
+            help="batch mode (0x30 bit 4) lasts while its document is open (document), or a new link starts "
+            "outside it (connection)",
+        ),
     ),
 )
