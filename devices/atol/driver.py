@@ -43,6 +43,7 @@ from harness.link import Link
 from harness.reconcile import Intent, Observed
 
 from .protocol import (
+    NUMBER_ENCODINGS,
     STATUS_PRINT_PENDING,
     CloseReceipt,
     Cmd,
@@ -51,6 +52,7 @@ from .protocol import (
     FnQuery,
     FnValidity,
     Mode,
+    NumberEncoding,
     OfdExchangeStatus,
     OfdFlags,
     OpenReceipt,
@@ -61,7 +63,6 @@ from .protocol import (
     Registration,
     RegistrationKind,
     RegistrationTotals,
-    ShiftParams,
     StateAnswer,
     StatusFlags,
     Tag,
@@ -72,6 +73,7 @@ from .protocol import (
 )
 from .protocol import FnStatus as AtolFnStatus
 from .protocol import Payment as AtolPayment
+from .reads import AtolReads
 from .wire import SYSADMIN_PASSWORD, AtolWire
 
 T = TypeVar("T")
@@ -80,7 +82,7 @@ PAYMENT_TYPE = {PaymentKind.CASH: PaymentType.CASH, PaymentKind.ELECTRONIC: Paym
 FN_WARNING_BITS = 0x8F  # the A4h/30h warning bits harness.device.FnWarning knows
 
 
-class AtolDriver(DriverBase, AtolWire):
+class AtolDriver(DriverBase, AtolReads):
     protocol = "atol-v3"
     family_name = "atol"
 
@@ -92,9 +94,15 @@ class AtolDriver(DriverBase, AtolWire):
         host_clock: Callable[[], datetime] = datetime.now,
         access_password: int = 0,
         mode_password: int = SYSADMIN_PASSWORD,
+        a4_10_encoding: str | None = None,
     ) -> None:
         AtolWire.__init__(self, link, access_password=access_password, mode_password=mode_password)
         self._bind_model(model)
+        if a4_10_encoding is not None and a4_10_encoding not in NUMBER_ENCODINGS:
+            raise HarnessError(f"a4_10_encoding is {' or '.join(NUMBER_ENCODINGS)}, not {a4_10_encoding!r}")
+        # A4h/10h number encoding ([conflict] §3.5.4): as told (the profile's atol_a4_10_encoding),
+        # else learned from the register by the first answer whose two readings differ
+        self._a4_10: NumberEncoding | None = NUMBER_ENCODINGS[a4_10_encoding] if a4_10_encoding else None
         self._host_clock = host_clock  # kept for interface symmetry: ATOL has no "start of work"
 
     # ------------------------------------------------------------------------------ lifecycle
@@ -117,9 +125,6 @@ class AtolDriver(DriverBase, AtolWire):
             self._mode = Mode.SELECT
 
     # ------------------------------------------------------------------------------ reading
-
-    def _fn_query(self, sub: int) -> bytes:
-        return self.call(Cmd.FN, bytes([sub])).data
 
     def _decode_fn(self, decoder: Callable[[bytes], T], sub: int) -> T:
         try:
@@ -165,7 +170,7 @@ class AtolDriver(DriverBase, AtolWire):
     def status(self) -> Status:
         block = self.status_block()
         state = StateAnswer.decode(self.call(Cmd.STATE).data)
-        shift_params: ShiftParams = self._decode_fn(ShiftParams.decode, FnQuery.SHIFT)
+        shift_params = self._shift_params(block)
         if shift_params.state == 2:  # "expired": plausible by analogy with libfptr, not confirmed (§3.5.4)
             shift = ShiftState.EXPIRED
         elif shift_params.state == 1 or block.flags & StatusFlags.SHIFT_OPEN:
@@ -247,7 +252,7 @@ class AtolDriver(DriverBase, AtolWire):
 
     def _last_document(self, kind: DocumentKind) -> FiscalDocument:
         status: AtolFnStatus = self._decode_fn(AtolFnStatus.decode, FnQuery.STATUS)
-        shift: ShiftParams = self._decode_fn(ShiftParams.decode, FnQuery.SHIFT)
+        shift = self._shift_params()
         clock = self.clock()
         when = status.last_document_at or clock
         if clock.replace(second=0) == when:  # the ФН keeps minutes; the clock gives the seconds
@@ -403,7 +408,7 @@ class AtolDriver(DriverBase, AtolWire):
     def _observe(self) -> Observed:
         block = self.status_block()
         status: AtolFnStatus = self._decode_fn(AtolFnStatus.decode, FnQuery.STATUS)
-        shift: ShiftParams = self._decode_fn(ShiftParams.decode, FnQuery.SHIFT)
+        shift = self._shift_params(block)
         registration: int | None = None
         with contextlib.suppress(DeviceError):
             registration = self._decode_fn(RegistrationTotals.decode, FnQuery.REGISTRATION).fd_number

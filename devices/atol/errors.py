@@ -8,7 +8,8 @@ The driver reads the error byte of an answer and raises the matching
 
 Sources: the §3.7 table (S6, atol4j ``error-messages.properties``).  A few codes that the
 reference table leaves out but the same S6 file lists (:data:`NOT_IN_REFERENCE_TABLE`) are used
-where the reference has no dedicated code: 26 "report with clearing interrupted", 114 "payments
+where the reference has no dedicated code: 26 "report with clearing interrupted", 108 "wrong
+register number" (91h), 114 "payments
 less than the receipt total", 118 "previous operation not completed", 126 "bad payment type",
 152 "no cash for the payout", 163 "bad report type".  Code 0 ("OK") is no error and has no kind,
 so it is not in :data:`CODES`; :func:`error_text` and :data:`ATOL_ERRORS` still name it.
@@ -58,6 +59,7 @@ CODES: dict[int, tuple[K, str]] = {
     104: (K.PRINTER_NOT_READY, "no link with the receipt printer"),
     105: (K.PRINTER_NOT_READY, "printer mechanical error"),
     106: (K.BAD_PARAMETER, "bad receipt type"),
+    108: (K.BAD_PARAMETER, "wrong register number"),
     114: (K.DOCUMENT_STATE, "payments less than the receipt total"),
     118: (K.PENDING_PRINT, "previous operation not completed"),
     122: (K.UNSUPPORTED, "model cannot do this"),
@@ -116,7 +118,7 @@ COMMAND_OVERRIDES: dict[tuple[int, int], K] = {
 
 
 # codes of CODES that the S6 file lists but the §3.7 reference table leaves out
-NOT_IN_REFERENCE_TABLE: frozenset[int] = frozenset({26, 114, 118, 126, 152, 163})
+NOT_IN_REFERENCE_TABLE: frozenset[int] = frozenset({26, 108, 114, 118, 126, 152, 163})
 
 NO_ERROR_TEXT = "OK"  # code 0 (§3.7)
 

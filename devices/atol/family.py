@@ -22,5 +22,12 @@ FAMILY = Family(
             help="the synchronous answer to ADD with NeedResult: pending → A1 then the async result, "
             "result → A3/A4 with the result at once (§3.3)",
         ),
+        Setting(
+            "atol_a4_10_encoding",
+            default="binary",
+            choices=("binary", "bcd"),
+            help="the 2-byte shift and receipt numbers of A4h/10h: binary → little-endian binary (S7, like "
+            "every other A4h counter, §3.5), bcd → BCD low byte first (atol4j); the sources conflict (§3.5.4, §7)",
+        ),
     ),
 )

@@ -42,10 +42,12 @@ from .protocol import (
     CodecError,
     DeviceType,
     EnterMode,
+    ExtendedError,
     FirmwareVersion,
     FnQuery,
     Mode,
     ReadRequisite,
+    Register,
     StateAnswer,
     StatusBlock,
     StatusFlags,
@@ -61,6 +63,7 @@ from .protocol import (
     encode_add,
     encode_command,
     encode_frame,
+    encode_read_register,
     encode_req,
     parse_answer,
 )
@@ -77,6 +80,7 @@ TRACE_CHUNK = 4096
 # last error, registers): asked again when the answer is lost or garbled
 READS = frozenset({0x3F, 0x45, 0xA4, 0xA5, 0x9D, 0xE9, 0x4D, 0xB3, 0x91, 0x58})
 READ_TRIES = 3
+EXTENDED_CODE_IN_REGISTER = 238  # §3.7: "read extended code from register 55"
 BUFFER_REFUSALS = frozenset({BufferStatus.OVERFLOW, BufferStatus.ALREADY_EXISTS, BufferStatus.STOPPED})
 FINAL = frozenset(
     {
@@ -289,6 +293,10 @@ class AtolWire:
                 f"register reported a link error to {command:02X}h: {atol_errors.text_of(code)} ({code})"
             )
         kind, text = atol_errors.kind_of(command, code)
+        if code == EXTENDED_CODE_IN_REGISTER and command not in (Cmd.READ_REGISTER, Cmd.LAST_ERROR):
+            with contextlib.suppress(DeviceError, LinkError, CodecError):  # §3.7: read it from register 55
+                data = self.call(Cmd.READ_REGISTER, encode_read_register(Register.EXTENDED_ERROR)).data
+                text = f"{text}: extended code {ExtendedError.decode(data).extended}"
         if code in (104, 105) and command != Cmd.STATUS:
             with contextlib.suppress(DeviceError, LinkError):
                 if self.status_block().flags & StatusFlags.COVER_OPEN:

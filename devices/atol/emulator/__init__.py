@@ -41,7 +41,7 @@ The access password (2 BCD, default 0) is checked on every task (wrong → 140).
 non-BCD one → 164; 48h back to mode 0 (refused with 155 while a receipt is open in mode 1).
 Commands outside their mode → 102: receipts, 9Ah, 59h in mode 1; 67h in mode 2; 5Ah in mode 3;
 64h/4Bh/EDh in mode 4 (programming) [inferred]; A6h in mode 6 (FN access) [inferred].  3Fh, 45h,
-A5h, 9Dh, A4h, 4Dh, E8h, E9h and 95h work in every mode.
+A5h, 9Dh, A4h, 4Dh, 58h, 91h, B3h, E8h, E9h and 95h work in every mode.
 
 * 3Fh: the 30-byte 'D' block from the core (serial = last 8 digits of the 10-digit core serial;
   flags bit 4 = a printout is pending after the ФН commit [inferred], :data:`STATUS_PRINT_PENDING`).
@@ -64,8 +64,18 @@ A5h, 9Dh, A4h, 4Dh, E8h, E9h and 95h work in every mode.
   A6h, 1101/1205 reasons (kept; the core records bit 7 itself).  E9h reads 1013, 1018, 1021,
   1037, 1041, 1062, 1209 and answers ``U err blocks(1) TLV``; other tags → 218.
 * A4h/43h: the last (re-)registration (FD number, fiscal sign, 1062) [inferred, see the codec].
-* A4h/10h (state 2 = expired [plausible, not confirmed]; numbers binary LE, the S7 reading of the
-  [conflict]; receipt number = next receipt like 3Fh), 20h, 30h, 31h, 32h, 33h, 42h.
+* A4h/10h (state 2 = expired [plausible, not confirmed]; receipt number = next receipt like 3Fh;
+  the numbers' encoding is the ``atol_a4_10_encoding`` setting: ``binary`` LE, S7's reading of
+  the [conflict] and the default, or ``bcd`` low byte first, atol4j's), 20h, 30h, 31h, 32h,
+  33h, 42h.
+* 58h last shift totals, B3h last error, 91h registers 10 (cash), 17 (date/time), 19 (receipt
+  and shift state), 22 (serial), 55 (extended error of the last command); another register →
+  108.  See :mod:`.diagnostics` for what "last" means here [inferred].
+
+Settings (``emulator:atol?KEY=VALUE``, ``kkt-hil emulate atol --set KEY=VALUE``; the family's
+``settings`` in :mod:`devices.atol.family`): ``atol_sync_result`` and ``atol_a4_10_encoding``,
+read from ``core.profile.extra`` (``core.wire_memory`` overrides ``atol_sync_result`` at run
+time).
 
 Modules
 =======
@@ -80,6 +90,7 @@ Modules
   92h/E6h/99h/4Ah/59h, date/time 64h/4Bh/EDh, E8h, A6h.
 * :mod:`.queries` -- ``AtolQueries``: the read-only answers 3Fh, 45h, A5h, 9Dh, 4Dh, A4h, E9h and
   the shared helpers (cashier name, firmware, serial).
+* :mod:`.diagnostics` -- ``AtolDiagnostics``: 58h, B3h, 91h.
 
 The emulator never imports a driver.
 """

@@ -16,6 +16,7 @@ from harness.device import PaperState
 from ...emulator.core import FiscalCore
 from ..protocol import (
     FFD_CODES,
+    NUMBER_ENCODINGS,
     STATUS_BLOCK_SIZE,
     STATUS_PRINT_PENDING,
     CommandRequest,
@@ -25,6 +26,7 @@ from ..protocol import (
     FnValidity,
     FnWarnings,
     Interface,
+    NumberEncoding,
     OfdExchangeStatus,
     OfdFlags,
     PrinterFlags,
@@ -42,7 +44,7 @@ from ..protocol import (
     to_bcd,
     to_le,
 )
-from .state import DEVICE_TYPE_KKT, PROTOCOL_VERSION, RECEIPT_TYPE, AtolError, AtolState, _u
+from .state import A4_10_SETTING, DEVICE_TYPE_KKT, PROTOCOL_VERSION, RECEIPT_TYPE, AtolError, AtolState, _u
 
 
 class AtolQueries:
@@ -80,6 +82,11 @@ class AtolQueries:
 
     def _mode_byte_parts(self) -> tuple[int, int]:
         return self.state.mode, self.state.submode
+
+    def _a4_10_encoding(self) -> NumberEncoding:
+        """The profile's ``atol_a4_10_encoding`` (the family default when the profile has none)."""
+        name = self.core.profile.extra.get(A4_10_SETTING, "binary")
+        return NUMBER_ENCODINGS.get(name, NumberEncoding.BINARY_LE)
 
     # -------------------------------------------------------------------------- status
 
@@ -166,7 +173,10 @@ class AtolQueries:
             state = ShiftState.CLOSED
             if core.shift.is_open:
                 state = ShiftState.EXPIRED if core.shift_expired() else ShiftState.OPEN
-            return _u(ShiftParams(state, core.shift.number % 0x10000, (core.shift.receipts + 1) % 0x10000).encode())
+            encoding = self._a4_10_encoding()
+            limit = 0x10000 if encoding == NumberEncoding.BINARY_LE else 10000
+            shift = ShiftParams(state, core.shift.number % limit, (core.shift.receipts + 1) % limit)
+            return _u(shift.encode(encoding))
         if sub == FnQuery.OFD_EXCHANGE:
             queue = core.unsent()
             flags = OfdFlags.NONE

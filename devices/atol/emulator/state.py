@@ -24,6 +24,7 @@ from ..protocol import (
 SYNC_PENDING = "pending"
 SYNC_RESULT = "result"
 SYNC_SETTING = "atol_sync_result"
+A4_10_SETTING = "atol_a4_10_encoding"
 TASK_CAPACITY = 32
 ACCESS_PASSWORD = 0
 PROTOCOL_VERSION = 3
@@ -60,6 +61,9 @@ COMMAND_MODE: dict[int, int | None] = {
     Cmd.CASH_IN_DRAWER: None,
     Cmd.WRITE_REQUISITE: None,
     Cmd.READ_REQUISITE: None,
+    Cmd.LAST_SHIFT_TOTALS: None,
+    Cmd.LAST_ERROR: None,
+    Cmd.READ_REGISTER: None,
     Cmd.REPRINT_LAST: None,
     Cmd.ENTER_MODE: None,
     Cmd.EXIT_MODE: None,
@@ -116,6 +120,10 @@ class AtolState:
     stopped_by: int | None = None  # TId of a failed task that stops the buffer until ACKed
     requisites: dict[int, bytes] = field(default_factory=dict)
     blocks: bytearray = field(default_factory=bytearray)  # E8h multi-block accumulation
+    # the last command other than the diagnostic reads (B3h, 91h): its byte, code, extended code
+    last_command: int = 0
+    last_error: int = 0
+    last_extended: int = 0
 
 
 Handler = Callable[[CommandRequest], bytes]
@@ -137,4 +145,5 @@ def describe_state(core: FiscalCore) -> dict[str, Any]:
         "tasks": {tid: (t.status.name, t.data.hex()) for tid, t in state.tasks.items()},
         "stopped_by": state.stopped_by,
         "requisites": {tag: value.hex() for tag, value in state.requisites.items()},
+        "last_error": {"command": state.last_command, "error": state.last_error, "extended": state.last_extended},
     }

@@ -39,6 +39,7 @@ from ..protocol import (
     encode_v2_frame,
 )
 from .commands import AtolCommands
+from .diagnostics import AtolDiagnostics
 from .state import (
     ACCESS_PASSWORD,
     COMMAND_MODE,
@@ -58,7 +59,11 @@ V3_STX_BYTE = bytes([V3_STX])
 V3_ESC_BYTE = bytes([V3_ESC])
 
 
-class AtolFrontEnd(AtolCommands):
+# commands whose run leaves the "last error" (B3h, register 55) as it was: the reads of it
+DIAGNOSTIC_COMMANDS = frozenset({Cmd.LAST_ERROR, Cmd.READ_REGISTER})
+
+
+class AtolFrontEnd(AtolCommands, AtolDiagnostics):
     """One link's worth of transport state over a shared core (device state in wire_memory)."""
 
     latency: DeviceLatency | None = None  # pace=device (devices.emulator.latency): told each command run
@@ -102,6 +107,9 @@ class AtolFrontEnd(AtolCommands):
             Cmd.WRITE_REQUISITE: self._write_requisite,
             Cmd.READ_REQUISITE: self._read_requisite,
             Cmd.REGISTRATION: self._registration,
+            Cmd.LAST_SHIFT_TOTALS: self._last_shift_totals,
+            Cmd.LAST_ERROR: self._last_error,
+            Cmd.READ_REGISTER: self._read_register,
         }
 
     # -------------------------------------------------------------------------- device state
@@ -308,8 +316,18 @@ class AtolFrontEnd(AtolCommands):
     # -------------------------------------------------------------------------- application
 
     def _execute(self, task: bytes) -> tuple[bool, bytes]:
-        """Run one application command: (success, answer payload)."""
+        """Run one application command: (success, answer payload); its outcome is the "last
+        error" (B3h, register 55) unless it is one of the reads of it."""
         command = task[2] if len(task) >= 3 else None
+        ok, answer = self._run(task, command)
+        if command is not None and command not in DIAGNOSTIC_COMMANDS:
+            state = self.state
+            state.last_command = command
+            state.last_error = 0 if ok else (answer[0] if command == Cmd.DEVICE_TYPE else answer[1])
+            state.last_extended = 0  # the emulator has no codes below the ATOL one
+        return ok, answer
+
+    def _run(self, task: bytes, command: int | None) -> tuple[bool, bytes]:
         if self.latency is not None and command is not None:  # pace=device
             self.latency.executed(answer_timeout(command))
         try:

@@ -19,6 +19,8 @@ Layers, bottom up
 * :mod:`.answers` -- typed answer data (§3.5.1–§3.5.4): 3Fh, 45h, A5h, 9Dh, A4h sub-commands.
 * :mod:`.params` -- typed request parameters (§3.5.5): sale path, E8h/E9h TLV requisites, A6h,
   date and time.
+* :mod:`.registers` -- diagnostic reads: 58h last shift totals, B3h last error, 91h registers
+  (register 55 = the extended error); layouts beyond §3.5.3 marked [inferred] there.
 * :mod:`.trace` -- :func:`describe`, a one-line, never-raising rendering of wire bytes.
 * errors (§3.7) -- the one table is :mod:`devices.atol.errors`; :data:`ATOL_ERRORS` and
   :func:`error_text` are re-exported here.  FFD codes come from :mod:`harness.fiscal`.
@@ -34,6 +36,8 @@ Choices on the reference's open points
   S7 reads it as "paper in presenter".
 * A4h/10h number encoding **[conflict]**: :class:`NumberEncoding` parameter, default
   ``BINARY_LE`` (S7); atol4j reads the same bytes as BCD with the low byte first (``BCD_LE``).
+  :data:`NUMBER_ENCODINGS` names them for the ``atol_a4_10_encoding`` setting (``binary`` /
+  ``bcd``).
 * 9Dh layout **[conflict]**: default per S7 (``'U' err version subversion language build(2)``),
   ``reserved_byte=True`` gives atol4j's reading with one extra byte after the error.  Fields are
   BCD as atol4j decodes them.
@@ -96,6 +100,7 @@ from .commands import (
     COMMAND_TIMEOUTS,
     DEFAULT_TIMEOUT,
     NO_ERROR_BYTE_COMMANDS,
+    NUMBER_ENCODINGS,
     Answer,
     AnswerForm,
     Cmd,
@@ -149,6 +154,18 @@ from .params import (
     encode_time_params,
     encode_tlv,
 )
+from .registers import (
+    WRONG_REGISTER,
+    ExtendedError,
+    LastError,
+    LastShiftTotals,
+    ReadRegister,
+    ReceiptStateRegister,
+    Register,
+    decode_datetime_register,
+    encode_datetime_register,
+    encode_read_register,
+)
 from .trace import describe
 from .v2 import (
     ACK,
@@ -198,6 +215,7 @@ __all__ = [
     "MAX_PAYLOAD_LEN",
     "NAK",
     "NO_ERROR_BYTE_COMMANDS",
+    "NUMBER_ENCODINGS",
     "POSITION_PARAMS_SIZE",
     "STATUS_BLOCK_SIZE",
     "STATUS_PRINT_PENDING",
@@ -207,6 +225,7 @@ __all__ = [
     "V3_ESC",
     # v3 transport
     "V3_STX",
+    "WRONG_REGISTER",
     "AddFlags",
     "Answer",
     "AnswerForm",
@@ -224,6 +243,7 @@ __all__ = [
     "CorruptReason",
     "DeviceType",
     "EnterMode",
+    "ExtendedError",
     "FirmwareVersion",
     "FnPhase",
     "FnQuery",
@@ -231,6 +251,8 @@ __all__ = [
     "FnValidity",
     "FnWarnings",
     "Interface",
+    "LastError",
+    "LastShiftTotals",
     "Mode",
     "NumberEncoding",
     "OfdExchangeStatus",
@@ -241,8 +263,11 @@ __all__ = [
     "PaymentType",
     "Position",
     "PrinterFlags",
+    "ReadRegister",
     "ReadRequisite",
+    "ReceiptStateRegister",
     "ReceiptType",
+    "Register",
     "Registration",
     "RegistrationKind",
     "RegistrationTotals",
@@ -268,6 +293,7 @@ __all__ = [
     "decode_command",
     "decode_date_params",
     "decode_datetime_params",
+    "decode_datetime_register",
     "decode_text",
     "decode_time_params",
     "decode_tlvs",
@@ -279,7 +305,9 @@ __all__ = [
     "encode_command",
     "encode_date_params",
     "encode_datetime_params",
+    "encode_datetime_register",
     "encode_frame",
+    "encode_read_register",
     "encode_req",
     "encode_status",
     "encode_text",

@@ -149,6 +149,14 @@ class NumberEncoding(StrEnum):
     BCD_BE = "bcd-be"
 
 
+NUMBER_ENCODINGS: Final[dict[str, NumberEncoding]] = {
+    "binary": NumberEncoding.BINARY_LE,
+    "bcd": NumberEncoding.BCD_LE,
+}
+"""The A4h/10h encodings by their setting names (``atol_a4_10_encoding``): S7's binary LE and
+atol4j's BCD (low byte first)."""
+
+
 DEFAULT_TIMEOUT: Final = 10.0
 COMMAND_TIMEOUTS: Final[dict[int, float]] = {
     0x6B: 10.0,

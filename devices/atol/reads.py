@@ -1,0 +1,92 @@
+"""The АТОЛ driver's reads that need more than one command or a session memory.
+
+:class:`AtolReads` sits between :class:`~devices.atol.wire.AtolWire` and
+:class:`~devices.atol.driver.AtolDriver`: A4h sub-commands, A4h/10h decoded in the register's
+own number encoding (the [conflict] of §3.5.4: the ``atol_a4_10_encoding`` setting of an
+emulated register, told to the driver or learned from 3Fh), and the diagnostic reads 58h, B3h
+and 91h (register 55 = the extended error, §3.5.3; layouts in
+:mod:`devices.atol.protocol.registers`).
+"""
+
+from __future__ import annotations
+
+from harness.errors import LinkCorrupted
+
+from .protocol import (
+    Cmd,
+    CodecError,
+    ExtendedError,
+    FnQuery,
+    LastError,
+    LastShiftTotals,
+    NumberEncoding,
+    Register,
+    ShiftParams,
+    StatusBlock,
+    encode_read_register,
+)
+from .wire import AtolWire
+
+
+class AtolReads(AtolWire):
+    """Reads over the wire; ``_a4_10`` is the A4h/10h encoding (None: not known yet)."""
+
+    _a4_10: NumberEncoding | None = None
+
+    def _fn_query(self, sub: int) -> bytes:
+        return self.call(Cmd.FN, bytes([sub])).data
+
+    def _shift_params(self, block: StatusBlock | None = None) -> ShiftParams:
+        """A4h/10h, decoded as the register encodes it.  Without a told encoding the two readings
+        (binary LE, BCD low byte first) are compared with 3Fh's BCD shift number (last closed:
+        +1 while open) and receipt number; the one that agrees is kept for the session.  Numbers
+        below 10 read the same either way and decide nothing."""
+        data = self._fn_query(FnQuery.SHIFT)
+        try:
+            if self._a4_10 is not None:
+                return ShiftParams.decode(data, self._a4_10)
+            binary = ShiftParams.decode(data, NumberEncoding.BINARY_LE)
+        except CodecError as exc:
+            raise LinkCorrupted(f"malformed A4h/10h answer: {exc}") from None
+        try:
+            bcd = ShiftParams.decode(data, NumberEncoding.BCD_LE)
+        except CodecError:  # a nibble above 9: not BCD
+            self._a4_10 = NumberEncoding.BINARY_LE
+            return binary
+        if bcd == binary:
+            return binary
+        block = block or self.status_block()
+        for encoding, reading in ((NumberEncoding.BINARY_LE, binary), (NumberEncoding.BCD_LE, bcd)):
+            open_ = reading.state in (1, 2)
+            if (reading.shift_number, reading.receipt_number) == (block.shift_number + open_, block.receipt_number):
+                self._a4_10 = encoding
+                self._link.trace.note(f"A4h/10h numbers are {encoding.value} (they agree with 3Fh)")
+                return reading
+        return binary  # neither agrees with 3Fh: S7's reading, undecided
+
+    # ------------------------------------------------------------------------------ diagnostics
+
+    def last_shift_totals(self) -> LastShiftTotals:
+        """58h: the shift totals of income and expense (§3.5.3)."""
+        try:
+            return LastShiftTotals.decode(self.call(Cmd.LAST_SHIFT_TOTALS).data)
+        except CodecError as exc:
+            raise LinkCorrupted(f"malformed 58h answer: {exc}") from None
+
+    def last_error(self) -> LastError:
+        """B3h: the last command's error code and command byte ([inferred] layout)."""
+        try:
+            return LastError.decode(self.call(Cmd.LAST_ERROR).data)
+        except CodecError as exc:
+            raise LinkCorrupted(f"malformed B3h answer: {exc}") from None
+
+    def read_register(self, register: int, param1: int = 0, param2: int = 0) -> bytes:
+        """91h: a register's raw value (what follows the error byte)."""
+        return self.call(Cmd.READ_REGISTER, encode_read_register(register, param1, param2)).data
+
+    def extended_error(self) -> ExtendedError:
+        """Register 55: the extended error of the last command (read it after error 238)."""
+        try:
+            return ExtendedError.decode(self.read_register(Register.EXTENDED_ERROR))
+        except CodecError as exc:
+            raise LinkCorrupted(f"malformed register 55: {exc}") from None
