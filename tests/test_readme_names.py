@@ -171,6 +171,7 @@ SETTING_DEFAULTS = {
     "tax_mismatch_code": ("(the default)", {"kf": "fn"}),
     "auto_open_shift": ("off on Pirit, on for АТОЛ", {"kf": "False", "start": "False", "atol": "True"}),
     "paper_check_before_commit": ("refused before the ФН", {"kf": "True", "atol": "True"}),
+    "batch_scope": ("the default", {"kf": "document", "start": "document"}),
 }
 
 

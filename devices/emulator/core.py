@@ -338,6 +338,23 @@ class FiscalCore(Receipts, Corrections, FiscalRules, Printing):
         self._print_new(doc, self._document_lines(doc, "ОТЧЁТ ОБ ИЗМЕНЕНИИ ПАРАМЕТРОВ РЕГИСТРАЦИИ", body))
         return doc
 
+    @locked
+    def close_fn(self, cashier: str = "") -> Document:
+        """Close the ФН's fiscal mode (form 6): shift closed, every document delivered to the OFD
+        first; afterwards the ФН only keeps its archive and the register makes no fiscal document."""
+        self._require_ready()
+        if self.shift.is_open:
+            raise CoreError(ErrorKind.SHIFT_OPEN, "the shift must be closed to close the ФН")
+        self._require_idle()
+        if self.unsent():
+            raise CoreError(ErrorKind.UNSENT_DOCUMENTS, f"{len(self.unsent())} documents not sent to the OFD")
+        self._require_paper()
+        doc = self._commit(DocumentKind.FN_CLOSE)
+        self.fn.phase = FnPhase.POST_FISCAL
+        self.log("ФН closed", f"FD {doc.number}")
+        self._print_new(doc, self._document_lines(doc, "ОТЧЁТ О ЗАКРЫТИИ ФН", [f"Кассир {cashier}"]))
+        return doc
+
     # ------------------------------------------------------------------ reprint
 
     @locked

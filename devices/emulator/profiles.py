@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from devices.models import MODELS, Model
 from harness.families import family
-from harness.fiscal import FN_REGISTRATION_LIMIT, TaxSystem
+from harness.fiscal import FFD_CODES, FN_REGISTRATION_LIMIT, TaxSystem
 from harness.versions import parse_version
 
 __all__ = ["FN_KINDS", "PROFILES", "FnKind", "ModelProfile", "UnknownSetting", "fn_kind", "parse_version", "profile"]
@@ -170,6 +170,8 @@ def _coerce(key: str, raw: str, current: object) -> object:
             raise ValueError(f"{key} takes an integer, not {raw!r}") from None
     if key in ("firmware", "rereg_min_firmware"):
         parse_version(raw)
+    if key == "ffd" and raw not in FFD_CODES:
+        raise ValueError(f"ffd takes one of {', '.join(FFD_CODES)}, not {raw!r}")
     return raw
 
 

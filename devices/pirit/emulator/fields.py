@@ -73,6 +73,17 @@ class ParamError(ValueError):
         self.extended = extended
 
 
+class UnknownSub(ParamError):
+    """A sub-request number the handler does not serve (answered 0x03 like any bad parameter).
+    Every handler of a command with sub-requests raises it, and only it, for a number it does
+    not know: the conformance table (devices/conformance.py) finds the served ones by it."""
+
+    def __init__(self, command: int, number: int) -> None:
+        super().__init__(f"0x{command:02X} sub-request {number} not supported")
+        self.command = command
+        self.number = number
+
+
 def money(value: Decimal) -> str:
     """An answer's money field: two decimals."""
     return format_money(value.quantize(Decimal("0.01")))

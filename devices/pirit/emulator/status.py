@@ -7,7 +7,7 @@ from harness.device import DocumentKind, FnPhase, PaperState, ReceiptKind
 
 from ...emulator.records import DocumentForm, ReceiptStep
 from ..protocol import ENCODING, Field, Request
-from .fields import TYPE_BY_RECEIPT, Fields, ParamError, handles
+from .fields import TYPE_BY_RECEIPT, Fields, UnknownSub, handles
 
 # the document state nibble of 0x00 (§2.5.1) for each step of an open receipt
 DOCUMENT_STATE = {ReceiptStep.OPENED: 1, ReceiptStep.SUBTOTAL: 2, ReceiptStep.PAYING: 3, ReceiptStep.PAID: 4}
@@ -77,4 +77,4 @@ class StatusCommands(Fields):
             if self.core.shift.close_interrupted:
                 mask |= 1 << 5
             return [which, mask]
-        raise ParamError(f"0x06 sub-request {which} not supported")
+        raise UnknownSub(0x06, which)
