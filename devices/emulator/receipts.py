@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from harness.device import DocumentKind, PaperState, PaymentKind, ReceiptKind, TaxSystem, Vat
 from harness.errors import ErrorKind
@@ -67,7 +67,7 @@ class Receipts(FiscalRules, Printing):
             raise CoreError(ErrorKind.BAD_PARAMETER, f"bad quantity {quantity}")
         if price < 0:
             raise CoreError(ErrorKind.BAD_PARAMETER, f"bad price {price}")
-        amount = (price * quantity).quantize(Decimal("0.01"))
+        amount = (price * quantity).quantize(Decimal("0.01"), ROUND_HALF_UP)
         rate = VAT_RATES[vat]
         tax = (amount * rate / (1 + rate)).quantize(Decimal("0.0001"))
         doc.items.append({"name": name or "Товар", "quantity": str(quantity), "price": str(price), "vat": vat.value})
@@ -183,6 +183,8 @@ class Receipts(FiscalRules, Printing):
             else:
                 self.shift.cancelled += 1
                 self.shift.cancelled_sum += doc.total
+                self.counters.annulled_after = self.last_fd().number
+                self.counters.annulled_total = str(doc.total)
         if self.printer.paper is not PaperState.OUT and not self.printer.cover_open:
             self.tape.extend(["ЧЕК ОТЛОЖЕН" if postpone else "ЧЕК АННУЛИРОВАН", *([reason] if reason else []), CUT])
         self.log("receipt postponed" if postpone else "receipt cancelled", reason)

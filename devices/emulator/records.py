@@ -142,6 +142,8 @@ class Counters:
     x_reports: int = 0
     operations: int = 0
     last_report: dict[str, str] = field(default_factory=dict)
+    annulled_after: int = -1  # the last FD number when a receipt was last annulled (-1: never)
+    annulled_total: str = "0"
 
 
 @dataclass

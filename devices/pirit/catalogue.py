@@ -54,7 +54,7 @@ class Command:
 def _subs(
     *rows: tuple[int, str] | tuple[int, str, frozenset[str]] | tuple[int, str, frozenset[str], bool],
 ) -> tuple[Sub, ...]:
-    return tuple(Sub(*row) for row in rows)  # type: ignore[arg-type]
+    return tuple(Sub(*row) for row in rows)
 
 
 _FM16_ONLY = frozenset({FM16})

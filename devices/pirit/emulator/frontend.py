@@ -182,7 +182,7 @@ class PiritFrontEnd(
                 return b""
         if error:
             return encode_response(request.packet_id, request.command, error, fields)
-        size = int(fields[0])
+        size = int(str(fields[0]))
         if size == 0:
             return encode_response(request.packet_id, request.command, 0, [])
         self._binary = (request, size, bytearray())
