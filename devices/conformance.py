@@ -66,7 +66,7 @@ def served_subs(command: Command, model: ModelProfile) -> frozenset[int]:
             handler(Request(DEFAULT_PASSWORD, 0x21, command.code, (str(sub.number),)))
         except UnknownSub:
             continue
-        except Exception:  # noqa: BLE001,S112 -- a refusal of a known sub-request still serves it
+        except Exception:  # noqa: BLE001 -- a refusal of a known sub-request still serves it
             pass
         found.add(sub.number)
     return frozenset(found)

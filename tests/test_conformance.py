@@ -58,7 +58,7 @@ class Wire:
         self.packet = 0x21
         assert self.call(0x10, "011220", "090000").error == 0
 
-    def call(self, command: int, *fields: str):  # type: ignore[no-untyped-def]
+    def call(self, command: int, *fields: str):
         self.packet = self.packet + 1 if self.packet < 0x3F else 0x21
         answer = self.frontend.feed(encode_request(command, list(fields), packet_id=self.packet))
         return decode_response(answer)

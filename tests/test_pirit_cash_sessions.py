@@ -184,6 +184,8 @@ class Session:
         assert held == total, f"0x03/1 holds {held} for items {items} (each sum rounded half up: {total})"
         assert int(query(self.kkt, 0x00)[2]) >> 4 != 0, "a receipt with items is not an open document"
         ask(self.kkt, 0x32)
+        last = query(self.kkt, 0x03, 2)  # the manual: the last closed receipt, "type 0 for an annulled one"
+        assert (int(last[0]), Decimal(last[4])) == (0, total), f"0x03/2 {last} after annulling a receipt of {total}"
         self.model.annulled += 1
         self.model.annulled_sum += total
         return total

@@ -184,7 +184,7 @@ def test_drawer_beep_speed_memory() -> None:
     assert _ask(front, 0x82, [100]) == (0, ())
     assert _ask(front, 0x82, [5]) == (3, ())
     assert _ask(front, 0x93, [5]) == (0, ())
-    assert core.wire_memory["pirit_baud"] == 115200
+    assert core.wire_memory["pirit_baud"] == 5
     assert _ask(front, 0x93, [6]) == (3, ())
     assert _ask(front, 0x91, [1, 0, 4]) == (0, ("00000000",))
     assert _ask(front, 0x91, [7, 0, 4]) == (3, ())

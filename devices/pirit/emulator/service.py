@@ -50,7 +50,7 @@ from ..protocol import Field, Request
 from .fields import Fields, ParamError, handles
 from .settings_table import SettingsCommands
 
-BAUD_RATES = (4800, 9600, 19200, 38400, 57600, 115200)  # 0x93 parameter 0..5
+SERIAL_SPEEDS = 6  # 0x93 takes a speed code 0..5 (the manual's table of line rates)
 LOGO_MAX = 1 + 62 + 576 // 8 * 220  # 0x1B + a monochrome BMP of 576 × 220 dots
 DESIGN_MAX = 65535  # [inferred]: the manual gives no limit
 PICTURE_MAX = 65530  # 0x18
@@ -291,10 +291,10 @@ class ServiceCommands(SettingsCommands, Fields):
     @handles(0x93)
     def _serial_speed(self, request: Request) -> list[Field]:
         speed = self._int(request, 0, -1)
-        if not 0 <= speed < len(BAUD_RATES):
+        if not 0 <= speed < SERIAL_SPEEDS:
             raise ParamError(f"serial speed {speed} (0..5)")
-        self._svc_memory["pirit_baud"] = BAUD_RATES[speed]
-        self.core.log("serial speed", f"{BAUD_RATES[speed]} baud (recorded; the link is unchanged)")
+        self._svc_memory["pirit_baud"] = speed
+        self.core.log("serial speed", f"code {speed} (recorded; the link is unchanged)")
         return []
 
     @handles(0x94)
@@ -311,7 +311,7 @@ class ServiceCommands(SettingsCommands, Fields):
                 f"ФН {core.fn.serial}  ФФД {core.profile.ffd}",
                 f"ИНН {core.fn.inn}  РН ККТ {core.fn.rnm}",
                 f"ОФД {self.table_value(77)}:{self.table_value(78)}",
-                f"СКОРОСТЬ {self._svc_memory.get('pirit_baud', core.profile.baudrate)}",
+                f"СКОРОСТЬ {self._svc_memory.get('pirit_baud', 'по умолчанию')}",
                 *(f"НАСТРОЙКА {n}: {self.table_value(n)}" for n in range(1, 7)),
                 CUT,
             ]
