@@ -25,7 +25,7 @@ from .protocol import (
     StatusBlock,
     encode_read_register,
 )
-from .wire import AtolWire
+from .wire import AtolWire, decoded
 
 
 class AtolReads(AtolWire):
@@ -68,17 +68,11 @@ class AtolReads(AtolWire):
 
     def last_shift_totals(self) -> LastShiftTotals:
         """58h: the shift totals of income and expense (§3.5.3)."""
-        try:
-            return LastShiftTotals.decode(self.call(Cmd.LAST_SHIFT_TOTALS).data)
-        except CodecError as exc:
-            raise LinkCorrupted(f"malformed 58h answer: {exc}") from None
+        return decoded(LastShiftTotals.decode, self.call(Cmd.LAST_SHIFT_TOTALS).data, "58h answer")
 
     def last_error(self) -> LastError:
         """B3h: the last command's error code and command byte ([inferred] layout)."""
-        try:
-            return LastError.decode(self.call(Cmd.LAST_ERROR).data)
-        except CodecError as exc:
-            raise LinkCorrupted(f"malformed B3h answer: {exc}") from None
+        return decoded(LastError.decode, self.call(Cmd.LAST_ERROR).data, "B3h answer")
 
     def read_register(self, register: int, param1: int = 0, param2: int = 0) -> bytes:
         """91h: a register's raw value (what follows the error byte)."""
@@ -86,7 +80,4 @@ class AtolReads(AtolWire):
 
     def extended_error(self) -> ExtendedError:
         """Register 55: the extended error of the last command (read it after error 238)."""
-        try:
-            return ExtendedError.decode(self.read_register(Register.EXTENDED_ERROR))
-        except CodecError as exc:
-            raise LinkCorrupted(f"malformed register 55: {exc}") from None
+        return decoded(ExtendedError.decode, self.read_register(Register.EXTENDED_ERROR), "register 55")

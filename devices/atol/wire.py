@@ -25,6 +25,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
+from typing import TypeVar
 
 from devices.models import Identified, identify
 from harness.errors import DeviceError, ErrorKind, LinkCorrupted, LinkError, LinkTimeout, device_error
@@ -306,17 +307,10 @@ class AtolWire:
     # ------------------------------------------------------------------------------ reading
 
     def status_block(self) -> StatusBlock:
-        answer = self.call(Cmd.STATUS)
-        try:
-            return StatusBlock.decode(b"D" + answer.data)
-        except CodecError as exc:
-            raise LinkCorrupted(f"malformed 3Fh status block: {exc}") from None
+        return decoded(StatusBlock.decode, b"D" + self.call(Cmd.STATUS).data, "3Fh status block")
 
     def device_type(self) -> DeviceType:
-        try:
-            return DeviceType.decode(self.call(Cmd.DEVICE_TYPE).data)
-        except CodecError as exc:
-            raise LinkCorrupted(f"malformed A5h answer: {exc}") from None
+        return decoded(DeviceType.decode, self.call(Cmd.DEVICE_TYPE).data, "A5h answer")
 
     def read_requisite(self, tag: int) -> bytes:
         """E9h: the value of one requisite (TLV tag) the register keeps."""
@@ -392,3 +386,14 @@ def detect(link: Link, *, host_clock: Callable[[], datetime] | None = None) -> I
     except (LinkError, DeviceError, CodecError):
         firmware = fn_serial = ""
     return replace(identify("atol", serial, device_type.model, firmware), fn_serial=fn_serial)
+
+
+T = TypeVar("T")
+
+
+def decoded(decode: Callable[[bytes], T], data: bytes, what: str) -> T:
+    """``decode(data)``; an answer the codec cannot read is the link's fault (LinkCorrupted)."""
+    try:
+        return decode(data)
+    except CodecError as exc:
+        raise LinkCorrupted(f"malformed {what}: {exc}") from None

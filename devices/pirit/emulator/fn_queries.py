@@ -55,7 +55,9 @@ from decimal import Decimal
 
 from harness.device import DocumentKind, PaymentKind, ReceiptKind, Vat
 
+from ...emulator.cashdesk import RECEIPT_FORMS as RECEIPTS
 from ...emulator.records import Document
+from ...emulator.rules import REGISTRATION_KINDS as REGISTRATIONS
 from ..protocol import ENCODING, Field, Request
 from .counters import kind_totals
 from .fields import Fields, ParamError, UnknownSub, ffd_code, handles, money
@@ -63,8 +65,6 @@ from .fields import Fields, ParamError, UnknownSub, ffd_code, handles, money
 TLV_BLOCK = 512  # 0x78/16, /21: default block size (bytes)
 FN_ARCHIVE_CAPACITY = 250_000  # 0x78/18 [inferred]
 OFD_STORAGE_KB = 512
-REGISTRATIONS = (DocumentKind.REGISTRATION, DocumentKind.REREGISTRATION)
-RECEIPTS = (DocumentKind.RECEIPT, DocumentKind.CORRECTION)
 SHIFT_REPORTS = (DocumentKind.SHIFT_OPEN, DocumentKind.SHIFT_CLOSE)
 PAYMENT_TAGS = {
     PaymentKind.CASH: 1031,
