@@ -35,6 +35,7 @@ __all__ = [
     "Payment",
     "PaymentKind",
     "ReceiptKind",
+    "ShiftCounters",
     "ShiftState",
     "Status",
     "TaxSystem",
@@ -165,6 +166,19 @@ class OfdQueue:
 
 
 @dataclass(frozen=True)
+class ShiftCounters:
+    """What the register has counted for the current shift (after a Z: the closed one, until the
+    next shift opens): receipts by settlement sign, and the cash in the drawer."""
+
+    shift_number: int
+    sales: int  # приход: receipts in the shift
+    sales_total: Decimal
+    returns: int  # возврат прихода
+    returns_total: Decimal
+    cash: Decimal | None = None  # cash in the drawer, where the device says
+
+
+@dataclass(frozen=True)
 class FiscalDocument:
     kind: DocumentKind
     number: int  # ФД number (1040)
@@ -238,13 +252,17 @@ class Kkt(Protocol):
 
     def x_report(self, cashier: str = DEFAULT_CASHIER) -> None: ...
 
+    def counters(self) -> ShiftCounters: ...
+
     def sell(
         self,
         items: Sequence[Item],
         payments: Sequence[Payment] | None = None,
         tax_system: TaxSystem | None = None,
         cashier: str = DEFAULT_CASHIER,
-    ) -> FiscalDocument: ...
+        kind: ReceiptKind = ReceiptKind.SALE,
+    ) -> FiscalDocument:
+        """A receipt of settlement sign ``kind`` (a sale by default; SALE_RETURN for a return)."""
 
     def cancel_document(self) -> None: ...
 

@@ -31,6 +31,8 @@ from harness.device import (
     PaperState,
     Payment,
     PaymentKind,
+    ReceiptKind,
+    ShiftCounters,
     ShiftState,
     Status,
     TaxSystem,
@@ -79,6 +81,13 @@ from .wire import SYSADMIN_PASSWORD, AtolWire
 T = TypeVar("T")
 VAT_TAX = {Vat.VAT20: TaxType.VAT20, Vat.VAT10: TaxType.VAT10, Vat.VAT0: TaxType.VAT0, Vat.NONE: TaxType.NONE}
 PAYMENT_TYPE = {PaymentKind.CASH: PaymentType.CASH, PaymentKind.ELECTRONIC: PaymentType.ELECTRONIC}
+# 92h receipt type of each settlement sign (§3.5.5: 1 приход, 2 возврат прихода, 4 расход, 5 возврат расхода)
+RECEIPT_TYPE = {
+    ReceiptKind.SALE: ReceiptType.SALE,
+    ReceiptKind.SALE_RETURN: ReceiptType.SALE_RETURN,
+    ReceiptKind.PURCHASE: ReceiptType.EXPENSE,
+    ReceiptKind.PURCHASE_RETURN: ReceiptType.EXPENSE_RETURN,
+}
 FN_WARNING_BITS = 0x8F  # the A4h/30h warning bits harness.device.FnWarning knows
 
 
@@ -289,33 +298,60 @@ class AtolDriver(DriverBase, AtolReads):
             self._write_cashier(cashier)
             self.call(Cmd.X_REPORT, b"\x01")
 
+    def counters(self) -> ShiftCounters:
+        """A4h/10h the shift number; 91h register 6 the receipts of a type, register 3 their
+        payments by payment type (summed over the 99h types 1..5), register 10 the cash in the drawer."""
+        shift = self._shift_params()
+        totals = {
+            kind: sum((self.shift_payments(RECEIPT_TYPE[kind], p) for p in PaymentType), Decimal(0))
+            for kind in (ReceiptKind.SALE, ReceiptKind.SALE_RETURN)
+        }
+        return ShiftCounters(
+            shift_number=shift.shift_number,
+            sales=self.shift_receipts(ReceiptType.SALE),
+            sales_total=totals[ReceiptKind.SALE],
+            returns=self.shift_receipts(ReceiptType.SALE_RETURN),
+            returns_total=totals[ReceiptKind.SALE_RETURN],
+            cash=self.cash_in_drawer(),
+        )
+
     def sell(
         self,
         items: Sequence[Item],
         payments: Sequence[Payment] | None = None,
         tax_system: TaxSystem | None = None,
         cashier: str = DEFAULT_CASHIER,
+        kind: ReceiptKind = ReceiptKind.SALE,
     ) -> FiscalDocument:
         if not items:
-            raise HarnessError("a sale needs at least one item")
+            raise HarnessError("a receipt needs at least one item")
+        kind = ReceiptKind(kind)
         if tax_system is not None and (not tax_system.value or tax_system.value & (tax_system.value - 1)):
             raise HarnessError(f"a receipt takes one tax system, not {tax_system.title}")
         total = sum((item.amount for item in items), Decimal(0))
         payments = payments or [Payment(total)]
         positions = [_position(item) for item in items]
         pays = [_payment(payment) for payment in payments]
-        request = (tuple(items), tuple(payments), tax_system, cashier, total)
+        # the kind is part of the request: an interrupted return is settled as a return, not a sale;
+        # the total stays last (Intent.describe)
+        request = (tuple(items), tuple(payments), tax_system, cashier, kind, total)
         intent = Intent(DocumentKind.RECEIPT, request, steps=len(items) + len(payments))
-        return self.run(intent, lambda: self._sell_once(positions, pays, tax_system, cashier, total))
+        return self.run(intent, lambda: self._sell_once(positions, pays, tax_system, cashier, kind, total))
 
     def _sell_once(
-        self, positions: list[bytes], pays: list[bytes], tax_system: TaxSystem | None, cashier: str, total: Decimal
+        self,
+        positions: list[bytes],
+        pays: list[bytes],
+        tax_system: TaxSystem | None,
+        cashier: str,
+        kind: ReceiptKind,
+        total: Decimal,
     ) -> FiscalDocument:
         with self._in_mode(Mode.REGISTRATION):
             self._write_cashier(cashier)
             if tax_system is not None:
                 self._write_requisite(Tag.RECEIPT_TAX_SYSTEM, bytes([tax_system.value]))
-            self.call(Cmd.OPEN_RECEIPT, OpenReceipt(ReceiptType.SALE).encode())
+            self.call(Cmd.OPEN_RECEIPT, OpenReceipt(RECEIPT_TYPE[kind]).encode())
             try:
                 for position in positions:
                     self.call(Cmd.REGISTER_POSITION, position)
@@ -443,7 +479,7 @@ class AtolDriver(DriverBase, AtolReads):
         doc = self._last_document(intent.kind)
         if intent.kind is not DocumentKind.RECEIPT:
             return doc
-        _, _, tax_system, _, total = intent.request
+        _, _, tax_system, _, _, total = intent.request
         assert isinstance(total, Decimal) and (tax_system is None or isinstance(tax_system, TaxSystem))
         return replace(doc, tax_system=tax_system, total=total, printed=not after.pending_print)
 

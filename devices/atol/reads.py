@@ -10,9 +10,13 @@ and 91h (register 55 = the extended error, §3.5.3; layouts in
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from harness.errors import LinkCorrupted
 
 from .protocol import (
+    PAYMENTS_WIDTH,
+    RECEIPT_COUNT_WIDTH,
     Cmd,
     CodecError,
     ExtendedError,
@@ -24,6 +28,8 @@ from .protocol import (
     ShiftParams,
     StatusBlock,
     encode_read_register,
+    from_bcd,
+    money_from_bcd,
 )
 from .wire import AtolWire, decoded
 
@@ -78,6 +84,36 @@ class AtolReads(AtolWire):
         """91h: a register's raw value (what follows the error byte)."""
         return self.call(Cmd.READ_REGISTER, encode_read_register(register, param1, param2)).data
 
+    def _register_value(self, register: int, width: int, param1: int = 0, param2: int = 0) -> bytes:
+        data = self.read_register(register, param1, param2)
+        if len(data) < width:
+            raise LinkCorrupted(f"register {register} answer has {len(data)} bytes, expected {width}")
+        return data[:width]
+
+    def cash_in_drawer(self) -> Decimal:
+        """Register 10: the cash in the drawer."""
+        return _money(self._register_value(Register.CASH, 7), Register.CASH)
+
+    def shift_payments(self, receipt_type: int, payment_type: int) -> Decimal:
+        """Register 3: the shift's payments of one payment type in receipts of one type."""
+        value = self._register_value(Register.PAYMENTS, PAYMENTS_WIDTH, receipt_type, payment_type)
+        return _money(value, Register.PAYMENTS)
+
+    def shift_receipts(self, receipt_type: int) -> int:
+        """Register 6: the shift's receipts of one type ([inferred], see the registers module)."""
+        value = self._register_value(Register.RECEIPT_COUNT, RECEIPT_COUNT_WIDTH, receipt_type)
+        try:
+            return from_bcd(value)
+        except CodecError as exc:
+            raise LinkCorrupted(f"malformed register 6 answer: {exc}") from None
+
     def extended_error(self) -> ExtendedError:
         """Register 55: the extended error of the last command (read it after error 238)."""
         return decoded(ExtendedError.decode, self.read_register(Register.EXTENDED_ERROR), "register 55")
+
+
+def _money(data: bytes, register: int) -> Decimal:
+    try:
+        return money_from_bcd(data)
+    except CodecError as exc:
+        raise LinkCorrupted(f"malformed register {register} answer: {exc}") from None

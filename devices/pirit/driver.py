@@ -26,6 +26,8 @@ from harness.device import (
     PaperState,
     Payment,
     PaymentKind,
+    ReceiptKind,
+    ShiftCounters,
     ShiftState,
     Status,
     TaxSystem,
@@ -59,6 +61,14 @@ from .protocol import (
 from .wire import PiritWire
 
 RECEIPT_TYPE_SALE = 2  # 0x03/2 field 1 (the 0x30 document type)
+# 0x30 field 1 bits 0..3, the manual's "Открыть документ": 2 приход, 3 возврат прихода, 6 расход,
+# 7 возврат расхода (4 and 5 are cash in / cash out documents); 0x03/2 field 1 names the same types
+RECEIPT_TYPES = {
+    ReceiptKind.SALE: 2,
+    ReceiptKind.SALE_RETURN: 3,
+    ReceiptKind.PURCHASE: 6,
+    ReceiptKind.PURCHASE_RETURN: 7,
+}
 REGISTRATIONS_SEARCH_LIMIT = 64  # more than any ФН allows (R5.6: 30 observed)
 VAT_INDEX = {Vat.VAT20: 0, Vat.VAT10: 1, Vat.VAT0: 2, Vat.NONE: 3}
 PAYMENT_INDEX = {PaymentKind.CASH: 0, PaymentKind.ELECTRONIC: 1}
@@ -232,6 +242,23 @@ class PiritDriver(DriverBase, PiritWire):
     def x_report(self, cashier: str = DEFAULT_CASHIER) -> None:
         self.call(0x20, [cashier])
 
+    def counters(self) -> ShiftCounters:
+        """The manual's 0x01 "сменные счетчики": 1 shift number, 7 receipt counts (sale, return,
+        annulled, postponed, cash in, cash out), 3 / 5 sale / return sums by the 16 payment types
+        (summed here); 0x02/7 the cash in the drawer."""
+        shift = self.sub(0x01, 1)
+        counts = self.sub(0x01, 7)
+        if not shift or len(counts) < 2:
+            raise LinkCorrupted(f"0x01/1, 0x01/7 answers have {len(shift)}, {len(counts)} fields, expected 1, 6")
+        return ShiftCounters(
+            shift_number=parse_int(shift[0]),
+            sales=parse_int(counts[0]),
+            sales_total=_money_sum(self.sub(0x01, 3), "0x01/3"),
+            returns=parse_int(counts[1]),
+            returns_total=_money_sum(self.sub(0x01, 5), "0x01/5"),
+            cash=_money(self.sub(0x02, 7)[0], "0x02/7"),
+        )
+
     # ------------------------------------------------------------------------------ receipts
 
     def sell(
@@ -240,14 +267,18 @@ class PiritDriver(DriverBase, PiritWire):
         payments: Sequence[Payment] | None = None,
         tax_system: TaxSystem | None = None,
         cashier: str = DEFAULT_CASHIER,
+        kind: ReceiptKind = ReceiptKind.SALE,
     ) -> FiscalDocument:
         if not items:
-            raise HarnessError("a sale needs at least one item")
+            raise HarnessError("a receipt needs at least one item")
+        kind = ReceiptKind(kind)
         total = sum((item.amount for item in items), Decimal(0))
         payments = payments or [Payment(total)]
-        request = (tuple(items), tuple(payments), tax_system, cashier, total)
+        # the kind is part of the request: an interrupted return is settled as a return, not a sale;
+        # the total stays last (Intent.describe)
+        request = (tuple(items), tuple(payments), tax_system, cashier, kind, total)
         intent = Intent(DocumentKind.RECEIPT, request, steps=len(items) + len(payments))
-        return self.run(intent, lambda: self._sell_once(items, payments, tax_system, cashier, total))
+        return self.run(intent, lambda: self._sell_once(items, payments, tax_system, cashier, kind, total))
 
     def _sell_once(
         self,
@@ -255,9 +286,11 @@ class PiritDriver(DriverBase, PiritWire):
         payments: Sequence[Payment],
         tax_system: TaxSystem | None,
         cashier: str,
+        kind: ReceiptKind,
         total: Decimal,
     ) -> FiscalDocument:
-        self.call(0x30, [2, 1, cashier, "", tax_system.index if tax_system is not None else "", ""])
+        doc_type = RECEIPT_TYPES[kind]
+        self.call(0x30, [doc_type, 1, cashier, "", tax_system.index if tax_system is not None else "", ""])
         try:
             for item in items:
                 self.call(
@@ -272,7 +305,7 @@ class PiritDriver(DriverBase, PiritWire):
             self._cancel_quietly()
             raise
         doc = self._close_document()
-        return self._read_back_receipt(doc, tax_system, total, items)
+        return self._read_back_receipt(doc, tax_system, total, items, kind)
 
     def _check_open_total(self, total: Decimal, half_up: Decimal) -> None:
         """Before the commit: the receipt the register holds must total what was sent (0x03/1).
@@ -287,39 +320,45 @@ class PiritDriver(DriverBase, PiritWire):
             raise LinkCorrupted(f"the register holds a receipt of {held} for a sale of {total}; cancelled")
 
     def _read_back_receipt(
-        self, doc: FiscalDocument, tax_system: TaxSystem | None, total: Decimal, items: Sequence[Item]
+        self,
+        doc: FiscalDocument,
+        tax_system: TaxSystem | None,
+        total: Decimal,
+        items: Sequence[Item],
+        receipt_kind: ReceiptKind = ReceiptKind.SALE,
     ) -> FiscalDocument:
-        """After the commit: the last receipt in the register (0x03/2) must be this sale, of this
+        """After the commit: the last receipt in the register (0x03/2) must be this receipt (its type), of this
         total (or its total rounded half up), when it names this FD number; a second read settles an
         answer garbled on the way.  0x03/2 naming another FD is not judged: its field positions
         differ between devices (§2.5.5), and the FD number is checked by the reconciler."""
         accepted = (total, _total_half_up(items))
-        committed, kind = doc, RECEIPT_TYPE_SALE
+        expected = RECEIPT_TYPES[receipt_kind]
+        committed, kind = doc, expected
         for _ in range(2):
-            committed, kind = self._last_receipt(doc)
+            committed, kind = self._last_receipt(doc, expected)
             if committed.number != doc.number:
                 self._link.trace.note(
                     f"0x03/2 names FD {committed.number}, the register's last receipt is FD {doc.number}: not judged"
                 )
                 return replace(doc, tax_system=tax_system, total=total)
-            if committed.total in accepted and kind == RECEIPT_TYPE_SALE:
+            if committed.total in accepted and kind == expected:
                 sign = doc.fiscal_sign or committed.fiscal_sign
                 in_shift = doc.number_in_shift if doc.number_in_shift is not None else committed.number_in_shift
                 return replace(doc, tax_system=tax_system, total=total, fiscal_sign=sign, number_in_shift=in_shift)
         raise MiscommittedDocument(
             f"the register's receipt FD {committed.number} is of type {kind}, total {committed.total}: "
-            f"not the sale of {total} it was reported as",
+            f"not the {receipt_kind.name.lower()} receipt (type {expected}) of {total} it was reported as",
             document=committed,
         )
 
-    def _last_receipt(self, doc: FiscalDocument) -> tuple[FiscalDocument, int]:
+    def _last_receipt(self, doc: FiscalDocument, expected: int = RECEIPT_TYPE_SALE) -> tuple[FiscalDocument, int]:
         """The last receipt the register committed and its type, from 0x03/2 (§2.5.5: type,
         operation counter, receipt number, document number, sum, discount, 0, FP, FD); date and
         time are ``doc``'s.  A firmware without 0x03/2 gives ``doc`` back unchecked."""
         try:
             fields = self.sub(0x03, 2)
         except DeviceError:
-            return doc, RECEIPT_TYPE_SALE
+            return doc, expected
         if len(fields) < 9:
             raise LinkCorrupted(f"0x03/2 answer has {len(fields)} fields, expected 9")
         try:
@@ -440,10 +479,10 @@ class PiritDriver(DriverBase, PiritWire):
         doc = self._last_document(intent.kind)
         if intent.kind is not DocumentKind.RECEIPT:
             return doc
-        items, _, tax_system, _, total = intent.request
+        items, _, tax_system, _, kind, total = intent.request
         assert isinstance(total, Decimal) and (tax_system is None or isinstance(tax_system, TaxSystem))
-        assert isinstance(items, tuple)
-        receipt = self._read_back_receipt(doc, tax_system, total, items)  # the number is 0x78/3's
+        assert isinstance(items, tuple) and isinstance(kind, ReceiptKind)
+        receipt = self._read_back_receipt(doc, tax_system, total, items, kind)  # the number is 0x78/3's
         return replace(receipt, printed=not after.pending_print)
 
 
@@ -452,6 +491,18 @@ def _datetime(fields: Sequence[str]) -> datetime | None:
         return None
     day: date = parse_date(fields[0])
     return datetime.combine(day, parse_time(fields[1]))
+
+
+def _money(text: str, what: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        raise LinkCorrupted(f"{what} answer has a sum of {text!r}") from None
+
+
+def _money_sum(fields: Sequence[str], what: str) -> Decimal:
+    """The sums by payment type of a 0x01/3 or 0x01/5 answer, added up."""
+    return sum((_money(value, what) for value in fields if value.strip()), Decimal(0))
 
 
 def _total_half_up(items: Sequence[Item]) -> Decimal:

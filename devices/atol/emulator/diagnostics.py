@@ -10,8 +10,12 @@ Emulator choices, all **[inferred]**:
 * 58h totals are net per operation over the receipts of the current shift (the last one when
   the shift is closed): income = приход − возврат прихода, expense = расход − возврат расхода,
   taken from the ФН archive.
-* Registers take no parameters: a non-zero param1/param2 is 19 (bad format); a missing register
-  byte or more than three parameter bytes is 20 (bad length); a register not served is 108.
+* Registers 3 (payments) and 6 (receipt count) take the receipt type in param1 (and register 3
+  the payment type in param2): the shift's receipts of that type (the current shift's, or the
+  last closed one's until a new shift opens, as the core counts them); a receipt type or payment
+  type the register does not know is 19 (bad format), as is a non-zero param2 of register 6.
+* The other registers take no parameters: a non-zero param1/param2 is 19 (bad format); a missing
+  register byte or more than three parameter bytes is 20 (bad length); a register not served is 108.
 """
 
 from __future__ import annotations
@@ -21,13 +25,18 @@ from decimal import Decimal
 from harness.device import ReceiptKind
 
 from ..protocol import (
+    PAYMENTS_WIDTH,
+    RECEIPT_COUNT_WIDTH,
+    REGISTER_PARAMS,
     WRONG_REGISTER,
     CommandRequest,
     ExtendedError,
     LastError,
     LastShiftTotals,
+    PaymentType,
     ReadRegister,
     ReceiptStateRegister,
+    ReceiptType,
     Register,
     ShiftState,
     encode_datetime_register,
@@ -35,7 +44,7 @@ from ..protocol import (
     to_bcd,
 )
 from .queries import AtolQueries
-from .state import AtolError, _u
+from .state import PAYMENT_KIND, RECEIPT_KIND, AtolError, _u
 
 CENTS = Decimal("0.01")
 
@@ -61,6 +70,24 @@ class AtolDiagnostics(AtolQueries):
         expense = max(Decimal(0), sums[ReceiptKind.PURCHASE] - sums[ReceiptKind.PURCHASE_RETURN])
         return _u(LastShiftTotals(income.quantize(CENTS), expense.quantize(CENTS)).encode())
 
+    def _shift_register(self, register: Register, receipt_type: int, payment_type: int) -> bytes:
+        """Registers 3 and 6: the shift's payments / receipts of one receipt type."""
+        try:
+            kind = RECEIPT_KIND[ReceiptType(receipt_type)]
+        except (ValueError, KeyError):
+            raise AtolError(19, f"register {int(register)}: no receipt type {receipt_type}") from None
+        totals = self.core.shift_totals().receipts[kind]
+        if register is Register.RECEIPT_COUNT:
+            if payment_type:
+                raise AtolError(19, "register 6 takes no payment type")
+            return to_bcd(totals.count % 10**10, RECEIPT_COUNT_WIDTH)
+        try:
+            payment = PAYMENT_KIND.get(PaymentType(payment_type))  # 3..5: types the emulator takes no payment in
+        except ValueError:
+            raise AtolError(19, f"register 3: no payment type {payment_type}") from None
+        amount = totals.payments.get(payment.value, Decimal(0)) if payment is not None else Decimal(0)
+        return money_to_bcd(max(Decimal(0), amount).quantize(CENTS), PAYMENTS_WIDTH)
+
     def _last_error(self, request: CommandRequest) -> bytes:
         if request.params:
             raise AtolError(20, "B3h takes no parameters")
@@ -73,10 +100,12 @@ class AtolDiagnostics(AtolQueries):
         params = ReadRegister.decode(request.params)
         if params.register not in set(Register):
             raise AtolError(WRONG_REGISTER, f"register {params.register} is not emulated")
+        register = Register(params.register)
+        if register in REGISTER_PARAMS:
+            return _u(self._shift_register(register, params.param1, params.param2))
         if params.param1 or params.param2:
             raise AtolError(19, f"register {params.register} takes no parameters")
         core = self.core
-        register = Register(params.register)
         if register is Register.CASH:
             return _u(money_to_bcd(max(Decimal(0), core.cash).quantize(CENTS), 7))
         if register is Register.DATETIME:

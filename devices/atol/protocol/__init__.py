@@ -155,6 +155,9 @@ from .params import (
     encode_tlv,
 )
 from .registers import (
+    PAYMENTS_WIDTH,
+    RECEIPT_COUNT_WIDTH,
+    REGISTER_PARAMS,
     WRONG_REGISTER,
     ExtendedError,
     LastError,
@@ -216,7 +219,10 @@ __all__ = [
     "NAK",
     "NO_ERROR_BYTE_COMMANDS",
     "NUMBER_ENCODINGS",
+    "PAYMENTS_WIDTH",
     "POSITION_PARAMS_SIZE",
+    "RECEIPT_COUNT_WIDTH",
+    "REGISTER_PARAMS",
     "STATUS_BLOCK_SIZE",
     "STATUS_PRINT_PENDING",
     "TEXT_ENCODING",

@@ -13,6 +13,14 @@ rest is thin, so the layouts below are fixed for driver and emulator alike:
   here are receipt state (0 closed / 92h type of the open one), shift state (0 closed, 1 open,
   2 expired), next receipt number, current shift number -- **[inferred]**), 22 device serial
   number (4, like 3Fh offset 10).
+* Register 3, the shift's payments in receipts: param1 the receipt type (92h: 1 приход,
+  2 возврат прихода, 4 расход, 5 возврат расхода), param2 the payment type; 7 BCD money.  The
+  register and its two parameters are a cash application's (libfptr 8 ``RegisterNumber 3``,
+  "сумма платежей": receipt type and payment type, Unact/kkm); the payment type codes are 99h's
+  (1 cash .. 5 other) and the width is register 10's **[inferred]**.
+* Register 6, the shift's receipts of a type: param1 the receipt type as for register 3, param2
+  0; 5 BCD.  **[inferred]** -- number, meaning and width: the reference names no register of
+  receipt counts; this one is fixed here for driver and emulator alike.
 * Register 55 **[inferred]**: ``error(1) extended(2 LE)`` -- the ATOL code of the last command
   and its extended code (0: none).
 * B3h **[inferred]**: ``'U' 00 error(1) command(1)`` -- the last command's ATOL error code and
@@ -46,6 +54,10 @@ from .numbers import (
 class Register(IntEnum):
     """91h register numbers the codec knows."""
 
+    PAYMENTS = 3
+    """Shift payments by receipt type (param1) and payment type (param2), 7 BCD (see module doc)."""
+    RECEIPT_COUNT = 6
+    """Shift receipts of a receipt type (param1), 5 BCD ([inferred], see module doc)."""
     CASH = 10
     """Cash in the drawer, 7 BCD (S8)."""
     DATETIME = 17
@@ -57,6 +69,11 @@ class Register(IntEnum):
     EXTENDED_ERROR = 55
     """The extended error of the last command (§3.5.3; layout [inferred])."""
 
+
+REGISTER_PARAMS: Final = frozenset({Register.PAYMENTS, Register.RECEIPT_COUNT})
+"""The registers that take parameters (the others: param1 = param2 = 0)."""
+PAYMENTS_WIDTH: Final = 7
+RECEIPT_COUNT_WIDTH: Final = 5
 
 WRONG_REGISTER: Final = 108
 """S6: "wrong register number" -- the answer to a register the device does not have."""
