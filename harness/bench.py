@@ -194,10 +194,15 @@ class BenchLab:
 
     # ------------------------------------------------------------------ ФН and firmware, by the operator
 
-    def fn_setup(self, *, activated: datetime | None = None, registrations_done: int | None = None) -> dict[str, Any]:
-        if activated is not None or registrations_done is not None:
+    def fn_setup(
+        self, *, activated: datetime | None = None, registrations_done: int | None = None, kind: str | None = None
+    ) -> dict[str, Any]:
+        if activated is not None or registrations_done is not None or kind is not None:
             args: dict[str, Any] = {}
             parts = []
+            if kind is not None:
+                args["kind"] = kind
+                parts.append(f"модели {kind}")
             if activated is not None:
                 args["activated"] = self.lens.to_device(activated).isoformat()
                 parts.append(f"активированный {self.lens.to_device(activated):%d.%m.%Y}")
@@ -217,7 +222,7 @@ class BenchLab:
             "valid_until": fn.valid_until.isoformat() if fn.valid_until else None,
             "registrations_done": fn.registrations_done,
             "registrations_left": left,
-            "kind": None,
+            "kind": kind,
         }
 
     def firmware(self, version: str) -> None:
@@ -229,6 +234,12 @@ class BenchLab:
             raise HarnessError(f"the operator confirmed firmware {version}, but the register reports {shown}")
 
     # ------------------------------------------------------------------ what a real register cannot do
+
+    def zone(self, utc_offset_hours: int) -> None:
+        raise LabUnavailable("стенд не меняет часовой пояс реальной ККТ")
+
+    def setting(self, name: str, value: str) -> None:
+        raise LabUnavailable(f"стенд не меняет настройку реальной ККТ {name}")
 
     def defects(self, enable: list[str] | None = None, disable: list[str] | None = None) -> list[str]:
         raise LabUnavailable("дефекты прошивки вносятся только в эмулятор")

@@ -32,13 +32,15 @@ class Lab(Protocol):
     def clock_advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> None: ...
     def power(self, action: str) -> None: ...
     def firmware(self, version: str) -> None: ...
+    def zone(self, utc_offset_hours: int) -> None: ...
     def defects(self, enable: list[str] | None = None, disable: list[str] | None = None) -> list[str]: ...
     def journal(self) -> list[JournalEntry]: ...
     def tape(self) -> list[str]: ...
     def state(self) -> dict[str, Any]: ...
     def fn_setup(
-        self, *, activated: datetime | None = None, registrations_done: int | None = None
+        self, *, activated: datetime | None = None, registrations_done: int | None = None, kind: str | None = None
     ) -> dict[str, Any]: ...
+    def setting(self, name: str, value: str) -> None: ...
 
 
 class EmulatorLab:
@@ -90,14 +92,26 @@ class EmulatorLab:
     def firmware(self, version: str) -> None:
         self._op("firmware", version=version)
 
-    def fn_setup(self, *, activated: datetime | None = None, registrations_done: int | None = None) -> dict[str, Any]:
-        """Age the ФН or use up its registrations (emulators only)."""
+    def zone(self, utc_offset_hours: int) -> None:
+        """Set the device time zone (hours east of UTC, 2..12)."""
+        self._op("zone", utc_offset_hours=utc_offset_hours)
+
+    def fn_setup(
+        self, *, activated: datetime | None = None, registrations_done: int | None = None, kind: str | None = None
+    ) -> dict[str, Any]:
+        """Age the ФН, use up its registrations, or make it a ФН of ``kind`` (fn15, fn36)."""
         args: dict[str, Any] = {}
+        if kind is not None:
+            args["kind"] = kind
         if activated is not None:
             args["activated"] = activated.isoformat()
         if registrations_done is not None:
             args["registrations_done"] = registrations_done
         return dict(self._op("fn", **args)["fn"])
+
+    def setting(self, name: str, value: str) -> None:
+        """Change a profile setting (``kkt-hil emulate --set`` names), e.g. auto_open_shift."""
+        self._op("setting", name=name, value=value)
 
     def defects(self, enable: list[str] | None = None, disable: list[str] | None = None) -> list[str]:
         return list(self._op("defects", enable=enable or [], disable=disable or [])["defects"])
@@ -149,6 +163,9 @@ class UnavailableLab:
     def firmware(self, version: str) -> None:
         raise self._no("нельзя сменить прошивку")
 
+    def zone(self, utc_offset_hours: int) -> None:
+        raise self._no("нельзя сменить часовой пояс ККТ")
+
     def defects(self, enable: list[str] | None = None, disable: list[str] | None = None) -> list[str]:
         raise self._no("в реальную ККТ нельзя внести дефекты прошивки")
 
@@ -161,8 +178,13 @@ class UnavailableLab:
     def state(self) -> dict[str, Any]:
         raise self._no("нет состояния эмулятора")
 
-    def fn_setup(self, *, activated: datetime | None = None, registrations_done: int | None = None) -> dict[str, Any]:
+    def fn_setup(
+        self, *, activated: datetime | None = None, registrations_done: int | None = None, kind: str | None = None
+    ) -> dict[str, Any]:
         raise self._no("реальный ФН нельзя состарить или израсходовать его перерегистрации по запросу")
+
+    def setting(self, name: str, value: str) -> None:
+        raise self._no(f"стенд не меняет настройку ККТ {name}")
 
 
 class HubLab:

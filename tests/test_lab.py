@@ -363,6 +363,8 @@ UNAVAILABLE_CALLS: dict[str, Callable[[Any], Any]] = {
     "clock_advance": lambda lab: lab.clock_advance(hours=24),
     "power": lambda lab: lab.power("cycle"),
     "firmware": lambda lab: lab.firmware("2.25.0"),
+    "zone": lambda lab: lab.zone(7),
+    "setting": lambda lab: lab.setting("auto_open_shift", "1"),
     "journal": lambda lab: lab.journal(),
     "tape": lambda lab: lab.tape(),
     "state": lambda lab: lab.state(),

@@ -68,7 +68,11 @@ class FisGo:
 
     def supports_tasks(self) -> bool:
         threshold = self.core.profile.rereg_min_firmware
-        return threshold is not None and parse_version(self.core.firmware) >= parse_version(threshold)
+        if threshold is None:
+            return False
+        if "compare_firmware_as_text" in self.core.defects:  # seeded defect: "2.100.0" < "2.26.0"
+            return self.core.firmware >= threshold
+        return parse_version(self.core.firmware) >= parse_version(threshold)
 
     def _tick(self, core: FiscalCore) -> None:
         if self._last_poll is None or core.clock.fn_seconds() - self._last_poll >= self.poll_interval:
@@ -164,13 +168,22 @@ class FisGo:
 
     # ------------------------------------------------------------------------------ applying
 
+    def _scheduled(self, task: ReceivedTask) -> date:
+        """The task's date as this firmware reads it (seeded defect ``swap_task_day_month``: a day
+        of 12 or less is taken for the month, 03.02 read as 02.03)."""
+        when = task.scheduled
+        if "swap_task_day_month" in self.core.defects and when.day <= 12:
+            return date(when.year, when.day, when.month)
+        return when
+
     def _is_due(self, task: ReceivedTask, now: datetime) -> bool:
         defects = self.core.defects
+        scheduled = self._scheduled(task)
         if "compare_dates_as_text" in defects:
-            return now.strftime("%d.%m.%Y") >= task.scheduled.strftime("%d.%m.%Y")
+            return now.strftime("%d.%m.%Y") >= scheduled.strftime("%d.%m.%Y")
         if "use_utc_date" in defects:
-            return (now - timedelta(hours=self.core.profile.utc_offset_hours)).date() >= task.scheduled
-        return now.date() >= task.scheduled
+            return (now - timedelta(hours=self.core.profile.utc_offset_hours)).date() >= scheduled
+        return now.date() >= scheduled
 
     def _before_shift_open(self, core: FiscalCore) -> None:
         self.poll()  # fisGo talks to the cloud before opening a shift
@@ -184,6 +197,8 @@ class FisGo:
         for task in sorted(self.tasks.values(), key=lambda t: t.task_id):
             if task.state == "done" or not self._is_due(task, now):
                 continue
+            if task.state == "failed" and "failed_task_not_retried" in core.defects:
+                continue  # seeded defect: a failure before the ФН commit is never retried (R6.3 rule 5)
             self._apply(task, inside_shift=inside_shift)
 
     def _apply(self, task: ReceivedTask, *, inside_shift: bool) -> None:
@@ -198,7 +213,7 @@ class FisGo:
             task.state = "failed"
             task.last_error = f"fn_incompatible: the ФН term for {task.target.title} ended on {term_end:%d.%m.%Y}"
             core.log("deferred re-registration refused", f"task #{task.task_id}: {task.last_error}")
-            self._report(task_id=task.task_id, error={"code": "fn_incompatible", "message": task.last_error})
+            self._report_failure(task, "fn_incompatible", task.last_error)
             return
         before = core.fn.registrations_done
         try:
@@ -222,11 +237,17 @@ class FisGo:
             task.state = "failed"
             task.last_error = f"{exc.kind.value}: {exc.text}"
             core.log("deferred re-registration failed", f"task #{task.task_id}: {task.last_error}; will retry")
-            self._report(task_id=task.task_id, error={"code": exc.kind.value, "message": exc.text})
+            self._report_failure(task, exc.kind.value, exc.text)
             if not core.profile.rereg_failure_opens_shift:
                 raise
             return
         self._done(task, doc.number, doc.fiscal_sign)
+
+    def _report_failure(self, task: ReceivedTask, code: str, message: str) -> None:
+        """Tell the Кабинет the task failed (R6.3 rule 7); seeded defect ``failure_not_reported``."""
+        if "failure_not_reported" in self.core.defects:
+            return
+        self._report(task_id=task.task_id, error={"code": code, "message": message})
 
     def _done(self, task: ReceivedTask, number: int, fiscal_sign: str) -> None:
         task.state = "done"

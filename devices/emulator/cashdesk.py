@@ -64,14 +64,23 @@ class CashDesk(FiscalRules, Printing):
     # ------------------------------------------------------------------ counters
 
     def totals(self, *, shift: int | None = None) -> Totals:
-        """Receipts and corrections of shift ``shift`` (None: of the whole ФН archive)."""
+        """Receipts and corrections of shift ``shift`` (None: of the whole ФН archive).
+
+        Seeded defects on a shift's totals: ``shift_counters_not_reset`` (the shift's totals go on
+        from the earlier shifts: counted from the first shift) and ``return_adds_to_shift_total``
+        (a return receipt lands in the sales)."""
         result = Totals()
+        carry_on = shift is not None and self.has_defect("shift_counters_not_reset")
+        returns_as_sales = shift is not None and self.has_defect("return_adds_to_shift_total")
         for doc in self.fn.archive:
             if doc.kind not in RECEIPT_FORMS or doc.receipt_kind is None:
                 continue
-            if shift is not None and doc.shift_number != shift:
+            if shift is not None and doc.shift_number != shift and not (carry_on and (doc.shift_number or 0) < shift):
                 continue
-            (result.corrections if doc.correction else result.receipts[doc.receipt_kind]).add(doc)
+            kind = doc.receipt_kind
+            if returns_as_sales and kind == ReceiptKind.SALE_RETURN:
+                kind = ReceiptKind.SALE
+            (result.corrections if doc.correction else result.receipts[kind]).add(doc)
         return result
 
     def shift_totals(self) -> Totals:

@@ -12,6 +12,7 @@ skipped up to its newline and answered with one error), JSON per :mod:`harness.b
 
 from __future__ import annotations
 
+import dataclasses
 import socketserver
 import threading
 from collections.abc import Callable
@@ -32,6 +33,7 @@ Reply = dict[str, Any]
 MAX_ADVANCE = 100 * 365.25 * 86400
 YEARS = (2000, 2099)  # Pirit ddmmyy, АТОЛ BCD YY: what the wire can carry
 MAX_LINE_BYTES = 1 << 20
+UTC_OFFSETS = (2, 12)  # Russia's zones: Kaliningrad UTC+2 .. Kamchatka UTC+12 (no DST since 2014, R9.4)
 
 
 class ControlError(ValueError):
@@ -54,6 +56,8 @@ class ControlHandler:
             "journal": self._journal,
             "tape": self._tape,
             "fn": self._fn,
+            "zone": self._zone,
+            "setting": self._setting,
             "ops": self._list_ops,
         }
 
@@ -108,7 +112,7 @@ class ControlHandler:
 
     def _ofd(self, req: dict[str, Any]) -> Reply:
         self.core.set_ofd(_bool(req, "online"))
-        return {"online": self.core.ofd_online, "unsent": len(self.core.unsent())}
+        return {"online": self.core.ofd_online, "unsent": len(self.core.undelivered())}
 
     def _clock(self, req: dict[str, Any]) -> Reply:
         if "set" in req:
@@ -163,7 +167,12 @@ class ControlHandler:
 
     def _fn(self, req: dict[str, Any]) -> Reply:
         """Lab-only ФН set-up: ``activated`` (ISO local time) ages the ФН, ``registrations_done``
-        uses up registrations — what a scenario needs to reach "ФН incompatible" states."""
+        uses up registrations — what a scenario needs to reach "ФН incompatible" states; ``kind``
+        (fn15, fn36) makes it a ФН of that model."""
+        if "kind" in req:
+            if not isinstance(req["kind"], str):
+                raise ControlError("fn kind takes fn15 or fn36")
+            self.core.lab_fn(kind=req["kind"])
         if "activated" in req:
             try:
                 when = datetime.fromisoformat(str(req["activated"]))
@@ -183,6 +192,34 @@ class ControlHandler:
         fn = self.core.snapshot()["fn"]
         keys = ("activated_at", "valid_until", "registrations_done", "registrations_left", "kind")
         return {"fn": {**{k: fn[k] for k in keys}, "tax_systems": TaxSystem(fn["tax_systems"]).names}}
+
+    def _zone(self, req: dict[str, Any]) -> Reply:
+        """The device time zone (the profile's ``utc_offset_hours``: fisGo's local date and the
+        local time it reports to the Кабинет); without ``utc_offset_hours`` it answers the current one."""
+        if "utc_offset_hours" in req:
+            hours = req["utc_offset_hours"]
+            low, high = UTC_OFFSETS
+            if not isinstance(hours, int) or isinstance(hours, bool) or not low <= hours <= high:
+                raise ControlError(
+                    f"zone takes 'utc_offset_hours' an integer {low}..{high} (Russia's zones), not {hours!r}"
+                )
+            with self.core.lock:
+                self.core.profile = dataclasses.replace(self.core.profile, utc_offset_hours=hours)
+                self.core.log("lab zone", f"UTC+{hours}")
+        elif len(req) > 1:
+            raise ControlError("zone takes 'utc_offset_hours' (an integer hours east of UTC) or nothing")
+        return {"utc_offset_hours": self.core.profile.utc_offset_hours}
+
+    def _setting(self, req: dict[str, Any]) -> Reply:
+        """A profile setting changed at run time, as ``--set name=value`` would start it
+        (``{"op": "setting", "name": "auto_open_shift", "value": "1"}``); identity is refused."""
+        name, value = req.get("name"), req.get("value")
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ControlError("setting takes 'name' and 'value' strings, like --set name=value")
+        with self.core.lock:
+            self.core.profile = self.core.profile.with_overrides({name: value})
+            self.core.log("lab setting", f"{name}={value}")
+        return {"settings": self.core.profile.settings_help()}
 
     def _journal(self, _: dict[str, Any]) -> Reply:
         return {

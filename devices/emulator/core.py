@@ -162,7 +162,7 @@ class FiscalCore(Receipts, Corrections, FiscalRules, Printing):
             return
         if not self.ofd_online or not self.powered:
             return
-        for doc in self.unsent():
+        for doc in self.undelivered():
             doc.delivered = True
             self.log("OFD receipt", f"FD {doc.number} delivered")
 
@@ -226,12 +226,14 @@ class FiscalCore(Receipts, Corrections, FiscalRules, Printing):
     # ------------------------------------------------------------------ shift
 
     @locked
-    def open_shift(self, cashier: str = "") -> Document:
+    def open_shift(self, cashier: str = "", *, implicit: bool = False) -> Document:
+        """Open a shift; ``implicit``: opened by a receipt on a closed shift (R3.8)."""
         self._require_ready()
         if self.shift.is_open:
             raise CoreError(ErrorKind.SHIFT_OPEN, "shift already open")
         self._require_idle()
-        for hook in list(self.before_shift_open):  # deferred re-registration fires here (R6.3)
+        hooks = [] if implicit and self.has_defect("implicit_open_skips_task") else list(self.before_shift_open)
+        for hook in hooks:  # deferred re-registration fires here, also on the implicit path (R6.3, R3.8)
             hook(self)
         if self.pending is not None:  # a hook's printout (form 11) must finish before the shift opens
             if self.printer.paper is PaperState.OUT:
@@ -239,15 +241,16 @@ class FiscalCore(Receipts, Corrections, FiscalRules, Printing):
             self._require_no_pending()
         self._require_fn_usable(for_shift_open=True)
         self._require_paper()
-        self.shift.number += 1
+        self.shift.number += 2 if self.has_defect("shift_number_skips") else 1
         self.shift.is_open = True
         self.shift.opened_at = self.clock.now()
         self.shift.opened_fn = self.clock.fn_seconds()
         self.shift.opened_rtc_fn_delta = self._rtc_minus_fn_timer()
-        self.shift.receipts = 0
-        for counter in ("cancelled", "postponed", "cash_in", "cash_out"):  # the new shift's own counts
-            setattr(self.shift, counter, 0)
-            setattr(self.shift, counter + "_sum", Decimal(0))
+        if not self.has_defect("shift_counters_not_reset"):  # the defect's totals: CashDesk.shift_totals
+            self.shift.receipts = 0
+            for counter in ("cancelled", "postponed", "cash_in", "cash_out"):  # the new shift's own counts
+                setattr(self.shift, counter, 0)
+                setattr(self.shift, counter + "_sum", Decimal(0))
         doc = self._commit(DocumentKind.SHIFT_OPEN)
         doc.shift_number = self.shift.number
         self.log("shift opened", f"shift {self.shift.number}, FD {doc.number}, cashier {cashier}")
@@ -289,7 +292,8 @@ class FiscalCore(Receipts, Corrections, FiscalRules, Printing):
 
     @locked
     def x_report(self, cashier: str = "") -> None:
-        """X report: printed only, never touches the ФН (scenario A edge case)."""
+        """X report: printed only, never touches the ФН (scenario A edge case; seeded defect
+        ``x_report_makes_document``: also committed as a form-21 document)."""
         self._require_ready()
         if self.profile.x_report_needs_open_shift and not self.shift.is_open:
             raise CoreError(ErrorKind.SHIFT_CLOSED, "shift is not open")
@@ -300,6 +304,12 @@ class FiscalCore(Receipts, Corrections, FiscalRules, Printing):
         self.counters.last_report = self.report_figures()
         self.tape.extend([f"X-ОТЧЁТ  смена {self.shift.number}", f"Кассир {cashier}", CUT])
         self.log("X report", f"shift {self.shift.number}")
+        if self.has_defect("x_report_makes_document"):
+            doc = self._commit(DocumentKind.STATE_REPORT)
+            doc.shift_number = self.shift.number if self.shift.is_open else None
+            doc.printed = True  # printed as the X report above
+            doc.lines = [f"X-ОТЧЁТ  смена {self.shift.number}", f"Кассир {cashier}"]
+            self.log("state report", f"FD {doc.number} (made by the X report)")
 
     # ------------------------------------------------------------------ registration
 
@@ -319,8 +329,8 @@ class FiscalCore(Receipts, Corrections, FiscalRules, Printing):
         if self.registrations_left() <= 0:
             raise CoreError(ErrorKind.REGISTRATION_LIMIT, "no re-registrations left on this ФН", source="fn")
         self._require_fn_usable()
-        if self.profile.rereg_requires_empty_queue and self.unsent():
-            raise CoreError(ErrorKind.UNSENT_DOCUMENTS, f"{len(self.unsent())} documents not sent to the OFD")
+        if self.profile.rereg_requires_empty_queue and self.undelivered():
+            raise CoreError(ErrorKind.UNSENT_DOCUMENTS, f"{len(self.undelivered())} documents not sent to the OFD")
         self._require_paper()
         old = self.fn.tax_systems
         self.fn.tax_systems = TaxSystem(tax_systems)
@@ -346,8 +356,8 @@ class FiscalCore(Receipts, Corrections, FiscalRules, Printing):
         if self.shift.is_open:
             raise CoreError(ErrorKind.SHIFT_OPEN, "the shift must be closed to close the ФН")
         self._require_idle()
-        if self.unsent():
-            raise CoreError(ErrorKind.UNSENT_DOCUMENTS, f"{len(self.unsent())} documents not sent to the OFD")
+        if self.undelivered():
+            raise CoreError(ErrorKind.UNSENT_DOCUMENTS, f"{len(self.undelivered())} documents not sent to the OFD")
         self._require_paper()
         doc = self._commit(DocumentKind.FN_CLOSE)
         self.fn.phase = FnPhase.POST_FISCAL
@@ -410,7 +420,11 @@ class FiscalCore(Receipts, Corrections, FiscalRules, Printing):
         activated: datetime | None = None,
         registrations_done: int | None = None,
         tax_systems: TaxSystem | None = None,
+        kind: str | None = None,
     ) -> None:
+        if kind is not None:  # a prepared ФН of another model (15 or 36 months, R2.4)
+            self.fn.kind = fn_kind(kind).id
+            self.log("lab ФН", f"kind {self.fn.kind}")
         if activated is not None:
             if activated > self.clock.now():
                 raise ValueError("the ФН cannot be activated in the future")

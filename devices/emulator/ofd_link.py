@@ -109,7 +109,7 @@ class NetworkOfd:
         core = self.core
         with core.lock:
             usable = core.powered and core.ofd_allowed
-            queue = core.unsent() if usable else []
+            queue = core.undelivered() if usable else []
             serial = core.fn.serial
             number = queue[0].number if queue else None
             message = b""

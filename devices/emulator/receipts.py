@@ -15,7 +15,7 @@ from .rules import FiscalRules
 
 class Receipts(FiscalRules, Printing):
     # provided by FiscalCore
-    def open_shift(self, cashier: str = "") -> Document:
+    def open_shift(self, cashier: str = "", *, implicit: bool = False) -> Document:
         raise NotImplementedError
 
     def _commit(self, kind: DocumentKind) -> Document:
@@ -38,7 +38,7 @@ class Receipts(FiscalRules, Printing):
         if not self.shift.is_open:
             if not self.profile.auto_open_shift:
                 raise CoreError(ErrorKind.SHIFT_CLOSED, "shift is not open")
-            self.open_shift(cashier)  # R3.8: implicit open fires the same hooks
+            self.open_shift(cashier, implicit=True)  # R3.8: implicit open fires the same hooks
         if self.shift_expired():
             raise CoreError(ErrorKind.SHIFT_EXPIRED, "shift longer than 24 h")
         self._require_fn_timer_consistent()

@@ -52,11 +52,21 @@ class FiscalRules(CoreState):
     def registrations_left(self) -> int:
         return max(0, self.fn_kind.max_registrations - self.fn.registrations_done)
 
-    def unsent(self) -> list[Document]:
+    def undelivered(self) -> list[Document]:
+        """The ФН's OFD queue as it is: every document the OFD has not acknowledged (R4.1); what
+        is sent, what blocks (R4.2) and what refuses a re-registration or the ФН close (R4.5, R4.6)."""
         return [d for d in self.fn.archive if not d.delivered]
 
+    def unsent(self) -> list[Document]:
+        """The OFD queue as the ФН reports it (count, first unsent number and date: the ФН queries,
+        form 21); the seeded defect ``queue_counts_receipts_only`` leaves the reports out."""
+        queue = self.undelivered()
+        if self.has_defect("queue_counts_receipts_only"):
+            return [d for d in queue if d.kind in (DocumentKind.RECEIPT, DocumentKind.CORRECTION)]
+        return queue
+
     def first_unsent_age(self) -> timedelta | None:
-        queue = self.unsent()
+        queue = self.undelivered()
         if not queue:
             return None
         return timedelta(seconds=self.clock.fn_seconds() - queue[0].fn_seconds)
@@ -71,7 +81,7 @@ class FiscalRules(CoreState):
         days_left = (self.fn_valid_until() - self.clock.now().date()).days
         if days_left <= 3:
             flags |= FnWarning.URGENT_REPLACEMENT
-        if days_left <= 30:
+        if days_left <= 30 and not self.has_defect("no_fn_30_day_warning"):
             flags |= FnWarning.RESOURCE_30_DAYS
         if self.ofd_blocked():
             flags |= FnWarning.OFD_TIMEOUT

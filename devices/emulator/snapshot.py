@@ -144,7 +144,7 @@ def replay(data: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any
 
 
 def _state(core: FiscalCore, documents: bool = True) -> Any:
-    unsent = core.unsent()
+    unsent = core.undelivered()  # the lab sees the queue as it is, not as the ФН reports it
     pending = None
     if core.pending is not None:
         pending = {**asdict(core.pending), "kind": PENDING_KINDS[core.pending.kind]}
