@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import allure
 
 from harness.device import FiscalDocument, Item, Kkt, ShiftState, TaxSystem
 from harness.lab import HubLab, Lab
+from harness.oracle import Oracle
 
 SUGAR = Item("Сахар", Decimal("100.00"))
 
@@ -38,31 +40,29 @@ def ensure_shift_open(kkt: Kkt) -> None:
         kkt.open_shift()
 
 
+def with_setting(kkt: Kkt, lab: Lab, name: str, value: str, current: str | None = None) -> None:
+    """The register with profile setting ``name`` = ``value``: as it is when ``current`` (what the
+    register reports) already says so, else changed by the lab — on a real register skipped with
+    the reason."""
+    allure.dynamic.parameter(name, value)
+    if current != value:
+        lab.setting(name, value)
+
+
 def at(lab: Lab, when: str) -> None:
     """Move device local time to ``when`` (ISO) — on emulators free, elsewhere skipped with the reason."""
     lab.clock_set(datetime.fromisoformat(when))
 
 
-def reregistered_right_before(kkt: Kkt, opened: FiscalDocument, registration_before: int | None) -> bool:
-    """True when a new registration report appeared, and it is the document just before this
-    shift-open report (``registration_before``: ``kkt.fn().last_registration_fd`` read earlier)."""
-    last = kkt.fn().last_registration_fd
-    return last != registration_before and last == opened.number - 1
-
-
-def open_shift_expecting(kkt: Kkt, title: str, *, reregistered: bool, regime: TaxSystem) -> FiscalDocument:
-    """Open a shift; in the step ``title`` check whether a re-registration report came right
-    before the shift-open report, and which СНО is in force afterwards."""
-    registration = kkt.fn().last_registration_fd
-    opened = kkt.open_shift()
-    with allure.step(title):
-        came = reregistered_right_before(kkt, opened, registration)
-        assert came is reregistered, (
-            f"отчёт о перерегистрации перед открытием смены: {'есть' if came else 'нет'}, "
-            f"ожидалось: {'есть' if reregistered else 'нет'}"
-        )
-        check_regime(kkt, regime)
-    return opened
+def open_shift_expecting(
+    oracle: Oracle, kkt: Kkt, title: str, *, to: TaxSystem | None, online: bool | None = None, **more: Any
+) -> FiscalDocument:
+    """Open a shift as the step ``title``: with ``to``, a re-registration report to ``to`` must come
+    right before the shift-open report; without, nothing but the shift-open report (the СНО stays).
+    ``more``: further changes the step expects (e.g. the Кабинет's statuses)."""
+    changes = oracle.shift_opened(online=online, reregistered_to=to, hub=to is not None and oracle.watching_hub)
+    with oracle.step(title, **{**changes, **more}):
+        return kkt.open_shift()
 
 
 def check_regime(kkt: Kkt, expected: TaxSystem) -> None:

@@ -10,14 +10,15 @@ import pytest
 from harness.device import FnWarning, Kkt, TaxSystem
 from harness.errors import BadParameter, FnExpired, RegistrationLimit
 from harness.lab import Lab
+from harness.oracle import Satisfies
 from harness.plugin import expect_refusal
 
 from .conftest import (
     SUGAR,
     at,
-    check_regime,
     ensure_shift_closed,
     open_shift_expecting,
+    with_setting,
 )
 
 pytestmark = [
@@ -32,43 +33,80 @@ pytestmark = [
 NOW = datetime(2021, 6, 1, 9, 0)
 
 
-def prepare(kkt: Kkt, lab: Lab, months_on_fn: int) -> None:
+def prepare(kkt: Kkt, lab: Lab, months_on_fn: int, kind: str | None = None) -> None:
+    """A register on УСН доход at NOW, its ФН (of ``kind``: fn15, fn36) activated ``months_on_fn`` ago."""
     ensure_shift_closed(kkt)
     at(lab, NOW.isoformat())
     lab.ofd(True)
     if kkt.fn().tax_systems != TaxSystem.USN_INCOME:  # a lab register left on another regime
         kkt.reregister(TaxSystem.USN_INCOME)
-    lab.fn_setup(activated=NOW - timedelta(days=round(months_on_fn * 30.4)))
+    if kind is not None:
+        allure.dynamic.parameter("ФН", kind)
+    lab.fn_setup(activated=NOW - timedelta(days=round(months_on_fn * 30.4)), kind=kind)
 
 
 @allure.story("36-месячный ФН переводится на ОСН до истечения сокращённого срока")
 @allure.title("36-мес. ФН (10 мес. на УСН) → ОСН: перерегистрация проходит, срок ФН сокращается")
 @allure.severity(allure.severity_level.CRITICAL)
-def test_36_month_fn_to_osn_within_short_term(kkt: Kkt, lab) -> None:
-    prepare(kkt, lab, months_on_fn=10)
-    before = kkt.fn()
-    kkt.reregister(TaxSystem.OSN)
-    after = kkt.fn()
-    with allure.step("Проверить: СНО ОСН, срок действия ФН сократился, работа продолжается"):
-        assert after.tax_systems == TaxSystem.OSN
-        assert after.valid_until is not None and before.valid_until is not None
-        assert after.valid_until < before.valid_until
-        kkt.open_shift()
+@pytest.mark.parametrize("ffd", ["1.05", "1.2"])
+def test_36_month_fn_to_osn_within_short_term(kkt: Kkt, lab, oracle, ffd: str) -> None:
+    with_setting(kkt, lab, "ffd", ffd, current=kkt.info().ffd)
+    prepare(kkt, lab, months_on_fn=10, kind="fn36")
+    with oracle.step(
+        "Перерегистрировать на ОСН: срок ФН сокращается (R2.4)",
+        **oracle.reregistered(TaxSystem.OSN, online=True),
+    ) as step:
+        kkt.reregister(TaxSystem.OSN)
+    before, after = step.before["valid_until"], step.after["valid_until"]
+    with allure.step("Проверить: срок действия ФН сократился и ещё не истёк"):
+        assert before is not None and after is not None and NOW.date() <= after < before
+    with allure.step("Проверить: предупреждение «ресурс ФН < 30 дней» там и только там, где срок близок"):
+        assert (FnWarning.RESOURCE_30_DAYS in step.after["warnings"]) is ((after - NOW.date()).days <= 30)
+    open_shift_expecting(oracle, kkt, "Работа продолжается: смена открывается", to=None, online=True)
+    with oracle.step("Чек на ОСН", **oracle.sale(SUGAR.amount, online=True)):
         kkt.sell([SUGAR])
-    with allure.step("Проверить: предупреждение «ресурс ФН < 30 дней» там, где срок близок"):
-        days_left = (after.valid_until - NOW.date()).days
-        assert (FnWarning.RESOURCE_30_DAYS in after.warnings) is (days_left <= 30)
+
+
+# days before the ФН's end → whether the 30-day warning (1050) must be on; the ФН kinds differ in
+# their term (R2.4): 15 months (ОСН) and 36 months (УСН)
+WARNING_EDGE = [
+    (kind, days, warned) for kind in ("fn15", "fn36") for days, warned in [(31, False), (30, True), (4, True)]
+]
+
+
+@allure.story("Предупреждение за 30 дней до конца срока ФН")
+@allure.title("Флаг «ресурс ФН < 30 дней» появляется ровно за 30 дней до конца срока ФН")
+@allure.severity(allure.severity_level.CRITICAL)
+@pytest.mark.parametrize(
+    ("kind", "days_left", "warned"), WARNING_EDGE, ids=[f"{k}-{d}-days" for k, d, _ in WARNING_EDGE]
+)
+def test_fn_30_day_warning(kkt: Kkt, lab, oracle, kind: str, days_left: int, warned: bool) -> None:
+    prepare(kkt, lab, months_on_fn=3, kind=kind)
+    end = kkt.fn().valid_until
+    if end is None:
+        pytest.skip("Устройство не сообщает срок действия ФН")
+    with oracle.step(
+        f"Стенд: до конца срока ФН {days_left} дн.",
+        warnings=Satisfies(lambda _b, a: (FnWarning.RESOURCE_30_DAYS in a) is warned, f"1050: {warned}"),
+    ):
+        lab.clock_set(datetime.combine(end - timedelta(days=days_left), datetime.min.time()) + timedelta(hours=9))
+    open_shift_expecting(oracle, kkt, "Смена открывается: предупреждение не блокирует", to=None, online=True)
 
 
 @allure.story("36-месячный ФН переводится на ОСН после сокращённого срока (ручная перерегистрация)")
 @allure.title("36-мес. ФН (14 мес. на УСН) → ОСН вручную: после отчёта ФН просрочен, документы отклоняются")
 @allure.severity(allure.severity_level.BLOCKER)
-def test_36_month_fn_to_osn_after_short_term_manual(kkt: Kkt, lab) -> None:
-    prepare(kkt, lab, months_on_fn=14)
-    kkt.reregister(TaxSystem.OSN)
-    with allure.step("Проверить: срок ФН в прошлом, смена не открывается («ФН просрочен»)"):
-        valid_until = kkt.fn().valid_until
+def test_36_month_fn_to_osn_after_short_term_manual(kkt: Kkt, lab, oracle) -> None:
+    prepare(kkt, lab, months_on_fn=14, kind="fn36")
+    with oracle.step(
+        "Перерегистрировать на ОСН: отчёт проходит, срок ФН — в прошлом",
+        **oracle.reregistered(TaxSystem.OSN, online=True),
+    ) as step:
+        kkt.reregister(TaxSystem.OSN)
+    with allure.step("Проверить: срок ФН в прошлом"):
+        valid_until = step.after["valid_until"]
         assert valid_until is not None and valid_until < NOW.date()
+    with oracle.step("Проверить: смена не открывается («ФН просрочен»), состояние прежнее"):
         with expect_refusal(FnExpired):
             kkt.open_shift()
 
@@ -76,39 +114,43 @@ def test_36_month_fn_to_osn_after_short_term_manual(kkt: Kkt, lab) -> None:
 @allure.story("Отложенное задание на ОСН для ФН после сокращённого срока")
 @allure.title("Задание Кабинета на ОСН для 36-мес. ФН (14 мес.): ККТ отказывается, СНО прежняя, ошибка в Кабинете")
 @allure.severity(allure.severity_level.BLOCKER)
-def test_deferred_task_refuses_to_expire_the_fn(kkt: Kkt, lab, hub) -> None:
-    prepare(kkt, lab, months_on_fn=14)
-    old = kkt.fn().tax_systems
+def test_deferred_task_refuses_to_expire_the_fn(kkt: Kkt, lab, hub, oracle) -> None:
+    prepare(kkt, lab, months_on_fn=14, kind="fn36")
     hub.schedule(TaxSystem.OSN, NOW.date())
     hub.poll_now()
-    open_shift_expecting(kkt, "Проверить: перерегистрации не было, смена на старой СНО", reregistered=False, regime=old)
-    with allure.step("Проверить: ошибка сообщена в Кабинет"):
-        status = hub.status()
-        assert status["reregistered"] is False and status["last_error"]
+    oracle.watch_hub(hub)
+    open_shift_expecting(
+        oracle,
+        kkt,
+        "Открыть смену: перерегистрации нет, смена на старой СНО, ошибка сообщена в Кабинет",
+        to=None,
+        online=True,
+        hub_error=Satisfies(lambda _b, a: bool(a), "ошибка задания"),
+    )
+    with allure.step("Проверить: Кабинет — «не перерегистрирована»"):
+        assert hub.status()["reregistered"] is False
 
 
 @allure.story("ЕНВД как целевая СНО")
 @allure.title("ЕНВД с 01.01.2021 не применяется: Кабинет не принимает задание, ККТ отклоняет перерегистрацию")
 @allure.severity(allure.severity_level.NORMAL)
-def test_envd_target_rejected(kkt: Kkt, lab, hub) -> None:
+def test_envd_target_rejected(kkt: Kkt, lab, hub, oracle) -> None:
     prepare(kkt, lab, months_on_fn=3)
-    old = kkt.fn().tax_systems
-    with allure.step("Проверить: Кабинет отклоняет задание на ЕНВД"), expect_refusal(Exception, match=r"(?i)envd|енвд"):
-        hub.schedule(TaxSystem.ENVD, date(2021, 7, 1))
-    with allure.step("Проверить: ККТ отклоняет ручную перерегистрацию на ЕНВД"), expect_refusal(BadParameter):
-        kkt.reregister(TaxSystem.ENVD)
-    check_regime(kkt, old)
+    oracle.watch_hub(hub)
+    with oracle.step("Кабинет отклоняет задание на ЕНВД, ничего не меняется"):
+        with expect_refusal(Exception, match=r"(?i)envd|енвд"):
+            hub.schedule(TaxSystem.ENVD, date(2021, 7, 1))
+    with oracle.step("ККТ отклоняет ручную перерегистрацию на ЕНВД, ничего не меняется"):
+        with expect_refusal(BadParameter):
+            kkt.reregister(TaxSystem.ENVD)
 
 
 @allure.story("Перерегистрации исчерпаны")
 @allure.title("Лимит перерегистраций ФН исчерпан: чистый отказ, прежняя СНО остаётся")
 @allure.severity(allure.severity_level.CRITICAL)
-def test_registrations_exhausted(kkt: Kkt, lab) -> None:
+def test_registrations_exhausted(kkt: Kkt, lab, oracle) -> None:
     prepare(kkt, lab, months_on_fn=3)
     limit = lab.fn_setup()["registrations_done"] + lab.fn_setup()["registrations_left"]
     lab.fn_setup(registrations_done=limit)
-    old = kkt.fn()
-    with allure.step("Проверить: перерегистрация отклонена, ФН без изменений"), expect_refusal(RegistrationLimit):
+    with oracle.step("Перерегистрация отклонена, ФН без изменений"), expect_refusal(RegistrationLimit):
         kkt.reregister(TaxSystem.OSN)
-    after = kkt.fn()
-    assert after.tax_systems == old.tax_systems and after.last_fd_number == old.last_fd_number

@@ -19,7 +19,6 @@ from .conftest import (
     ensure_shift_closed,
     open_shift_expecting,
     regimes,
-    reregistered_right_before,
 )
 
 pytestmark = [
@@ -35,7 +34,7 @@ pytestmark = [
 @allure.story("Задание придержано в Кабинете")
 @allure.title("Задание не дошло: смена в дату открывается на старой СНО, перерегистрации нет, статус «не получено»")
 @allure.severity(allure.severity_level.BLOCKER)
-def test_withheld_task_old_regime_stays(kkt: Kkt, lab, hub) -> None:
+def test_withheld_task_old_regime_stays(kkt: Kkt, lab, hub, oracle) -> None:
     old, new = regimes(kkt)  # the register's regime now, and another one
     at(lab, "2020-12-31T09:00:00")
     lab.ofd(True)
@@ -45,21 +44,18 @@ def test_withheld_task_old_regime_stays(kkt: Kkt, lab, hub) -> None:
     hub.schedule(new, date(2021, 1, 1))
     hub.poll_now()
     at(lab, "2021-01-01T10:00:00")
-    registration = kkt.fn().last_registration_fd
-    opened = kkt.open_shift()
+    oracle.watch_hub(hub)
+    open_shift_expecting(oracle, kkt, "Открыть смену 01.01: СНО старая, перерегистрации нет", to=None, online=True)
     status = hub.status()
     mismatch = (
         f"Дата 01.01.2021 наступила, ККТ {status.get('firmware')} не перерегистрирована: "
         f"task_received={status['task_received']}, reregistered={status['reregistered']}"
     )
     attach_note("Расхождение: дата прошла, ККТ не перерегистрирована", mismatch)
-    with allure.step("Проверить: нет отчёта о перерегистрации, СНО старая"):
-        assert not reregistered_right_before(kkt, opened, registration)
-        check_regime(kkt, old)
-    with allure.step("Проверить: чек на старой СНО проходит, на новой — отклонён"):
-        assert kkt.sell([SUGAR], tax_system=old).number == opened.number + 1
-        with expect_refusal(TaxSystemNotRegistered):
-            kkt.sell([SUGAR], tax_system=new)
+    with oracle.step("Чек на старой СНО проходит", **oracle.sale(SUGAR.amount, online=True)):
+        kkt.sell([SUGAR], tax_system=old)
+    with oracle.step("Чек на новой СНО отклонён, состояние прежнее"), expect_refusal(TaxSystemNotRegistered):
+        kkt.sell([SUGAR], tax_system=new)
     with allure.step("Проверить: в Кабинете «задание не получено», «не перерегистрирована»"):
         assert status["task_received"] is False and status["reregistered"] is False
 
@@ -67,42 +63,43 @@ def test_withheld_task_old_regime_stays(kkt: Kkt, lab, hub) -> None:
 @allure.story("Ручная перерегистрация и опоздавшее задание")
 @allure.title("После ручной перерегистрации опоздавшее задание ничего не меняет и не тратит перерегистрацию")
 @allure.severity(allure.severity_level.CRITICAL)
-def test_manual_fallback_then_late_task_is_noop(kkt: Kkt, lab, hub) -> None:
+def test_manual_fallback_then_late_task_is_noop(kkt: Kkt, lab, hub, oracle) -> None:
     new = regimes(kkt)[1]  # a tax system the register is not on
     at(lab, "2021-01-02T09:00:00")
     lab.ofd(True)
     ensure_shift_closed(kkt)
-    manual = kkt.reregister(new)
-    registration = kkt.fn().last_registration_fd
-    with allure.step("Проверить: ручная перерегистрация прошла"):
-        assert registration == manual.number
-        check_regime(kkt, new)
+    with oracle.step(f"Перерегистрировать вручную на {new.title}", **oracle.reregistered(new, online=True)):
+        kkt.reregister(new)
     hub.schedule(new, date(2021, 1, 1))
-    hub.poll_now()
-    opened = kkt.open_shift()
-    with allure.step("Проверить: второго отчёта о перерегистрации нет, Кабинет считает задание выполненным"):
-        assert kkt.fn().last_registration_fd == registration
-        assert opened.number == manual.number + 1
-        assert hub.status()["reregistered"] is True
+    oracle.watch_hub(hub)
+    with oracle.step("ККТ получает опоздавшее задание", hub_task_received=True):
+        hub.poll_now()
+    open_shift_expecting(
+        oracle,
+        kkt,
+        "Открыть смену: второго отчёта о перерегистрации нет, Кабинет считает задание выполненным",
+        to=None,
+        online=True,
+        hub_reregistered=True,
+    )
 
 
 @allure.story("Связь с Кабинетом пропала до даты")
 @allure.title("ККТ вне связи в дату: смена на старой СНО; задание, пришедшее позже, применяется при следующем открытии")
 @allure.severity(allure.severity_level.CRITICAL)
-def test_offline_register_applies_task_at_next_open_after_reconnect(kkt: Kkt, lab, hub) -> None:
-    old, new = regimes(kkt)  # the register's regime now, and another one
+def test_offline_register_applies_task_at_next_open_after_reconnect(kkt: Kkt, lab, hub, oracle) -> None:
+    new = regimes(kkt)[1]  # a tax system the register is not on
     at(lab, "2020-12-31T09:00:00")
     lab.ofd(True)
     ensure_shift_closed(kkt)
     hub.link(False)
     hub.schedule(new, date(2021, 1, 1))
     at(lab, "2021-01-01T09:00:00")
-    open_shift_expecting(kkt, "Проверить: без связи смена открыта на старой СНО", reregistered=False, regime=old)
-    kkt.close_shift()
+    oracle.watch_hub(hub)
+    open_shift_expecting(oracle, kkt, "Без связи: смена открыта на старой СНО", to=None, online=True)
+    with oracle.step("Закрыть смену", **oracle.shift_closed(online=True)):
+        kkt.close_shift()
     hub.link(True)
-    hub.poll_now()
-    open_shift_expecting(
-        kkt, "Проверить: после связи перерегистрация перед открытием следующей смены", reregistered=True, regime=new
-    )
-    with allure.step("Проверить: Кабинет — «перерегистрирована»"):
-        assert hub.status()["reregistered"] is True
+    with oracle.step("Связь восстановлена: ККТ получает задание", hub_task_received=True):
+        hub.poll_now()
+    open_shift_expecting(oracle, kkt, "Перерегистрация перед открытием следующей смены", to=new, online=True)

@@ -29,7 +29,7 @@ from ..report.categories import SKIP_LAB, SKIP_REAL_TIME, SKIP_SAFETY
 from ..spec import DeviceSpec, parse_spec
 from . import wording
 from .evidence import EVIDENCE_KEY, HANDLE_KEY, SEEN_KEY, TITLE_KEY, attach_evidence, recording
-from .fixtures import hub, kkt, kkt_device, lab
+from .fixtures import hub, kkt, kkt_device, lab, oracle
 from .refusals import expect_refusal
 from .safety import INVENTORY_KEY
 from .steps import HUB_TITLES, LAB_TITLES, STEP_TITLES, StepProxy
@@ -44,6 +44,7 @@ __all__ = [
     "kkt",
     "kkt_device",
     "lab",
+    "oracle",
 ]
 
 SPECS_KEY = pytest.StashKey[list[DeviceSpec]]()

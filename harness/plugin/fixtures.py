@@ -13,6 +13,7 @@ from harness.errors import SafetyRefusal, UsageError
 from harness.lab import EmulatorLab, HubLab
 
 from ..connect import URL_UNPROVEN, DeviceHandle, open_device
+from ..oracle import Oracle
 from ..report.categories import SKIP_CAPABILITY, SKIP_LAB
 from ..spec import DeviceSpec
 from .evidence import (
@@ -71,6 +72,14 @@ def kkt(kkt_device: DeviceHandle) -> Any:
 def lab(kkt_device: DeviceHandle) -> Any:
     """Faults and time for the register under test (skips the scenario where impossible)."""
     return StepProxy(kkt_device.lab, LAB_TITLES)
+
+
+@pytest.fixture
+def oracle(kkt_device: DeviceHandle, kkt: Any) -> Oracle:
+    """The full-state oracle around the scenario's steps (:mod:`harness.oracle`)."""
+    watcher = Oracle(kkt_device.kkt, kkt_device.lab)
+    kkt._listen(watcher.saw)
+    return watcher
 
 
 def _no_cloud(handle: DeviceHandle) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import allure
@@ -19,6 +20,7 @@ STEP_TITLES: dict[str, str] = {
     "open_shift": "Открыть смену",
     "close_shift": "Закрыть смену (Z-отчёт)",
     "x_report": "Снять X-отчёт",
+    "counters": "Запросить счётчики смены",
     "sell": "Пробить чек продажи",
     "cancel_document": "Аннулировать открытый документ",
     "reregister": "Перерегистрировать ККТ",
@@ -34,8 +36,10 @@ LAB_TITLES: dict[str, str] = {
     "clock_advance": "Стенд: прошло времени",
     "power": "Стенд: питание",
     "firmware": "Стенд: прошивка",
+    "zone": "Стенд: часовой пояс",
     "defects": "Стенд: дефекты прошивки",
     "fn_setup": "Стенд: подготовить ФН",
+    "setting": "Стенд: настройка ККТ",
 }
 HUB_TITLES: dict[str, str] = {
     "schedule": "Кабинет: создать задание на перерегистрацию",
@@ -52,6 +56,10 @@ class StepProxy:
     def __init__(self, target: Any, titles: dict[str, str]) -> None:
         self._target = target
         self._titles = titles
+        self._listeners: list[Callable[[Any], None]] = []  # see every result (the state oracle)
+
+    def _listen(self, listener: Callable[[Any], None]) -> None:
+        self._listeners.append(listener)
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)
@@ -64,7 +72,10 @@ class StepProxy:
             refused: BaseException | None = None
             with allure.step(step_title(title, args, kwargs)):
                 try:
-                    return value(*args, **kwargs)
+                    result = value(*args, **kwargs)
+                    for listener in self._listeners:
+                        listener(result)
+                    return result
                 except Exception as exc:
                     if not note_expected(exc):
                         raise
