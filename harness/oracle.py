@@ -24,15 +24,30 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 import allure
 
-from .device import FiscalDocument, Kkt, ShiftState
+from .device import FiscalDocument, Kkt
 from .errors import KktError, LabUnavailable
-from .fiscal import TaxSystem
+from .expectations import Becomes, Computed, Delta, Expect, Satisfies, Snapshot, as_expect, changed, delta, show
+from .transitions import Transitions
+
+__all__ = [
+    "LABELS",
+    "Becomes",
+    "Computed",
+    "Delta",
+    "Expect",
+    "Oracle",
+    "Printout",
+    "Satisfies",
+    "StepResult",
+    "changed",
+    "delta",
+    "observe",
+    "printouts",
+]
 
 # key → what the report calls it
 LABELS: dict[str, str] = {
@@ -71,7 +86,6 @@ LABELS: dict[str, str] = {
 CUT_MARK = "✂"  # the emulated tape's paper cut line ends with it
 COPY_MARK = "КОПИЯ"
 FD_LINE = re.compile(r"^ФД (\d+)\s+ФП")
-Snapshot = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -94,96 +108,6 @@ def printouts(lines: list[str]) -> list[Printout]:
         elif (match := FD_LINE.match(line)) is not None:
             fd = int(match.group(1))
     return result
-
-
-# ------------------------------------------------------------------------------ expectations
-
-
-class Expect:
-    """What a key must do in a step."""
-
-    def check(self, key: str, before: Snapshot, after: Snapshot) -> str | None:
-        raise NotImplementedError
-
-    def describe(self, key: str, before: Snapshot) -> str:
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class Becomes(Expect):
-    value: Any
-
-    def check(self, key: str, before: Snapshot, after: Snapshot) -> str | None:
-        return None if after[key] == self.value else f"ожидалось {show(self.value)}"
-
-    def describe(self, key: str, before: Snapshot) -> str:
-        return f"= {show(self.value)}"
-
-
-@dataclass(frozen=True)
-class Delta(Expect):
-    amount: Any
-
-    def check(self, key: str, before: Snapshot, after: Snapshot) -> str | None:
-        if before[key] is None and after[key] is None:
-            return None  # the device does not count it (e.g. registrations left over Pirit)
-        if before[key] is None or after[key] is None:
-            return f"ожидалось {show(before[key])} + {self.amount}"
-        return None if after[key] == before[key] + self.amount else f"ожидалось {show(before[key] + self.amount)}"
-
-    def describe(self, key: str, before: Snapshot) -> str:
-        sign = "+" if self.amount >= 0 else "−"
-        return f"{sign}{abs(self.amount)}"
-
-
-@dataclass(frozen=True)
-class Satisfies(Expect):
-    test: Callable[[Any, Any], bool]  # (before, after) → ok
-    text: str
-
-    def check(self, key: str, before: Snapshot, after: Snapshot) -> str | None:
-        return None if self.test(before[key], after[key]) else f"ожидалось: {self.text}"
-
-    def describe(self, key: str, before: Snapshot) -> str:
-        return self.text
-
-
-@dataclass(frozen=True)
-class Computed(Expect):
-    """The key becomes a value computed from the whole state before the step."""
-
-    value: Callable[[Snapshot], Any]
-    text: str
-
-    def check(self, key: str, before: Snapshot, after: Snapshot) -> str | None:
-        wanted = self.value(before)
-        return None if after[key] == wanted else f"ожидалось {show(wanted)} ({self.text})"
-
-    def describe(self, key: str, before: Snapshot) -> str:
-        return f"= {show(self.value(before))} ({self.text})"
-
-
-def delta(amount: Any) -> Delta:
-    """The key grows by ``amount`` (an int or a Decimal; negative: falls)."""
-    return Delta(amount)
-
-
-def changed(text: str = "любое изменение") -> Satisfies:
-    """The key may change (its new value is checked elsewhere, or the rule leaves it open)."""
-    return Satisfies(lambda _b, _a: True, text)
-
-
-def differs() -> Satisfies:
-    """The key must change to something else."""
-    return Satisfies(lambda b, a: a != b, "изменилось")
-
-
-def unchanged() -> Satisfies:
-    return Satisfies(lambda b, a: a == b, "не изменилось")
-
-
-def as_expect(value: Any) -> Expect:
-    return value if isinstance(value, Expect) else Becomes(value)
 
 
 # ------------------------------------------------------------------------------ observing
@@ -260,20 +184,6 @@ def _tape_step(before: Snapshot, after: Snapshot) -> None:
     before.update(printed=(), copies=(), other_printouts=0)
 
 
-def show(value: Any) -> str:
-    if isinstance(value, TaxSystem):
-        return value.title
-    if isinstance(value, Enum):
-        return str(value.value) if not isinstance(value.value, int) or isinstance(value, ShiftState) else value.name
-    if isinstance(value, datetime):
-        return f"{value:%d.%m.%Y %H:%M:%S}"
-    if isinstance(value, tuple):
-        return "[" + ", ".join(map(show, value)) + "]"
-    if value is None:
-        return "—"
-    return str(value)
-
-
 # ------------------------------------------------------------------------------ the oracle
 
 
@@ -308,7 +218,7 @@ class StepResult:
         return "\n".join(rows) or "ничего не изменилось"
 
 
-class Oracle:
+class Oracle(Transitions):
     """Snapshots around scenario steps.  ``kkt`` is the driver itself (its reads are not report
     steps); documents returned by the scenario's calls reach :meth:`saw` from the step proxy."""
 
@@ -403,115 +313,7 @@ class Oracle:
             if problems:
                 result.failures[f"ФД {doc.number}"] = "; ".join(problems)
 
-    # -------------------------------------------------------------------------- presets
-
-    def queued(self, count: int, *, online: bool | None) -> dict[str, Any]:
-        """The OFD queue after ``count`` new documents: offline it grows (the first unsent stays,
-        or becomes the first new one); online it is empty; ``None`` (the link is not the
-        scenario's): it grows by at most ``count``, and what leaves it leaves from the front."""
-        if online:
-            return {"queue": 0, "queue_first": None, "queue_first_at": None}
-        if online is None:
-            return {
-                "queue": Satisfies(lambda b, a: 0 <= a <= b + count, f"не больше, чем было + {count}"),
-                "queue_first": Satisfies(lambda b, a: a is None or b is None or a >= b, "первый прежний или позже"),
-                "queue_first_at": Satisfies(lambda b, a: a is None or b is None or a >= b, "не раньше прежнего"),
-            }
-        if count == 0:
-            return {}
-        return {
-            "queue": delta(count),
-            "queue_first": Satisfies(lambda b, a: a == b if b is not None else a is not None, "первый прежний"),
-            "queue_first_at": Satisfies(lambda b, a: a == b if b is not None else a is not None, "время прежнее"),
-        }
-
-    def sale(self, total: Decimal, *, online: bool | None = None, cash: bool = True) -> dict[str, Any]:
-        """A cash sale of ``total`` in an open shift: one FD, the shift's sales, the drawer."""
-        return {
-            "fd": delta(1),
-            "sales": delta(1),
-            "sales_total": delta(total),
-            **({"cash": delta(total)} if cash else {}),
-            **self.queued(1, online=online),
-        }
-
-    def refund(self, total: Decimal, *, online: bool | None = None) -> dict[str, Any]:
-        """A cash return of a sale: one FD, the shift's returns; the drawer gives the money back."""
-        return {
-            "fd": delta(1),
-            "returns": delta(1),
-            "returns_total": delta(total),
-            "cash": delta(-total),
-            **self.queued(1, online=online),
-        }
-
-    def shift_opened(
-        self, *, online: bool | None = None, reregistered_to: TaxSystem | None = None, hub: bool = False
-    ) -> dict[str, Any]:
-        """A shift opened: the next number, counters from zero, one FD — or, with
-        ``reregistered_to``, a re-registration report first and then the shift-open report (R6.3);
-        ``hub``: the Кабинет then shows «перерегистрирована»."""
-        documents = 1 if reregistered_to is None else 2
-        opened = {
-            "shift": ShiftState.OPEN,
-            "shift_number": delta(1),
-            "counters_shift": delta(1),
-            "sales": 0,
-            "sales_total": Decimal(0),
-            "returns": 0,
-            "returns_total": Decimal(0),
-            "fd": delta(documents),
-            **self.queued(documents, online=online),
-        }
-        if reregistered_to is None:
-            return opened
-        return {
-            **self.reregistered(reregistered_to, online=online, documents=2),
-            **opened,
-            **({"hub_reregistered": True, "hub_error": None} if hub else {}),
-        }
-
-    def opened_by_receipt(
-        self,
-        total: Decimal,
-        *,
-        online: bool | None = None,
-        reregistered_to: TaxSystem | None = None,
-        hub: bool = False,
-    ) -> dict[str, Any]:
-        """A cash receipt on a closed shift that opens it implicitly (R3.8): the same as an
-        explicit open (a due re-registration first), then the receipt."""
-        opened = self.shift_opened(online=online, reregistered_to=reregistered_to, hub=hub)
-        documents = opened["fd"].amount + 1
-        return {
-            **opened,
-            "fd": delta(documents),
-            "sales": 1,
-            "sales_total": total,
-            "cash": delta(total),
-            **self.queued(documents, online=online),
-        }
-
-    def shift_closed(self, *, online: bool | None = None) -> dict[str, Any]:
-        """A Z report: the shift closed (its number and counters stay readable), one FD."""
-        return {"shift": ShiftState.CLOSED, "fd": delta(1), **self.queued(1, online=online)}
-
-    def reregistered(self, target: TaxSystem, *, online: bool | None = None, documents: int = 1) -> dict[str, Any]:
-        """A re-registration report as the step's first new document (then ``documents - 1`` more)."""
-        return {
-            "tax_systems": target,
-            "registration_fd": Computed(lambda b: b["fd"] + 1, "первый новый ФД"),
-            "registrations_done": delta(1),
-            "registrations_left": delta(-1),
-            "valid_until": changed("пересчитан для новой СНО (R2.4)"),
-            "warnings": changed("пересчитаны со сроком ФН"),
-            "fd": delta(documents),
-            **self.queued(documents, online=online),
-        }
-
-    def pending_finished(self) -> dict[str, Any]:
-        """A pending printout finished: the last FD printed now, nothing new in the ФН."""
-        return {"pending_print": False, "printed": Computed(lambda b: (b["fd"],), "допечатан последний ФД")}
+    # -------------------------------------------------------------------------- operations
 
     def harmless(self, what: Callable[[], Any], title: str, *, printout: int = 0, copies: tuple[int, ...] = ()) -> Any:
         """``what`` must change nothing fiscal: no FD, no counter, no queue; at most ``printout``
