@@ -20,6 +20,7 @@ its number is one of the FDs the step created, its shift is the register's shift
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -222,9 +223,20 @@ class Oracle(Transitions):
     """Snapshots around scenario steps.  ``kkt`` is the driver itself (its reads are not report
     steps); documents returned by the scenario's calls reach :meth:`saw` from the step proxy."""
 
-    def __init__(self, kkt: Kkt, lab: Any = None) -> None:
+    def __init__(
+        self,
+        kkt: Kkt,
+        lab: Any = None,
+        *,
+        settle: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._kkt = kkt
         self._lab = lab
+        self._settle = settle  # seconds a real register may take to deliver what a step expects delivered
+        self._sleep = sleep
+        self._monotonic = monotonic
         self._hub: Any = None
         self._documents: list[FiscalDocument] | None = None
         self._printed: set[int] = set()  # every FD printed as an original so far in this test
@@ -261,7 +273,7 @@ class Oracle(Transitions):
                 yield result
             finally:
                 self._documents = None
-            after, _ = observe(self._kkt, self._lab, self._hub)
+            after = self._observe_settled(rules)
             clock_after = self._kkt.clock()
             _tape_step(before, after)
             result.after = after
@@ -274,6 +286,18 @@ class Oracle(Transitions):
                     for k, why in result.failures.items()
                 ]
                 raise AssertionError(f"шаг «{title}»: " + "; ".join(lines))
+
+    def _observe_settled(self, rules: dict[str, Expect]) -> Snapshot:
+        """The state after a step.  A real register sends to the OFD on its own time: where the
+        step expects the queue empty, it is read again until it is, for at most ``settle`` s."""
+        after, _ = observe(self._kkt, self._lab, self._hub)
+        rule = rules.get("queue")
+        wants_empty = isinstance(rule, Becomes) and rule.value == 0
+        deadline = self._monotonic() + self._settle
+        while wants_empty and after["queue"] != 0 and self._monotonic() < deadline:
+            self._sleep(0.5)
+            after, _ = observe(self._kkt, self._lab, self._hub)
+        return after
 
     def _judge(self, result: StepResult, clock_before: datetime, clock_after: datetime) -> None:
         before, after = result.before, result.after

@@ -12,7 +12,7 @@ import pytest
 from harness.connect import DeviceHandle, open_device
 from harness.device import Item, PaperState, ReceiptKind, ShiftState
 from harness.errors import NoPaper
-from harness.oracle import Computed, Oracle, Printout, delta, observe, printouts
+from harness.oracle import Computed, Oracle, Printout, changed, delta, observe, printouts
 from harness.spec import DeviceSpec
 
 SUGAR = Item("Сахар", Decimal("100.00"))
@@ -125,3 +125,32 @@ def test_computed_and_unknown_keys(handle: DeviceHandle) -> None:
     handle.kkt.open_shift()
     with oracle.step("sale", **{**oracle.sale(SUGAR.amount), "fd": Computed(lambda b: b["fd"] + 1, "next")}):
         handle.kkt.sell([SUGAR])
+
+
+class SlowOfd:
+    """A register whose queue empties only after two more reads (a real OFD link)."""
+
+    def __init__(self, kkt: Any) -> None:
+        self._kkt = kkt
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kkt, name)
+
+    def ofd_queue(self) -> Any:
+        self.reads += 1
+        queue = self._kkt.ofd_queue()
+        return queue if self.reads > 3 else type(queue)(1, 1, queue.first_datetime, queue.connected)
+
+
+def test_settle_waits_for_a_real_register_to_deliver(handle: DeviceHandle) -> None:
+    slow = SlowOfd(handle.kkt)
+    waited: list[float] = []
+    oracle = Oracle(slow, handle.lab, settle=5.0, sleep=waited.append)
+    with oracle.step("delivered", queue=0, queue_first=changed(), queue_first_at=changed()):
+        pass
+    assert waited == [0.5, 0.5] and oracle.steps[-1].after["queue"] == 0
+    impatient = Oracle(SlowOfd(handle.kkt), handle.lab, settle=0.0, sleep=waited.append)
+    with pytest.raises(AssertionError, match="Неотправлено в ОФД"):
+        with impatient.step("not yet", queue=0, queue_first=changed(), queue_first_at=changed()):
+            pass

@@ -74,10 +74,14 @@ def lab(kkt_device: DeviceHandle) -> Any:
     return StepProxy(kkt_device.lab, LAB_TITLES)
 
 
+OFD_SETTLE = 30.0  # seconds
+
+
 @pytest.fixture
 def oracle(kkt_device: DeviceHandle, kkt: Any) -> Oracle:
     """The full-state oracle around the scenario's steps (:mod:`harness.oracle`)."""
-    watcher = Oracle(kkt_device.kkt, kkt_device.lab)
+    # an emulator's OFD link answers at once; a real register delivers within seconds
+    watcher = Oracle(kkt_device.kkt, kkt_device.lab, settle=0.0 if kkt_device.emulator is not None else OFD_SETTLE)
     kkt._listen(watcher.saw)
     return watcher
 
