@@ -13,7 +13,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol, runtime_checkable
 
 from .fiscal import TaxSystem
@@ -200,7 +200,8 @@ class Item:
 
     @property
     def amount(self) -> Decimal:
-        return (self.price * self.quantity).quantize(Decimal("0.01"))
+        """Price × quantity to the kopeck, half up, as the register rounds it (1.25 × 0.5 = 0.63)."""
+        return (self.price * self.quantity).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)

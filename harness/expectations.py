@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -77,6 +77,24 @@ class Computed(Expect):
 
     def describe(self, key: str, before: Snapshot) -> str:
         return f"= {show(self.value(before))} ({self.text})"
+
+
+@dataclass(frozen=True)
+class DuringStep(Expect):
+    """A device time inside the step (to the minute: registers keep minutes in the ФН)."""
+
+    def check(self, key: str, before: Snapshot, after: Snapshot) -> str | None:
+        value, start, end = after[key], before["_clock"], after["_clock"]
+        if value is None and before[key] is None:
+            return None  # the device does not report it (АТОЛ has no shift-open time)
+        if value is None or start is None or end is None:
+            return "ожидалось время внутри шага"
+        if start.replace(second=0, microsecond=0) <= value <= end + timedelta(minutes=1):
+            return None
+        return f"ожидалось время внутри шага {show(start)}..{show(end)}"
+
+    def describe(self, key: str, before: Snapshot) -> str:
+        return "время этого шага"
 
 
 def delta(amount: Any) -> Delta:

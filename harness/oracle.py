@@ -54,6 +54,7 @@ __all__ = [
 LABELS: dict[str, str] = {
     "shift": "Смена",
     "shift_number": "Номер смены",
+    "shift_opened_at": "Смена открыта в",
     "document_open": "Открыт документ",
     "pending_print": "Ждёт допечатки",
     "paper": "Бумага",
@@ -123,6 +124,7 @@ def observe(kkt: Kkt, lab: Any = None, hub: Any = None) -> tuple[Snapshot, list[
     snap: Snapshot = {
         "shift": status.shift,
         "shift_number": status.shift_number,
+        "shift_opened_at": status.shift_opened_at,
         "document_open": status.document_open,
         "pending_print": status.pending_print,
         "paper": status.paper,
@@ -267,6 +269,7 @@ class Oracle(Transitions):
         with allure.step(title):
             before, unseen = observe(self._kkt, self._lab, self._hub)
             clock_before = self._kkt.clock()
+            before["_clock"] = clock_before
             result = StepResult(title, before, before, rules, unseen=unseen)
             self._documents = result.documents
             try:
@@ -275,6 +278,7 @@ class Oracle(Transitions):
                 self._documents = None
             after = self._observe_settled(rules)
             clock_after = self._kkt.clock()
+            after["_clock"] = clock_after
             _tape_step(before, after)
             result.after = after
             self._judge(result, clock_before, clock_after)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from .device import ShiftState
-from .expectations import Computed, Satisfies, changed, delta
+from .expectations import Computed, DuringStep, Satisfies, changed, delta
 from .fiscal import TaxSystem
 
 
@@ -63,6 +63,7 @@ class Transitions:
         opened = {
             "shift": ShiftState.OPEN,
             "shift_number": delta(1),
+            "shift_opened_at": DuringStep(),
             "counters_shift": delta(1),
             "sales": 0,
             "sales_total": Decimal(0),
@@ -102,7 +103,7 @@ class Transitions:
 
     def shift_closed(self, *, online: bool | None = None) -> dict[str, Any]:
         """A Z report: the shift closed (its number and counters stay readable), one FD."""
-        return {"shift": ShiftState.CLOSED, "fd": delta(1), **self.queued(1, online=online)}
+        return {"shift": ShiftState.CLOSED, "shift_opened_at": None, "fd": delta(1), **self.queued(1, online=online)}
 
     def reregistered(self, target: TaxSystem, *, online: bool | None = None, documents: int = 1) -> dict[str, Any]:
         """A re-registration report as the step's first new document (then ``documents - 1`` more)."""

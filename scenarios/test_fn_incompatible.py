@@ -67,30 +67,47 @@ def test_36_month_fn_to_osn_within_short_term(kkt: Kkt, lab, oracle, ffd: str) -
         kkt.sell([SUGAR])
 
 
-# days before the ФН's end → whether the 30-day warning (1050) must be on; the ФН kinds differ in
-# their term (R2.4): 15 months (ОСН) and 36 months (УСН)
-WARNING_EDGE = [
-    (kind, days, warned) for kind in ("fn15", "fn36") for days, warned in [(31, False), (30, True), (4, True)]
-]
+# days before the ФН's end → the warnings that must be on: 1050 (30 days) and 1051 (3 days); the
+# ФН kinds differ in their term (R2.4): 15 months and 36 months
+WARNING_EDGE = [(kind, days) for kind in ("fn15", "fn36") for days in (31, 30, 4, 3, 0)]
 
 
-@allure.story("Предупреждение за 30 дней до конца срока ФН")
-@allure.title("Флаг «ресурс ФН < 30 дней» появляется ровно за 30 дней до конца срока ФН")
+@allure.story("Предупреждения о конце срока ФН")
+@allure.title("«Ресурс ФН < 30 дней» — с 30-го дня, «срочная замена» — с 3-го; в последний день ФН ещё работает")
 @allure.severity(allure.severity_level.CRITICAL)
-@pytest.mark.parametrize(
-    ("kind", "days_left", "warned"), WARNING_EDGE, ids=[f"{k}-{d}-days" for k, d, _ in WARNING_EDGE]
-)
-def test_fn_30_day_warning(kkt: Kkt, lab, oracle, kind: str, days_left: int, warned: bool) -> None:
+@pytest.mark.parametrize(("kind", "days_left"), WARNING_EDGE, ids=[f"{k}-{d}-days" for k, d in WARNING_EDGE])
+def test_fn_30_day_warning(kkt: Kkt, lab, oracle, kind: str, days_left: int) -> None:
     prepare(kkt, lab, months_on_fn=3, kind=kind)
     end = kkt.fn().valid_until
     if end is None:
         pytest.skip("Устройство не сообщает срок действия ФН")
+    wanted = FnWarning(0)
+    if days_left <= 30:
+        wanted |= FnWarning.RESOURCE_30_DAYS
+    if days_left <= 3:
+        wanted |= FnWarning.URGENT_REPLACEMENT
     with oracle.step(
-        f"Стенд: до конца срока ФН {days_left} дн.",
-        warnings=Satisfies(lambda _b, a: (FnWarning.RESOURCE_30_DAYS in a) is warned, f"1050: {warned}"),
+        f"Стенд: до конца срока ФН {days_left} дн. — предупреждения {wanted!r}",
+        warnings=Satisfies(
+            lambda _b, a: a & (FnWarning.RESOURCE_30_DAYS | FnWarning.URGENT_REPLACEMENT) == wanted, f"{wanted!r}"
+        ),
     ):
         lab.clock_set(datetime.combine(end - timedelta(days=days_left), datetime.min.time()) + timedelta(hours=9))
     open_shift_expecting(oracle, kkt, "Смена открывается: предупреждение не блокирует", to=None, online=True)
+
+
+@allure.story("Срок ФН истёк")
+@allure.title("На следующий день после конца срока ФН смена не открывается, ничего не записано")
+@allure.severity(allure.severity_level.CRITICAL)
+@pytest.mark.parametrize("kind", ["fn15", "fn36"])
+def test_fn_expired_the_day_after(kkt: Kkt, lab, oracle, kind: str) -> None:
+    prepare(kkt, lab, months_on_fn=3, kind=kind)
+    end = kkt.fn().valid_until
+    if end is None:
+        pytest.skip("Устройство не сообщает срок действия ФН")
+    lab.clock_set(datetime.combine(end + timedelta(days=1), datetime.min.time()) + timedelta(hours=9))
+    with oracle.step("Открыть смену: «ФН просрочен», состояние прежнее"), expect_refusal(FnExpired):
+        kkt.open_shift()
 
 
 @allure.story("36-месячный ФН переводится на ОСН после сокращённого срока (ручная перерегистрация)")
@@ -146,11 +163,14 @@ def test_envd_target_rejected(kkt: Kkt, lab, hub, oracle) -> None:
 
 
 @allure.story("Перерегистрации исчерпаны")
-@allure.title("Лимит перерегистраций ФН исчерпан: чистый отказ, прежняя СНО остаётся")
+@allure.title("Последняя перерегистрация ФН проходит; после неё — чистый отказ, прежняя СНО остаётся")
 @allure.severity(allure.severity_level.CRITICAL)
 def test_registrations_exhausted(kkt: Kkt, lab, oracle) -> None:
     prepare(kkt, lab, months_on_fn=3)
-    limit = lab.fn_setup()["registrations_done"] + lab.fn_setup()["registrations_left"]
-    lab.fn_setup(registrations_done=limit)
-    with oracle.step("Перерегистрация отклонена, ФН без изменений"), expect_refusal(RegistrationLimit):
+    fn = lab.fn_setup()
+    limit = fn["registrations_done"] + fn["registrations_left"]
+    lab.fn_setup(registrations_done=limit - 1)
+    with oracle.step("Последняя доступная перерегистрация проходит", **oracle.reregistered(TaxSystem.OSN, online=True)):
         kkt.reregister(TaxSystem.OSN)
+    with oracle.step("Следующая отклонена, ФН без изменений"), expect_refusal(RegistrationLimit):
+        kkt.reregister(TaxSystem.USN_INCOME)

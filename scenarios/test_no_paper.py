@@ -78,6 +78,7 @@ def test_paper_out_mid_z_report(kkt: Kkt, lab, oracle) -> None:
         fd=delta(1),
         **oracle.queued(1, online=None),
         shift=changed("смена закрыта в ФН; до допечатки ККТ может показывать её открытой"),
+        shift_opened_at=changed("как и смена"),
         pending_print=True,
         paper=PaperState.OUT,
         printed=(),
@@ -96,6 +97,32 @@ def test_paper_out_mid_z_report(kkt: Kkt, lab, oracle) -> None:
         assert document is not None and document.number == oracle.steps[-1].after["fd"]
     with oracle.step("Проверить: новая смена открывается следующим ФД", **oracle.shift_opened()):
         kkt.open_shift()
+
+
+@allure.story("Бумага кончилась на печати отчёта об открытии смены")
+@allure.title("Смена открыта в ФН, отчёт допечатывается сам после заправки, второго отчёта нет")
+@allure.severity(allure.severity_level.CRITICAL)
+def test_paper_out_mid_shift_open_report(kkt: Kkt, lab, oracle) -> None:
+    ensure_shift_closed(kkt)
+    lab.paper(PaperState.OK, after_lines=2)
+    with oracle.step(
+        "Открыть смену: печать отчёта обрывается — смена уже открыта в ФН",
+        **oracle.shift_opened(),
+        paper=PaperState.OUT,
+        pending_print=changed("ждёт ли ККТ допечатки отчёта, зависит от модели (R8.3)"),
+        printed=(),
+    ):
+        with expect_refusal(NoPaper):
+            kkt.open_shift()
+    with oracle.step(
+        "Стенд: бумага заправлена — отчёт об открытии допечатан сам",
+        paper=PaperState.OK,
+        pending_print=False,
+        printed=Computed(lambda b: (b["fd"],), "допечатан отчёт об открытии смены"),
+    ):
+        lab.paper(PaperState.OK)
+    with oracle.step("Продажа в этой смене", **oracle.sale(SUGAR.amount)):
+        kkt.sell([SUGAR])
 
 
 @allure.story("Бумага кончилась на печати отчёта о перерегистрации")

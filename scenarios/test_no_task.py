@@ -19,6 +19,7 @@ from .conftest import (
     ensure_shift_closed,
     open_shift_expecting,
     regimes,
+    task_delivered,
 )
 
 pytestmark = [
@@ -103,3 +104,20 @@ def test_offline_register_applies_task_at_next_open_after_reconnect(kkt: Kkt, la
     with oracle.step("Связь восстановлена: ККТ получает задание", hub_task_received=True):
         hub.poll_now()
     open_shift_expecting(oracle, kkt, "Перерегистрация перед открытием следующей смены", to=new, online=True)
+
+
+@allure.story("Выполненное задание не повторяется")
+@allure.title("После отложенной перерегистрации ручной возврат на старую СНО не отменяется следующим открытием")
+@allure.severity(allure.severity_level.CRITICAL)
+def test_done_task_is_not_applied_again(kkt: Kkt, lab, hub, oracle) -> None:
+    old, new = regimes(kkt)
+    task_delivered(kkt, lab, hub, now="2021-01-01T08:00:00", target=new, day=date(2021, 1, 1))
+    oracle.watch_hub(hub)
+    open_shift_expecting(oracle, kkt, "Открыть смену: отложенная перерегистрация", to=new, online=True)
+    with oracle.step("Закрыть смену", **oracle.shift_closed(online=True)):
+        kkt.close_shift()
+    with oracle.step(f"Вернуть {old.title} вручную", **oracle.reregistered(old, online=True)):
+        kkt.reregister(old)
+    with oracle.step("ККТ опрашивает Кабинет: задание выполнено, ничего не приходит"):
+        hub.poll_now()
+    open_shift_expecting(oracle, kkt, "Открыть смену: выполненное задание не применяется снова", to=None, online=True)

@@ -116,13 +116,20 @@ def test_expired_shift_refuses_receipts(kkt: Kkt, lab, oracle) -> None:
 def test_clock_rules(kkt: Kkt, lab, oracle) -> None:
     at(lab, "2021-04-10T10:00:00")
     ensure_shift_open(kkt)
-    receipt = kkt.sell([SUGAR])
+    kkt.sell([SUGAR])
     with oracle.step("Установить часы при открытой смене: отказ"), expect_refusal(ShiftOpen):
         kkt.set_clock(kkt.clock() + timedelta(hours=1))
     with oracle.step("Закрыть смену", **oracle.shift_closed()):
         kkt.close_shift()
-    with oracle.step("Установить часы раньше последнего документа: отказ"), expect_refusal(ClockBehindLastDocument):
-        kkt.set_clock(receipt.datetime - timedelta(days=1))
+    last = oracle.steps[-1].after["_clock"]  # the Z report's time
+    for behind in (timedelta(days=1), timedelta(minutes=2)):  # the same date too: time, not date, decides
+        with oracle.step(f"Установить часы на {behind} раньше последнего документа: отказ"):
+            with expect_refusal(ClockBehindLastDocument):
+                kkt.set_clock(last - behind)
+    with oracle.step("Установить часы на час вперёд: принято, ничего фискального"):
+        kkt.set_clock(last + timedelta(hours=1))
+    with allure.step("Проверить: часы ККТ идут с нового времени"):
+        assert kkt.clock() >= last + timedelta(hours=1)
 
 
 @allure.story("R8.1: крышка открыта")
