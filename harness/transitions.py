@@ -77,7 +77,7 @@ class Transitions:
         return {
             **self.reregistered(reregistered_to, online=online, documents=2),
             **opened,
-            **({"hub_reregistered": True, "hub_error": None} if hub else {}),
+            **(self.task_done() if hub else {}),
         }
 
     def opened_by_receipt(
@@ -100,6 +100,20 @@ class Transitions:
             "cash": delta(total),
             **self.queued(documents, online=online),
         }
+
+    def task_done(self) -> dict[str, Any]:
+        """The Кабинет got the register's report of the re-registration: the task done, no error,
+        one more report, naming the re-registration report (the step's first new FD)."""
+        return {
+            "hub_reregistered": True,
+            "hub_error": None,
+            "hub_reports": delta(1),
+            "hub_report_fd": Computed(lambda b: b["fd"] + 1, "первый новый ФД"),
+        }
+
+    def task_failed(self) -> dict[str, Any]:
+        """The register reported the task's failure to the Кабинет: an error, one more report."""
+        return {"hub_error": Satisfies(lambda _b, a: bool(a), "ошибка задания сообщена"), "hub_reports": delta(1)}
 
     def shift_closed(self, *, online: bool | None = None) -> dict[str, Any]:
         """A Z report: the shift closed (its number and counters stay readable), one FD."""

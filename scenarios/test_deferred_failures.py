@@ -11,7 +11,6 @@ import pytest
 from harness import families
 from harness.device import Kkt, PaperState
 from harness.errors import CoverOpen, NoPaper
-from harness.oracle import Satisfies
 from harness.plugin import expect_refusal
 
 from .conftest import SUGAR, at, open_shift_expecting, regimes, task_delivered
@@ -22,8 +21,6 @@ pytestmark = [
     allure.label("rule", "R6.3"),
     pytest.mark.destructive,
 ]
-
-ERROR_REPORTED = Satisfies(lambda _b, a: bool(a), "ошибка задания сообщена")
 
 
 @allure.story("Принтер не готов в момент открытия")
@@ -42,7 +39,7 @@ def test_printer_fault_then_retry(kkt: Kkt, lab, hub, oracle, cause: str) -> Non
             lab.cover(True)
     with oracle.step(
         "Открыть смену: перерегистрация не удалась до записи в ФН — ничего не записано, ошибка в Кабинете",
-        hub_error=ERROR_REPORTED,
+        **oracle.task_failed(),
     ):
         with expect_refusal(NoPaper if cause == "no-paper" else CoverOpen):
             kkt.open_shift()
@@ -92,7 +89,7 @@ def test_unsent_queue_then_retry(kkt: Kkt, lab, hub, oracle) -> None:
         "01.01: перерегистрация отклонена (неотправленные), смена на старой СНО, ошибка в Кабинете",
         to=None,
         online=False,
-        hub_error=ERROR_REPORTED,
+        **oracle.task_failed(),
     )
     with oracle.step("Чек на старой СНО проходит", **oracle.sale(SUGAR.amount, online=False)):
         kkt.sell([SUGAR], tax_system=old)
@@ -121,7 +118,7 @@ def test_registrations_exhausted_task_fails(kkt: Kkt, lab, hub, oracle) -> None:
             f"Открытие {attempt}: перерегистрация невозможна, смена на старой СНО, ошибка в Кабинете",
             to=None,
             online=True,
-            hub_error=ERROR_REPORTED,
+            **oracle.task_failed(),
         )
         with oracle.step("Закрыть смену", **oracle.shift_closed(online=True)):
             kkt.close_shift()

@@ -92,6 +92,7 @@ class PiritDriver(DriverBase, PiritWire):
         PiritWire.__init__(self, link, password=password)
         self._bind_model(model)
         self._host_clock = host_clock
+        self._registrations_seen: int | None = None  # the last registration count 0x78/20 showed
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -183,21 +184,31 @@ class PiritDriver(DriverBase, PiritWire):
         )
 
     def _registrations_done(self) -> int | None:
-        """How many registrations the ФН holds: the highest n that 0x78/20 answers (a binary
-        search, at most 7 requests); None when the firmware has no 0x78/20."""
-        try:
-            self.sub(0x78, 20, 1)
-        except DeviceError:
+        """How many registrations the ФН holds: the highest n that 0x78/20 answers; None when the
+        firmware has no 0x78/20.  The count only grows on one ФН: the last one found is tried
+        first (2 requests), else a binary search (at most 7)."""
+        known = self._registrations_seen
+        if known is not None and self._answers_registration(known) and not self._answers_registration(known + 1):
+            return known
+        if not self._answers_registration(1):
+            self._registrations_seen = None
             return None
         low, high = 1, REGISTRATIONS_SEARCH_LIMIT  # 0x78/20 answers for 1..low, not for high
         while high - low > 1:
             middle = (low + high) // 2
-            try:
-                self.sub(0x78, 20, middle)
+            if self._answers_registration(middle):
                 low = middle
-            except DeviceError:
+            else:
                 high = middle
+        self._registrations_seen = low
         return low
+
+    def _answers_registration(self, n: int) -> bool:
+        try:
+            self.sub(0x78, 20, n)
+        except DeviceError:
+            return False
+        return True
 
     def ofd_queue(self) -> OfdQueue:
         fields = self.sub(0x78, 7)

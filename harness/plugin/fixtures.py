@@ -78,11 +78,13 @@ OFD_SETTLE = 30.0  # seconds
 
 
 @pytest.fixture
-def oracle(kkt_device: DeviceHandle, kkt: Any) -> Oracle:
+def oracle(kkt_device: DeviceHandle, kkt: Any, lab: Any) -> Oracle:
     """The full-state oracle around the scenario's steps (:mod:`harness.oracle`)."""
     # an emulator's OFD link answers at once; a real register delivers within seconds
     watcher = Oracle(kkt_device.kkt, kkt_device.lab, settle=0.0 if kkt_device.emulator is not None else OFD_SETTLE)
     kkt._listen(watcher.saw)
+    kkt._listen_calls(watcher.touched)
+    lab._listen_calls(watcher.touched)
     return watcher
 
 

@@ -57,19 +57,34 @@ class StepProxy:
         self._target = target
         self._titles = titles
         self._listeners: list[Callable[[Any], None]] = []  # see every result (the state oracle)
+        self._callers: list[Callable[[], None]] = []  # told before every call
 
     def _listen(self, listener: Callable[[Any], None]) -> None:
         self._listeners.append(listener)
 
+    def _listen_calls(self, caller: Callable[[], None]) -> None:
+        self._callers.append(caller)
+
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)
-        if name.startswith("_") or not callable(value) or name not in self._titles:
+        if name.startswith("_") or not callable(value):
             return value
+        if name not in self._titles:  # not a report step, but a call the oracle must know of
+
+            @functools.wraps(value)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                for caller in self._callers:
+                    caller()
+                return value(*args, **kwargs)
+
+            return call
         title = self._titles[name]
 
         @functools.wraps(value)
         def step(*args: Any, **kwargs: Any) -> Any:
             refused: BaseException | None = None
+            for caller in self._callers:
+                caller()
             with allure.step(step_title(title, args, kwargs)):
                 try:
                     result = value(*args, **kwargs)
