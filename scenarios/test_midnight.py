@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import allure
 import pytest
 
 from harness.device import Kkt, ShiftState
-from harness.errors import ShiftExpired
+from harness.errors import FnTimerMismatch, ShiftExpired
 from harness.plugin import expect_refusal
 
 from .conftest import SUGAR, at, ensure_shift_closed, open_shift_expecting, regimes, task_delivered
@@ -153,3 +153,18 @@ def test_task_arriving_inside_open_shift_waits(kkt: Kkt, lab, hub, oracle) -> No
     with oracle.step("Закрыть смену: перерегистрации нет", **oracle.shift_closed(online=True)):
         kkt.close_shift()
     open_shift_expecting(oracle, kkt, "Перерегистрация перед следующей сменой", to=new, online=True)
+
+
+@allure.story("Часы ККТ и таймер ФН (R3.5)")
+@allure.title("Часы ККТ убежали на 25 ч: смена по таймеру ФН не просрочена, чек отклонён — время расходится с ФН")
+@allure.label("rule", "R3.5")
+@allure.severity(allure.severity_level.CRITICAL)
+def test_rtc_jump_is_judged_by_the_fn_timer(kkt: Kkt, lab, oracle) -> None:
+    at(lab, "2021-03-01T08:00:00")
+    ensure_shift_closed(kkt)
+    open_shift_expecting(oracle, kkt, "Открыть смену", to=None)
+    with oracle.step("Стенд: часы ККТ (не ФН) ушли на 25 ч вперёд — смена по таймеру ФН не просрочена"):
+        lab.clock_set(lab.now() + timedelta(hours=25), rtc_only=True)
+    with oracle.step("Чек: отказ «время расходится с таймером ФН», ничего не записано"):
+        with expect_refusal(FnTimerMismatch):
+            kkt.sell([SUGAR])

@@ -89,7 +89,12 @@ def test_modules_and_globs_as_mutmut_names_them():
     assert bench.module_of("devices/atol/emulator/__init__.py") == "devices.atol.emulator"
     assert bench.file_glob("devices/emulator/core.py") == "devices.emulator.core.x*"
     assert bench.group_files("fisgo") == ["devices/dreamkas/fisgo.py"]
-    assert "devices/emulator/ofd_link.py" in bench.group_files("core")
+    assert "devices/emulator/ofd_link.py" not in bench.group_files("core")  # transport: tests/test_ofd_link.py
+    assert bench.suite_env(["core", "fisgo"])["PYTEST_ADDOPTS"].split() == [
+        "--kkt=emulator:kf",
+        "--kkt=emulator:start",
+        "--kkt=emulator:atol",
+    ]
     assert "devices/atol/emulator/__init__.py" in bench.group_files("atol")
     with pytest.raises(ValueError):
         bench.group_files("nope")
