@@ -66,6 +66,7 @@ def suite_env(groups: Iterable[str]) -> dict[str, str]:
     devices = dict.fromkeys(d for g in groups for d in GROUP_DEVICES[g])
     return {**os.environ, "PYTEST_ADDOPTS": " ".join(f"--kkt={d}" for d in devices)}
 
+
 # mutmut 3.8.1 exit-code meanings (mutmut.stats.status_by_exit_code); anything else is "suspicious"
 STATUS_BY_EXIT_CODE: dict[int | None, str] = {
     1: "killed",

@@ -28,6 +28,7 @@ STANDARD_CAPABILITIES = frozenset(
 class DriverBase(Reconciler):
     family_name: ClassVar[str]
     capabilities: frozenset[Capability] = STANDARD_CAPABILITIES
+    reports_shift_open_time = True  # status().shift_opened_at is read from the device in an open shift
     _link: Link
 
     def _bind_model(self, model: str) -> Model:

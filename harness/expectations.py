@@ -85,7 +85,7 @@ class DuringStep(Expect):
 
     def check(self, key: str, before: Snapshot, after: Snapshot) -> str | None:
         value, start, end = after[key], before["_clock"], after["_clock"]
-        if value is None and before[key] is None:
+        if value is None and key == "shift_opened_at" and not after.get("_open_time_shown", True):
             return None  # the device does not report it (АТОЛ has no shift-open time)
         if value is None or start is None or end is None:
             return "ожидалось время внутри шага"
@@ -95,6 +95,19 @@ class DuringStep(Expect):
 
     def describe(self, key: str, before: Snapshot) -> str:
         return "время этого шага"
+
+
+class KeptOrDuringStep(DuringStep):
+    """The value stays as it was, or — when there was none — is a time inside the step (the first
+    unsent document's time: the queue was empty, so it is one of the step's documents)."""
+
+    def check(self, key: str, before: Snapshot, after: Snapshot) -> str | None:
+        if before[key] is not None:
+            return None if after[key] == before[key] else f"ожидалось {show(before[key])}"
+        return super().check(key, before, after)
+
+    def describe(self, key: str, before: Snapshot) -> str:
+        return "прежнее" if before[key] is not None else "время этого шага"
 
 
 def delta(amount: Any) -> Delta:

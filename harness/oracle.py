@@ -30,7 +30,7 @@ from typing import Any
 import allure
 
 from .device import FiscalDocument, Kkt
-from .errors import KktError, LabUnavailable
+from .errors import DeviceError, HarnessError, LabUnavailable
 from .expectations import Becomes, Computed, Delta, Expect, Satisfies, Snapshot, as_expect, changed, delta, show
 from .transitions import Transitions
 
@@ -87,7 +87,14 @@ LABELS: dict[str, str] = {
     "hub_reports": "Кабинет: отчётов от ККТ",
     "hub_report_fd": "Кабинет: ФД в отчёте о задании",
 }
-DERIVED = ("printed", "copies", "other_printouts")  # what a step's tape growth adds to its after-state
+DERIVED = ("printed", "copies", "other_printouts")
+SETTLING = ("queue", "queue_first", "queue_first_at", "hub_reregistered", "hub_error", "hub_reports", "hub_report_fd")
+# the OFD link of a real register works between steps too: unannounced, the queue may only drain
+DRAINING = {
+    "queue": Satisfies(lambda b, a: a <= b, "может только уменьшиться (ОФД принимает)"),
+    "queue_first": Satisfies(lambda b, a: a is None or b is None or a >= b, "прежний или позже"),
+    "queue_first_at": Satisfies(lambda b, a: a is None or b is None or a >= b, "не раньше прежнего"),
+}  # what a step's tape growth adds to its after-state
 CUT_MARK = "✂"  # the emulated tape's paper cut line ends with it
 COPY_MARK = "КОПИЯ"
 FD_LINE = re.compile(r"^ФД (\d+)\s+ФП")
@@ -125,6 +132,7 @@ def observe(kkt: Kkt, lab: Any = None, hub: Any = None) -> tuple[Snapshot, list[
     fn = kkt.fn()
     queue = kkt.ofd_queue()
     snap: Snapshot = {
+        "_open_time_shown": getattr(kkt, "reports_shift_open_time", True),
         "shift": status.shift,
         "shift_number": status.shift_number,
         "shift_opened_at": status.shift_opened_at,
@@ -147,7 +155,7 @@ def observe(kkt: Kkt, lab: Any = None, hub: Any = None) -> tuple[Snapshot, list[
     }
     try:
         counters = kkt.counters()
-    except (AttributeError, NotImplementedError, KktError) as exc:
+    except (AttributeError, NotImplementedError, DeviceError) as exc:  # a link fault is not "not shown"
         unseen.append(f"счётчики смены: {exc}")
     else:
         snap.update(
@@ -166,32 +174,37 @@ def observe(kkt: Kkt, lab: Any = None, hub: Any = None) -> tuple[Snapshot, list[
     if hub is not None:
         try:
             view = hub.status()
-        except LabUnavailable as exc:
+        except HarnessError as exc:  # LabUnavailable, or a hub that has not seen the register yet
             unseen.append(f"Кабинет: {exc}")
         else:
             snap.update(
                 hub_updated=view.get("updated"),
                 hub_task_received=view.get("task_received"),
                 hub_reregistered=view.get("reregistered"),
-                hub_error=view.get("last_error") or None,
+                hub_error=_current_task(view).get("last_error") or None,  # the register's error outlives tasks
                 hub_reports=len(view.get("reports") or ()),
                 hub_report_fd=_task_report(view).get("number_fd"),
             )
     return snap, unseen
 
 
+def _current_task(view: dict[str, Any]) -> dict[str, Any]:
+    tasks = view.get("tasks") or []
+    return dict(tasks[-1]) if tasks else {}
+
+
 def _task_report(view: dict[str, Any]) -> dict[str, Any]:
     """The report the register sent for its current task (empty before one)."""
-    tasks = view.get("tasks") or []
-    return dict(tasks[-1].get("report") or {}) if tasks else {}
+    return dict(_current_task(view).get("report") or {})
 
 
 def _tape_step(before: Snapshot, after: Snapshot) -> None:
     """The tape's growth in a step as three keys: originals printed, copies, other printouts."""
     if "_tape" not in before or "_tape" not in after:
         return
-    old, new = before["_tape"], after["_tape"]
-    grown = printouts(new[len(old) :]) if new[: len(old)] == old else printouts(new)
+    # completed printouts, compared by position: a printout begun before the step and cut in it
+    # counts in the step (its FD line may have been printed before)
+    grown = printouts(after["_tape"])[len(printouts(before["_tape"])) :]
     after["printed"] = tuple(p.fd for p in grown if p.fd is not None and not p.copy)
     after["copies"] = tuple(p.fd for p in grown if p.fd is not None and p.copy)
     after["other_printouts"] = sum(1 for p in grown if p.fd is None)
@@ -258,6 +271,8 @@ class Oracle(Transitions):
 
     def watch_hub(self, hub: Any) -> None:
         """Also observe the Кабинет's statuses from now on."""
+        if hub is self._hub:
+            return
         self._hub = hub
         self._last = None
         listen = getattr(hub, "_listen_calls", None)
@@ -305,9 +320,8 @@ class Oracle(Transitions):
                 yield result
             finally:
                 self._documents = None
-            after = self._observe_settled(rules)
-            clock_after = self._kkt.clock()
-            after["_clock"] = clock_after
+            after = self._observe_settled(rules, before)
+            clock_after = after["_clock"]
             self._last = (dict(after), unseen)
             _tape_step(before, after)
             result.after = after
@@ -316,30 +330,42 @@ class Oracle(Transitions):
             allure.attach(result.table(), "Состояние до → после", allure.attachment_type.TEXT)
             if result.failures:
                 lines = [
-                    f"{LABELS.get(k, k)}: {show(before.get(k))} → {show(after.get(k))} ({why})"
+                    f"{LABELS[k]}: {show(before.get(k))} → {show(after.get(k))} ({why})"
+                    if k in LABELS
+                    else f"{k}: {why}"
                     for k, why in result.failures.items()
                 ]
                 raise AssertionError(f"шаг «{title}»: " + "; ".join(lines))
 
-    def _observe_settled(self, rules: dict[str, Expect]) -> Snapshot:
-        """The state after a step.  A real register sends to the OFD on its own time: where the
-        step expects the queue empty, it is read again until it is, for at most ``settle`` s."""
-        after, _ = observe(self._kkt, self._lab, self._hub)
-        rule = rules.get("queue")
-        wants_empty = isinstance(rule, Becomes) and rule.value == 0
+    def _observe_settled(self, rules: dict[str, Expect], before: Snapshot) -> Snapshot:
+        """The state after a step.  A real register sends to the OFD and reports to the Кабинет on
+        its own time: while an announced OFD-queue or Кабинет value is not there yet, the state is
+        read again, for at most ``settle`` seconds (emulators: 0, they answer at once)."""
         deadline = self._monotonic() + self._settle
-        while wants_empty and after["queue"] != 0 and self._monotonic() < deadline:
-            self._sleep(0.5)
+        while True:
             after, _ = observe(self._kkt, self._lab, self._hub)
-        return after
+            after["_clock"] = self._kkt.clock()
+            waiting = [
+                key
+                for key, rule in rules.items()
+                if key in SETTLING and key in after and key in before and rule.check(key, before, after) is not None
+            ]
+            if not waiting or self._monotonic() >= deadline:
+                return after
+            self._sleep(0.5)
 
     def _judge(self, result: StepResult, clock_before: datetime, clock_after: datetime) -> None:
         before, after = result.before, result.after
         rules = dict(result.expected)
+        if self._settle > 0:  # a real register: unannounced, its queue may drain
+            rules = {**DRAINING, **rules}
         if "printed" in after and "printed" not in rules:
             rules["printed"] = Becomes(tuple(range(before["fd"] + 1, after["fd"] + 1)))
         for key in LABELS:
-            if key not in after:  # the device does not show it: the report's note says so
+            if key not in after and key not in before:  # the device does not show it: the note says so
+                continue
+            if (key in after) != (key in before) and key not in DERIVED:
+                result.failures[key] = "прочитано только " + ("до шага" if key in before else "после шага")
                 continue
             rule = rules.get(key)
             if rule is None:
@@ -361,12 +387,13 @@ class Oracle(Transitions):
         latest = clock_after + timedelta(minutes=1)
         for doc in result.documents:
             problems = []
-            if not before["fd"] < doc.number <= after["fd"] and doc.number != before.get("fd"):
+            new = before["fd"] < doc.number <= after["fd"]
+            if not new and doc.number != before["fd"]:  # continue_print: the last FD, finished now
                 problems.append(f"номер вне созданных шагом ФД {before['fd'] + 1}..{after['fd']}")
             shift = after["shift_number"]
-            if doc.shift_number is not None and shift is not None and doc.shift_number != shift:
+            if new and doc.shift_number is not None and shift is not None and doc.shift_number != shift:
                 problems.append(f"смена {doc.shift_number}, а у ККТ смена {after['shift_number']}")
-            if not earliest <= doc.datetime <= latest:
+            if new and not earliest <= doc.datetime <= latest:
                 problems.append(f"время {show(doc.datetime)} вне шага {show(clock_before)}..{show(clock_after)}")
             if problems:
                 result.failures[f"ФД {doc.number}"] = "; ".join(problems)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from .device import ShiftState
-from .expectations import Computed, DuringStep, Satisfies, changed, delta
+from .expectations import Computed, DuringStep, KeptOrDuringStep, Satisfies, changed, delta
 from .fiscal import TaxSystem
 
 
@@ -29,8 +29,11 @@ class Transitions:
             return {}
         return {
             "queue": delta(count),
-            "queue_first": Satisfies(lambda b, a: a == b if b is not None else a is not None, "первый прежний"),
-            "queue_first_at": Satisfies(lambda b, a: a == b if b is not None else a is not None, "время прежнее"),
+            "queue_first": Computed(
+                lambda b: b["queue_first"] if b["queue_first"] is not None else b["fd"] + 1,
+                "первый прежний, или первый новый ФД",
+            ),
+            "queue_first_at": KeptOrDuringStep(),
         }
 
     def sale(self, total: Decimal, *, online: bool | None = None, cash: bool = True) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from harness.device import Capability, Kkt, PaperState
 from harness.errors import (
     ClockBehindLastDocument,
     CoverOpen,
-    DeviceError,
     NoChanges,
+    NoPaper,
     ShiftClosed,
     ShiftExpired,
     ShiftOpen,
@@ -102,7 +102,7 @@ def test_expired_shift_refuses_receipts(kkt: Kkt, lab, oracle) -> None:
     lab.clock_advance(hours=24, minutes=1)
     with oracle.step("Чек в просроченной смене: отказ"), expect_refusal(ShiftExpired):
         kkt.sell([SUGAR])
-    with oracle.step("Открыть смену поверх просроченной: отказ"), expect_refusal(DeviceError):
+    with oracle.step("Открыть смену поверх просроченной: отказ"), expect_refusal(ShiftOpen, ShiftExpired):
         kkt.open_shift()
     with oracle.step("Закрыть просроченную смену", **oracle.shift_closed()):
         kkt.close_shift()
@@ -113,6 +113,7 @@ def test_expired_shift_refuses_receipts(kkt: Kkt, lab, oracle) -> None:
 @allure.label("rule", "R3.4")
 @allure.severity(allure.severity_level.CRITICAL)
 @pytest.mark.requires(Capability.SET_CLOCK)
+@pytest.mark.destructive  # the clock of a real ФН moves forward for good
 def test_clock_rules(kkt: Kkt, lab, oracle) -> None:
     at(lab, "2021-04-10T10:00:00")
     ensure_shift_open(kkt)
@@ -155,13 +156,13 @@ def test_cover_open_refuses(kkt: Kkt, lab, oracle) -> None:
 def test_no_paper_refuses_reports(kkt: Kkt, lab, oracle) -> None:
     ensure_shift_open(kkt)
     lab.paper(PaperState.OUT)
-    with oracle.step("Z-отчёт без бумаги: отказ, смена открыта"), expect_refusal(DeviceError):
+    with oracle.step("Z-отчёт без бумаги: отказ, смена открыта"), expect_refusal(NoPaper):
         kkt.close_shift()
     lab.paper(PaperState.OK)
     with oracle.step("Закрыть смену", **oracle.shift_closed()):
         kkt.close_shift()
     lab.paper(PaperState.OUT)
-    with oracle.step("Открыть смену без бумаги: отказ, смена закрыта"), expect_refusal(DeviceError):
+    with oracle.step("Открыть смену без бумаги: отказ, смена закрыта"), expect_refusal(NoPaper):
         kkt.open_shift()
 
 
@@ -180,7 +181,10 @@ def test_harmless_operations(kkt: Kkt, lab, oracle, shift: str, ffd: str) -> Non
     kkt.sell([SUGAR])
     if shift == "closed":
         kkt.close_shift()
+    shown = oracle.snapshot()
     for name in ("info", "status", "fn", "ofd_queue", "clock", "counters"):
+        if name == "counters" and "sales" not in shown:
+            continue  # the device does not give its counters (the step tables say why)
         oracle.harmless(getattr(kkt, name), f"Запрос {name}: ничего не меняется")
     if shift == "open":
         oracle.harmless(kkt.x_report, "X-отчёт: только печать, ФН и счётчики прежние", printout=1)
@@ -191,7 +195,10 @@ def test_harmless_operations(kkt: Kkt, lab, oracle, shift: str, ffd: str) -> Non
                 kkt.x_report()
             except ShiftClosed:
                 attach_note("Поведение модели", f"{kkt.model}: X-отчёт только в открытой смене")
-    with oracle.step("Копия последнего документа: только копия на ленте", copies=Computed(lambda b: (b["fd"],), "")):
+    with oracle.step(
+        "Копия последнего документа: только копия на ленте",
+        copies=Computed(lambda b: (b["fd"],), "копия последнего ФД"),
+    ):
         kkt.reprint_last()
     with oracle.step("Допечатка, когда допечатывать нечего: ничего не меняется"):
         assert kkt.continue_print() is None

@@ -77,8 +77,6 @@ def test_thirty_day_block(kkt: Kkt, lab, oracle) -> None:
     ensure_shift_open(kkt)
     kkt.sell([SUGAR])
     kkt.close_shift()
-    first_at = kkt.ofd_queue().first_datetime
-    assert first_at is not None
     lab.clock_advance(days=29, hours=23)
     open_shift_expecting(oracle, kkt, "Через 29 д 23 ч: смена открывается", to=None, online=False)
     with oracle.step("Через 29 д 23 ч: чек проходит", **oracle.sale(SUGAR.amount, online=False)):
@@ -101,7 +99,6 @@ def test_thirty_day_block(kkt: Kkt, lab, oracle) -> None:
     open_shift_expecting(oracle, kkt, "Смена открывается", to=None, online=True)
     with oracle.step("Чек проходит", **oracle.sale(SUGAR.amount, online=True)):
         kkt.sell([SUGAR])
-    del first_at
 
 
 @allure.story("Перерегистрация при неотправленных документах")

@@ -11,7 +11,7 @@ import pytest
 
 from harness.connect import DeviceHandle, open_device
 from harness.device import Item, PaperState, ReceiptKind, ShiftState
-from harness.errors import NoPaper
+from harness.errors import DeviceError, NoPaper
 from harness.oracle import Computed, Oracle, Printout, changed, delta, observe, printouts
 from harness.spec import DeviceSpec
 
@@ -111,7 +111,7 @@ def test_returned_document_of_another_shift_fails(handle: DeviceHandle) -> None:
     handle.kkt.open_shift()
     opened = handle.kkt.close_shift()
     handle.kkt.open_shift()
-    with pytest.raises(AssertionError, match="смена"):
+    with pytest.raises(AssertionError, match="номер вне созданных шагом"):
         with oracle.step("a stale document", **oracle.sale(SUGAR.amount)):
             handle.kkt.sell([SUGAR])
             oracle.saw(opened)  # a document of the previous shift reported by this step
@@ -154,3 +154,79 @@ def test_settle_waits_for_a_real_register_to_deliver(handle: DeviceHandle) -> No
     with pytest.raises(AssertionError, match="Неотправлено в ОФД"):
         with impatient.step("not yet", queue=0, queue_first=changed(), queue_first_at=changed()):
             pass
+
+
+def test_before_state_is_reused_only_while_nothing_ran(handle: DeviceHandle) -> None:
+    oracle = oracle_of(handle)
+    handle.kkt.open_shift()
+    with oracle.step("nothing"):
+        pass
+    with oracle.step("nothing again") as step:
+        pass
+    assert step.before["_clock"] == oracle.steps[-2].after["_clock"]  # reused, not read again
+    handle.lab.paper(PaperState.OUT)  # behind the oracle's back: the reused state is the old one
+    with pytest.raises(AssertionError, match="Бумага"):
+        with oracle.step("nothing, but the paper changed before it"):
+            pass
+    handle.lab.paper(PaperState.OK)
+    oracle.touched()  # what the step proxies of kkt, lab and hub say before every call
+    with oracle.step("nothing, read afresh"):
+        pass
+
+
+class CountersGone:
+    """A register whose counters stop answering (a key read before the step, not after)."""
+
+    def __init__(self, kkt: Any) -> None:
+        self._kkt = kkt
+        self.broken = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kkt, name)
+
+    def counters(self) -> Any:
+        if self.broken:
+            raise DeviceError("no counters")
+        return self._kkt.counters()
+
+
+def test_a_key_read_on_one_side_only_fails(handle: DeviceHandle) -> None:
+    flaky = CountersGone(handle.kkt)
+    oracle = Oracle(flaky, handle.lab)
+    with pytest.raises(AssertionError, match="прочитано только до шага"):
+        with oracle.step("counters vanish"):
+            flaky.broken = True
+
+
+def test_shift_open_time_must_be_inside_the_step(handle: DeviceHandle) -> None:
+    oracle = oracle_of(handle)
+    with oracle.step("open", **oracle.shift_opened()) as step:
+        handle.kkt.open_shift()
+    if handle.model.family == "pirit":
+        assert step.after["shift_opened_at"] is not None
+    else:  # АТОЛ's protocol has no shift-open time: nothing to check, and nothing pretended
+        assert step.after["shift_opened_at"] is None and not step.after["_open_time_shown"]
+
+
+def test_first_unsent_is_the_first_new_document(handle: DeviceHandle) -> None:
+    oracle = oracle_of(handle)
+    handle.lab.ofd(False)
+    handle.kkt.open_shift()
+    handle.lab.ofd(True)  # the queue drains: empty
+    handle.lab.ofd(False)
+    with oracle.step("sale offline", **oracle.sale(SUGAR.amount, online=False)) as step:
+        handle.kkt.sell([SUGAR])
+    assert step.after["queue_first"] == step.after["fd"] and step.after["queue"] == 1
+
+
+def test_real_register_queue_may_drain_between_steps(handle: DeviceHandle) -> None:
+    handle.lab.ofd(False)
+    handle.kkt.open_shift()
+    strict, lenient = Oracle(handle.kkt, handle.lab), Oracle(handle.kkt, handle.lab, settle=0.01)
+    with pytest.raises(AssertionError, match="Неотправлено в ОФД"):
+        with strict.step("the OFD delivers unannounced"):
+            handle.lab.ofd(True)
+    handle.lab.ofd(False)
+    handle.kkt.sell([SUGAR])
+    with lenient.step("the OFD delivers on its own (a real register)"):
+        handle.lab.ofd(True)

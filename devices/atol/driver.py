@@ -92,6 +92,7 @@ FN_WARNING_BITS = 0x8F  # the A4h/30h warning bits harness.device.FnWarning know
 
 
 class AtolDriver(DriverBase, AtolReads):
+    reports_shift_open_time = False  # the binary protocol has no shift-open time (status().shift_opened_at)
     protocol = "atol-v3"
     family_name = "atol"
 

@@ -80,8 +80,11 @@ OFD_SETTLE = 30.0  # seconds
 @pytest.fixture
 def oracle(kkt_device: DeviceHandle, kkt: Any, lab: Any) -> Oracle:
     """The full-state oracle around the scenario's steps (:mod:`harness.oracle`)."""
-    # an emulator's OFD link answers at once; a real register delivers within seconds
-    watcher = Oracle(kkt_device.kkt, kkt_device.lab, settle=0.0 if kkt_device.emulator is not None else OFD_SETTLE)
+    # an emulator with its in-process OFD answers at once; a real register (or an emulator on a
+    # network OFD link) delivers within seconds
+    emulator = kkt_device.emulator
+    synchronous = emulator is not None and not getattr(getattr(emulator, "core", None), "ofd_network", True)
+    watcher = Oracle(kkt_device.kkt, kkt_device.lab, settle=0.0 if synchronous else OFD_SETTLE)
     kkt._listen(watcher.saw)
     kkt._listen_calls(watcher.touched)
     lab._listen_calls(watcher.touched)
