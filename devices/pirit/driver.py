@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from harness.device import (
     DEFAULT_CASHIER,
@@ -311,14 +311,14 @@ class PiritDriver(DriverBase, PiritWire):
             self.call(0x44)
             for payment in payments:
                 self.call(0x47, [PAYMENT_INDEX[payment.kind], format_money(payment.amount)])
-            self._check_open_total(total, _total_half_up(items))
+            self._check_open_total(total, _total_half_even(items))
         except DeviceError:
             self._cancel_quietly()
             raise
         doc = self._close_document()
         return self._read_back_receipt(doc, tax_system, total, items, kind)
 
-    def _check_open_total(self, total: Decimal, half_up: Decimal) -> None:
+    def _check_open_total(self, total: Decimal, half_even: Decimal) -> None:
         """Before the commit: the receipt the register holds must total what was sent (0x03/1).
         Pirit's XOR checksum passes some corrupted requests; a changed price is caught here,
         the receipt cancelled, and the fault reported as the link's (so the sale is retried)."""
@@ -326,7 +326,7 @@ class PiritDriver(DriverBase, PiritWire):
             held = Decimal(self.sub(0x03, 1)[0])
         except (DeviceError, ArithmeticError, IndexError):
             return  # a firmware without 0x03/1: nothing to check against
-        if held not in (total, half_up):  # the register may round each amount half up (1.25 x 0.5 = 0.63)
+        if held not in (total, half_even):  # a firmware may round each amount half even (1.25 x 0.5 = 0.62)
             self._cancel_quietly()
             raise LinkCorrupted(f"the register holds a receipt of {held} for a sale of {total}; cancelled")
 
@@ -339,10 +339,10 @@ class PiritDriver(DriverBase, PiritWire):
         receipt_kind: ReceiptKind = ReceiptKind.SALE,
     ) -> FiscalDocument:
         """After the commit: the last receipt in the register (0x03/2) must be this receipt (its type), of this
-        total (or its total rounded half up), when it names this FD number; a second read settles an
+        total (or its total with amounts rounded half even), when it names this FD number; a second read settles an
         answer garbled on the way.  0x03/2 naming another FD is not judged: its field positions
         differ between devices (§2.5.5), and the FD number is checked by the reconciler."""
-        accepted = (total, _total_half_up(items))
+        accepted = (total, _total_half_even(items))
         expected = RECEIPT_TYPES[receipt_kind]
         committed, kind = doc, expected
         for _ in range(2):
@@ -516,7 +516,8 @@ def _money_sum(fields: Sequence[str], what: str) -> Decimal:
     return sum((_money(value, what) for value in fields if value.strip()), Decimal(0))
 
 
-def _total_half_up(items: Sequence[Item]) -> Decimal:
-    """The receipt total with each amount rounded half up, as a register may round it."""
+def _total_half_even(items: Sequence[Item]) -> Decimal:
+    """The receipt total with each amount rounded half even: ``Item.amount`` rounds half up, as
+    the register does; a firmware rounding the other way is not a corrupted link."""
     cent = Decimal("0.01")
-    return sum(((item.price * item.quantity).quantize(cent, ROUND_HALF_UP) for item in items), Decimal(0))
+    return sum(((item.price * item.quantity).quantize(cent, ROUND_HALF_EVEN) for item in items), Decimal(0))
