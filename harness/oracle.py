@@ -86,9 +86,13 @@ LABELS: dict[str, str] = {
     "hub_error": "Кабинет: ошибка",
     "hub_reports": "Кабинет: отчётов от ККТ",
     "hub_report_fd": "Кабинет: ФД в отчёте о задании",
+    "hub_report_taxes": "Кабинет: СНО в отчёте о задании",
+    "hub_report_signed": "Кабинет: ФП в отчёте о задании",
+    "hub_report_reason": "Кабинет: причина в отчёте о задании",
 }
 DERIVED = ("printed", "copies", "other_printouts")
 SETTLING = ("queue", "queue_first", "queue_first_at", "hub_reregistered", "hub_error", "hub_reports", "hub_report_fd")
+# (a report's other fields arrive with it)
 # the OFD link of a real register works between steps too: unannounced, the queue may only drain
 DRAINING = {
     "queue": Satisfies(lambda b, a: a <= b, "может только уменьшиться (ОФД принимает)"),
@@ -184,6 +188,9 @@ def observe(kkt: Kkt, lab: Any = None, hub: Any = None) -> tuple[Snapshot, list[
                 hub_error=_current_task(view).get("last_error") or None,  # the register's error outlives tasks
                 hub_reports=len(view.get("reports") or ()),
                 hub_report_fd=_task_report(view).get("number_fd"),
+                hub_report_taxes=tuple(_task_report(view).get("tax_systems") or ()),
+                hub_report_signed=bool(_task_report(view).get("fiscal_sign")),
+                hub_report_reason=_task_report(view).get("reason"),
             )
     return snap, unseen
 

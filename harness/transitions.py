@@ -80,7 +80,7 @@ class Transitions:
         return {
             **self.reregistered(reregistered_to, online=online, documents=2),
             **opened,
-            **(self.task_done() if hub else {}),
+            **(self.task_done(reregistered_to) if hub else {}),
         }
 
     def opened_by_receipt(
@@ -104,14 +104,31 @@ class Transitions:
             **self.queued(documents, online=online),
         }
 
-    def task_done(self) -> dict[str, Any]:
+    def task_done(self, target: TaxSystem) -> dict[str, Any]:
         """The Кабинет got the register's report of the re-registration: the task done, no error,
-        one more report, naming the re-registration report (the step's first new FD)."""
+        one more report, naming the re-registration report (the step's first new FD), its fiscal
+        sign, a reason, and the new tax systems."""
         return {
             "hub_reregistered": True,
             "hub_error": None,
             "hub_reports": delta(1),
             "hub_report_fd": Computed(lambda b: b["fd"] + 1, "первый новый ФД"),
+            "hub_report_taxes": tuple(target.names),
+            "hub_report_signed": True,
+            "hub_report_reason": Satisfies(lambda _b, a: bool(a), "причина перерегистрации"),
+        }
+
+    def task_already_done(self, target: TaxSystem) -> dict[str, Any]:
+        """A task whose tax systems are already in force: reported done without a report of its
+        own (R5.7 "no changes"): no FD, no reason, the tax systems in force."""
+        return {
+            "hub_reregistered": True,
+            "hub_error": None,
+            "hub_reports": delta(1),
+            "hub_report_fd": None,
+            "hub_report_taxes": tuple(target.names),
+            "hub_report_signed": False,
+            "hub_report_reason": Satisfies(lambda _b, a: not a, "без причины"),
         }
 
     def task_failed(self) -> dict[str, Any]:

@@ -174,3 +174,38 @@ def test_registrations_exhausted(kkt: Kkt, lab, oracle) -> None:
         kkt.reregister(TaxSystem.OSN)
     with oracle.step("Следующая отклонена, ФН без изменений"), expect_refusal(RegistrationLimit):
         kkt.reregister(TaxSystem.USN_INCOME)
+
+
+@allure.story("Отложенное задание в последний день сокращённого срока")
+@allure.title("Задание на ОСН в последний день сокращённого срока ФН выполняется; на следующий день — отказ")
+@allure.severity(allure.severity_level.CRITICAL)
+@pytest.mark.parametrize("day", ["last-day", "day-after"])
+def test_deferred_task_at_the_end_of_the_short_term(kkt: Kkt, lab, hub, oracle, day: str) -> None:
+    prepare(kkt, lab, months_on_fn=10, kind="fn36")
+    kkt.reregister(TaxSystem.OSN)  # the ФН says where the shortened term ends (R2.4)
+    osn_end = kkt.fn().valid_until
+    kkt.reregister(TaxSystem.USN_INCOME)
+    if osn_end is None:
+        pytest.skip("Устройство не сообщает срок действия ФН")
+    when = osn_end + timedelta(days=0 if day == "last-day" else 1)
+    at(lab, f"{when.isoformat()}T09:00:00")
+    hub.schedule(TaxSystem.OSN, when)
+    hub.poll_now()
+    oracle.watch_hub(hub)
+    if day == "last-day":
+        open_shift_expecting(
+            oracle,
+            kkt,
+            f"{when:%d.%m.%Y}: срок на ОСН истекает сегодня — перерегистрация",
+            to=TaxSystem.OSN,
+            online=True,
+        )
+        return
+    open_shift_expecting(
+        oracle,
+        kkt,
+        f"{when:%d.%m.%Y}: срок на ОСН уже истёк — перерегистрации нет, ошибка в Кабинете",
+        to=None,
+        online=True,
+        **oracle.task_failed(),
+    )

@@ -174,7 +174,7 @@ def test_paper_out_mid_deferred_reregistration(kkt: Kkt, lab, hub, oracle) -> No
         paper=PaperState.OUT,
         pending_print=changed("ждёт ли ККТ допечатки отчёта, зависит от модели (R8.3)"),
         printed=(),
-        **oracle.task_done(),
+        **oracle.task_done(new),
     ):
         with expect_refusal(NoPaper):
             kkt.open_shift()

@@ -71,7 +71,7 @@ class FisGo:
         if threshold is None:
             return False
         if "compare_firmware_as_text" in self.core.defects:  # seeded defect: "2.100.0" < "2.26.0"
-            return self.core.firmware >= threshold
+            return self.core.firmware >= threshold  # pragma: no mutate
         return parse_version(self.core.firmware) >= parse_version(threshold)
 
     def _tick(self, core: FiscalCore) -> None:
@@ -108,7 +108,7 @@ class FisGo:
                 new = [task_id for task_id in received if task_id is not None]
                 self._forget_withdrawn({task_id for task_id in received if task_id is not None})
                 if "reregister_inside_open_shift" in core.defects and core.shift.is_open:
-                    self._apply_due(inside_shift=True)
+                    self._apply_due(inside_shift=True)  # pragma: no mutate
                 return new
         finally:
             self._polling.active = False
@@ -173,16 +173,16 @@ class FisGo:
         of 12 or less is taken for the month, 03.02 read as 02.03)."""
         when = task.scheduled
         if "swap_task_day_month" in self.core.defects and when.day <= 12:
-            return date(when.year, when.day, when.month)
+            return date(when.year, when.day, when.month)  # pragma: no mutate
         return when
 
     def _is_due(self, task: ReceivedTask, now: datetime) -> bool:
         defects = self.core.defects
         scheduled = self._scheduled(task)
         if "compare_dates_as_text" in defects:
-            return now.strftime("%d.%m.%Y") >= scheduled.strftime("%d.%m.%Y")
+            return now.strftime("%d.%m.%Y") >= scheduled.strftime("%d.%m.%Y")  # pragma: no mutate
         if "use_utc_date" in defects:
-            return (now - timedelta(hours=self.core.profile.utc_offset_hours)).date() >= scheduled
+            return (now - timedelta(hours=self.core.profile.utc_offset_hours)).date() >= scheduled  # pragma: no mutate
         return now.date() >= scheduled
 
     def _before_shift_open(self, core: FiscalCore) -> None:
@@ -198,7 +198,7 @@ class FisGo:
             if task.state == "done" or not self._is_due(task, now):
                 continue
             if task.state == "failed" and "failed_task_not_retried" in core.defects:
-                continue  # seeded defect: a failure before the ФН commit is never retried (R6.3 rule 5)
+                continue  # pragma: no mutate (seeded defect: a failure before the ФН commit is never retried)
             self._apply(task, inside_shift=inside_shift)
 
     def _apply(self, task: ReceivedTask, *, inside_shift: bool) -> None:
@@ -217,20 +217,20 @@ class FisGo:
             return
         before = core.fn.registrations_done
         try:
-            if inside_shift:  # seeded defect: bypass the closed-shift rule
-                was_open = core.shift.is_open
-                core.shift.is_open = False
+            if inside_shift:  # pragma: no mutate (seeded defect: bypass the closed-shift rule)
+                was_open = core.shift.is_open  # pragma: no mutate
+                core.shift.is_open = False  # pragma: no mutate
                 try:
-                    doc = core.reregister(task.target, cashier="fisGo")
+                    doc = core.reregister(task.target, cashier="fisGo")  # pragma: no mutate
                 finally:
-                    core.shift.is_open = was_open
+                    core.shift.is_open = was_open  # pragma: no mutate
             else:
                 doc = core.reregister(task.target, cashier="fisGo", force="retry_burns_registration" in core.defects)
         except CoreError as exc:
             if core.fn.registrations_done > before:  # committed in the ФН, only the printout failed
                 if "retry_burns_registration" in core.defects:
-                    task.state = "failed"  # seeded defect: a print fault is taken for a failure
-                    task.last_error = f"{exc.kind.value}: {exc.text}"
+                    task.state = "failed"  # pragma: no mutate (seeded defect: a print fault taken for a failure)
+                    task.last_error = f"{exc.kind.value}: {exc.text}"  # pragma: no mutate
                     return
                 self._done(task, core.last_fd().number, core.last_fd().fiscal_sign)
                 return
@@ -268,7 +268,7 @@ class FisGo:
         with self.core.lock:
             return self._control(request)
 
-    def _control(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _control(self, request: dict[str, Any]) -> dict[str, Any]:  # pragma: no mutate (the lab's view: tests/)
         if "online" in request:
             if not isinstance(request["online"], bool):
                 raise ValueError("hub takes 'online' true or false")
