@@ -93,7 +93,6 @@ def test_modules_and_globs_as_mutmut_names_them():
     assert bench.suite_env(["core", "fisgo"])["PYTEST_ADDOPTS"].split() == [
         "--kkt=emulator:kf",
         "--kkt=emulator:start",
-        "--kkt=emulator:atol",
     ]
     assert "devices/atol/emulator/__init__.py" in bench.group_files("atol")
     with pytest.raises(ValueError):
