@@ -133,7 +133,13 @@ class Transitions:
 
     def task_failed(self) -> dict[str, Any]:
         """The register reported the task's failure to the Кабинет: an error, one more report."""
-        return {"hub_error": Satisfies(lambda _b, a: bool(a), "ошибка задания сообщена"), "hub_reports": delta(1)}
+        return {
+            "hub_error": Satisfies(
+                lambda _b, a: isinstance(a, dict) and bool(a.get("code")) and bool(a.get("message")),
+                "ошибка задания сообщена: код и текст",
+            ),
+            "hub_reports": delta(1),
+        }
 
     def shift_closed(self, *, online: bool | None = None) -> dict[str, Any]:
         """A Z report: the shift closed (its number and counters stay readable), one FD."""

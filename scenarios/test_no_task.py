@@ -118,6 +118,11 @@ def test_done_task_is_not_applied_again(kkt: Kkt, lab, hub, oracle) -> None:
         kkt.close_shift()
     with oracle.step(f"Вернуть {old.title} вручную", **oracle.reregistered(old, online=True)):
         kkt.reregister(old)
+    hub.link(False)  # the register cannot ask the Кабинет: it decides by what it holds itself
+    open_shift_expecting(oracle, kkt, "Без связи с Кабинетом: выполненное задание не применяется снова", to=None)
+    with oracle.step("Закрыть смену", **oracle.shift_closed(online=True)):
+        kkt.close_shift()
+    hub.link(True)
     with oracle.step("ККТ опрашивает Кабинет: задание выполнено, ничего не приходит"):
         hub.poll_now()
     open_shift_expecting(oracle, kkt, "Открыть смену: выполненное задание не применяется снова", to=None, online=True)

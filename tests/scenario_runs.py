@@ -18,10 +18,13 @@ def scenarios_command(*extra_args: str) -> list[str]:
     return [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-q", "-p", "no:randomly", *extra_args]
 
 
-def run_scenarios(extra_args: Sequence[str], tmp_dir: Path, *, timeout: float) -> dict[str, str]:
+def run_scenarios(
+    extra_args: Sequence[str], tmp_dir: Path, *, timeout: float, messages: dict[str, str] | None = None
+) -> dict[str, str]:
     """``pytest scenarios -q -p no:randomly --junitxml=...`` plus ``extra_args`` in the repository
     root; ``{"classname::name": "passed" | "failed" | "skipped"}`` for every test case (an error
-    counts as failed).  AssertionError with the end of the output when no report was written."""
+    counts as failed; ``messages``, when given, gets each failure's message).  AssertionError with
+    the end of the output when no report was written."""
     junit = tmp_dir / "junit.xml"
     command = scenarios_command(f"--junitxml={junit}", *extra_args)
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
@@ -29,8 +32,11 @@ def run_scenarios(extra_args: Sequence[str], tmp_dir: Path, *, timeout: float) -
     outcomes: dict[str, str] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
         name = f"{case.get('classname')}::{case.get('name')}"
-        if case.find("failure") is not None or case.find("error") is not None:
+        problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+        if problem is not None:
             outcomes[name] = "failed"
+            if messages is not None:
+                messages[name] = problem.get("message") or ""
         elif case.find("skipped") is not None:
             outcomes[name] = "skipped"
         else:

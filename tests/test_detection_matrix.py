@@ -6,6 +6,7 @@ Prints the detection matrix (defect × scenario)."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -74,7 +75,13 @@ def test_every_defect_has_catchers() -> None:
 @pytest.mark.timeout(600)  # the whole suite once per seeded defect (~70 s alone; more under -n 2 on 2 cores)
 def test_detection_matrix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     specs = ["emulator:kf"] + [f"emulator:kf?defects={d}" for d in sorted(DEFECTS)]
-    runs = run_scenarios(["-o", "junit_family=xunit2", *[f"--kkt={s}" for s in specs]], tmp_path, timeout=600)
+    messages: dict[str, str] = {}
+    runs = run_scenarios(
+        ["-o", "junit_family=xunit2", *[f"--kkt={s}" for s in specs]], tmp_path, timeout=600, messages=messages
+    )
+    # a catch is a scenario failing on what it checks, not the harness crashing on an odd answer
+    crashes = {n: m for n, m in messages.items() if re.match(r"(TypeError|KeyError|AttributeError|NameError)\b", m)}
+    assert not crashes, f"scenarios crashed instead of failing a check: {crashes}"
 
     devices = ["emulator-kf"] + [f"emulator-kf[defects={d}]" for d in sorted(DEFECTS)]
     outcome: dict[str, dict[str, str]] = defaultdict(dict)  # device id → scenario → outcome
