@@ -55,7 +55,7 @@ GROUP_NAMES = ("core", "fisgo", "pirit", "atol")
 # models that reach the group's code, not all four — a survivor costs the whole selected suite
 GROUP_DEVICES: dict[str, tuple[str, ...]] = {
     "core": ("emulator:kf",),  # the Pirit front-end reaches the core's rules; АТОЛ only doubles the time
-    "fisgo": ("emulator:kf", "emulator:start"),
+    "fisgo": ("emulator:kf",),  # Старт's differences (gate, R4.6) take the same fisGo paths
     "pirit": ("emulator:kf", "emulator:start"),
     "atol": ("emulator:atol",),
 }

@@ -92,7 +92,6 @@ def test_modules_and_globs_as_mutmut_names_them():
     assert "devices/emulator/ofd_link.py" not in bench.group_files("core")  # transport: tests/test_ofd_link.py
     assert bench.suite_env(["core", "fisgo"])["PYTEST_ADDOPTS"].split() == [
         "--kkt=emulator:kf",
-        "--kkt=emulator:start",
     ]
     assert "devices/atol/emulator/__init__.py" in bench.group_files("atol")
     with pytest.raises(ValueError):

@@ -217,13 +217,13 @@ class FisGo:
             return
         before = core.fn.registrations_done
         try:
-            if inside_shift:  # pragma: no mutate (seeded defect: bypass the closed-shift rule)
-                was_open = core.shift.is_open  # pragma: no mutate
-                core.shift.is_open = False  # pragma: no mutate
+            if inside_shift:  # pragma: no mutate block (seeded defect: bypass the closed-shift rule)
+                was_open = core.shift.is_open
+                core.shift.is_open = False
                 try:
-                    doc = core.reregister(task.target, cashier="fisGo")  # pragma: no mutate
+                    doc = core.reregister(task.target, cashier="fisGo")
                 finally:
-                    core.shift.is_open = was_open  # pragma: no mutate
+                    core.shift.is_open = was_open
             else:
                 doc = core.reregister(task.target, cashier="fisGo", force="retry_burns_registration" in core.defects)
         except CoreError as exc:
@@ -268,7 +268,7 @@ class FisGo:
         with self.core.lock:
             return self._control(request)
 
-    def _control(self, request: dict[str, Any]) -> dict[str, Any]:  # pragma: no mutate (the lab's view: tests/)
+    def _control(self, request: dict[str, Any]) -> dict[str, Any]:  # pragma: no mutate block (the lab's view: tests/)
         if "online" in request:
             if not isinstance(request["online"], bool):
                 raise ValueError("hub takes 'online' true or false")
