@@ -158,6 +158,13 @@ class Transitions:
             **self.queued(documents, online=online),
         }
 
+    def report_resumed(self) -> dict[str, Any]:
+        """Paper back: a report without a protocol-level repeat finishes printing by itself (R8.3)."""
+        return {
+            "pending_print": False,
+            "printed": Computed(lambda b: (b["fd"],), "отчёт допечатан сам"),
+        }
+
     def pending_finished(self) -> dict[str, Any]:
         """A pending printout finished: the last FD printed now, nothing new in the ФН."""
         return {"pending_print": False, "printed": Computed(lambda b: (b["fd"],), "допечатан последний ФД")}

@@ -9,7 +9,7 @@ import pytest
 
 from harness.device import Kkt, PaperState, ShiftState
 from harness.errors import NoPaper
-from harness.oracle import Computed, Satisfies, changed, delta
+from harness.oracle import Satisfies, changed, delta
 from harness.plugin import expect_refusal
 
 from .conftest import SUGAR, ensure_shift_closed, ensure_shift_open, regimes, task_delivered
@@ -120,8 +120,7 @@ def test_paper_out_mid_shift_open_report(kkt: Kkt, lab, oracle) -> None:
     with oracle.step(
         "Стенд: бумага заправлена — отчёт об открытии допечатан сам",
         paper=PaperState.OK,
-        pending_print=False,
-        printed=Computed(lambda b: (b["fd"],), "допечатан отчёт об открытии смены"),
+        **oracle.report_resumed(),
     ):
         lab.paper(PaperState.OK)
     with oracle.step("Продажа в этой смене", **oracle.sale(SUGAR.amount)):
@@ -149,8 +148,7 @@ def test_paper_out_mid_reregistration_report(kkt: Kkt, lab, oracle) -> None:
     with oracle.step(
         "Стенд: бумага заправлена — отчёт допечатывается сам, второго отчёта нет",
         paper=PaperState.OK,
-        pending_print=False,
-        printed=Computed(lambda b: (b["fd"],), "допечатан отчёт о перерегистрации"),
+        **oracle.report_resumed(),
     ):
         lab.paper(PaperState.OK)
     with oracle.step("Допечатать: печатать нечего, ничего не меняется"):
@@ -181,8 +179,7 @@ def test_paper_out_mid_deferred_reregistration(kkt: Kkt, lab, hub, oracle) -> No
     with oracle.step(
         "Стенд: бумага заправлена — отчёт допечатан",
         paper=PaperState.OK,
-        pending_print=False,
-        printed=Computed(lambda b: (b["fd"],), "допечатан отчёт о перерегистрации"),
+        **oracle.report_resumed(),
     ):
         lab.paper(PaperState.OK)
     with oracle.step("Открыть смену: без второй перерегистрации", **oracle.shift_opened(online=True)):
