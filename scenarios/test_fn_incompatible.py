@@ -33,8 +33,9 @@ pytestmark = [
 NOW = datetime(2021, 6, 1, 9, 0)
 
 
-def prepare(kkt: Kkt, lab: Lab, months_on_fn: int, kind: str | None = None) -> None:
-    """A register on УСН доход at NOW, its ФН (of ``kind``: fn15, fn36) activated ``months_on_fn`` ago."""
+def prepare(kkt: Kkt, lab: Lab, months_on_fn: int, kind: str | None = None) -> datetime:
+    """A register on УСН доход at NOW, its ФН (of ``kind``: fn15, fn36) activated ``months_on_fn``
+    ago; returns the activation time."""
     ensure_shift_closed(kkt)
     at(lab, NOW.isoformat())
     lab.ofd(True)
@@ -42,7 +43,18 @@ def prepare(kkt: Kkt, lab: Lab, months_on_fn: int, kind: str | None = None) -> N
         kkt.reregister(TaxSystem.USN_INCOME)
     if kind is not None:
         allure.dynamic.parameter("ФН", kind)
-    lab.fn_setup(activated=NOW - timedelta(days=round(months_on_fn * 30.4)), kind=kind)
+    activated = NOW - timedelta(days=round(months_on_fn * 30.4))
+    lab.fn_setup(activated=activated, kind=kind)
+    return activated
+
+
+def ending_in(kkt: Kkt, lab: Lab, activated: datetime, days: int) -> None:
+    """The ФН made one whose term ends ``days`` after today (negative: ended): activated earlier by
+    as much, the register's clock untouched — a lab register's clock never runs to a ФН's end."""
+    end = kkt.fn().valid_until
+    if end is None:
+        pytest.skip("Устройство не сообщает срок действия ФН")
+    lab.fn_setup(activated=activated - timedelta(days=(end - NOW.date()).days - days))
 
 
 @allure.story("36-месячный ФН переводится на ОСН до истечения сокращённого срока")
@@ -77,22 +89,20 @@ WARNING_EDGE = [(kind, days) for kind in ("fn15", "fn36") for days in (31, 30, 4
 @allure.severity(allure.severity_level.CRITICAL)
 @pytest.mark.parametrize(("kind", "days_left"), WARNING_EDGE, ids=[f"{k}-{d}-days" for k, d in WARNING_EDGE])
 def test_fn_30_day_warning(kkt: Kkt, lab, oracle, kind: str, days_left: int) -> None:
-    prepare(kkt, lab, months_on_fn=3, kind=kind)
-    end = kkt.fn().valid_until
-    if end is None:
-        pytest.skip("Устройство не сообщает срок действия ФН")
+    activated = prepare(kkt, lab, months_on_fn=3, kind=kind)
     wanted = FnWarning(0)
     if days_left <= 30:
         wanted |= FnWarning.RESOURCE_30_DAYS
     if days_left <= 3:
         wanted |= FnWarning.URGENT_REPLACEMENT
     with oracle.step(
-        f"Стенд: до конца срока ФН {days_left} дн. — предупреждения {wanted!r}",
+        f"Стенд: ФН, срок которого кончается через {days_left} дн. — предупреждения {wanted!r}",
+        valid_until=(NOW + timedelta(days=days_left)).date(),
         warnings=Satisfies(
             lambda _b, a: a & (FnWarning.RESOURCE_30_DAYS | FnWarning.URGENT_REPLACEMENT) == wanted, f"{wanted!r}"
         ),
     ):
-        lab.clock_set(datetime.combine(end - timedelta(days=days_left), datetime.min.time()) + timedelta(hours=9))
+        ending_in(kkt, lab, activated, days_left)
     open_shift_expecting(oracle, kkt, "Смена открывается: предупреждение не блокирует", to=None, online=True)
 
 
@@ -101,11 +111,8 @@ def test_fn_30_day_warning(kkt: Kkt, lab, oracle, kind: str, days_left: int) -> 
 @allure.severity(allure.severity_level.CRITICAL)
 @pytest.mark.parametrize("kind", ["fn15", "fn36"])
 def test_fn_expired_the_day_after(kkt: Kkt, lab, oracle, kind: str) -> None:
-    prepare(kkt, lab, months_on_fn=3, kind=kind)
-    end = kkt.fn().valid_until
-    if end is None:
-        pytest.skip("Устройство не сообщает срок действия ФН")
-    lab.clock_set(datetime.combine(end + timedelta(days=1), datetime.min.time()) + timedelta(hours=9))
+    activated = prepare(kkt, lab, months_on_fn=3, kind=kind)
+    ending_in(kkt, lab, activated, -1)
     with oracle.step("Открыть смену: «ФН просрочен», состояние прежнее"), expect_refusal(FnExpired):
         kkt.open_shift()
 
@@ -181,30 +188,26 @@ def test_registrations_exhausted(kkt: Kkt, lab, oracle) -> None:
 @allure.severity(allure.severity_level.CRITICAL)
 @pytest.mark.parametrize("day", ["last-day", "day-after"])
 def test_deferred_task_at_the_end_of_the_short_term(kkt: Kkt, lab, hub, oracle, day: str) -> None:
-    prepare(kkt, lab, months_on_fn=10, kind="fn36")
-    kkt.reregister(TaxSystem.OSN)  # the ФН says where the shortened term ends (R2.4)
+    activated = prepare(kkt, lab, months_on_fn=10, kind="fn36")
+    kkt.reregister(TaxSystem.OSN)  # the ФН says how long its term is on ОСН (R2.4)
     osn_end = kkt.fn().valid_until
     kkt.reregister(TaxSystem.USN_INCOME)
     if osn_end is None:
         pytest.skip("Устройство не сообщает срок действия ФН")
-    when = osn_end + timedelta(days=0 if day == "last-day" else 1)
-    at(lab, f"{when.isoformat()}T09:00:00")
-    hub.schedule(TaxSystem.OSN, when)
+    # a ФН activated so that its ОСН term ends today (or ended yesterday); the clock stays at NOW
+    lab.fn_setup(activated=activated - timedelta(days=(osn_end - NOW.date()).days + (0 if day == "last-day" else 1)))
+    hub.schedule(TaxSystem.OSN, NOW.date())
     hub.poll_now()
     oracle.watch_hub(hub)
     if day == "last-day":
         open_shift_expecting(
-            oracle,
-            kkt,
-            f"{when:%d.%m.%Y}: срок на ОСН истекает сегодня — перерегистрация",
-            to=TaxSystem.OSN,
-            online=True,
+            oracle, kkt, "Срок на ОСН истекает сегодня — перерегистрация", to=TaxSystem.OSN, online=True
         )
         return
     open_shift_expecting(
         oracle,
         kkt,
-        f"{when:%d.%m.%Y}: срок на ОСН уже истёк — перерегистрации нет, ошибка в Кабинете",
+        "Срок на ОСН истёк вчера — перерегистрации нет, ошибка в Кабинете",
         to=None,
         online=True,
         **oracle.task_failed(),

@@ -164,6 +164,8 @@ def test_no_paper_refuses_reports(kkt: Kkt, lab, oracle) -> None:
     lab.paper(PaperState.OUT)
     with oracle.step("Открыть смену без бумаги: отказ, смена закрыта"), expect_refusal(NoPaper):
         kkt.open_shift()
+    with oracle.step("Стенд: бумага заправлена", paper=PaperState.OK):
+        lab.paper(PaperState.OK)  # a register that outlives the test is left with paper
 
 
 # ------------------------------------------------------------------------------ harmless operations

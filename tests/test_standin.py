@@ -18,11 +18,15 @@ from .cli_helpers import Proc
 from .scenario_runs import run_scenarios
 
 # what a register reached only by its port cannot do, and says so (real time, the safety floor)
-INHERENT_SKIPS = {
+INHERENT_SKIPS = {  # a lab register's time passes for real, its zone and RTC are its own
     "test_thirty_day_block",
     "test_24_hour_boundary",
     "test_shift_across_midnight_with_due_task",
     "test_registrations_exhausted",
+    "test_device_local_date_decides",
+    "test_expired_shift_refuses_receipts",
+    "test_idle_hour_is_harmless",
+    "test_rtc_jump_is_judged_by_the_fn_timer",
 }
 
 
@@ -54,19 +58,21 @@ def test_the_suite_runs_on_the_standin_through_its_port(spawn: Callable[..., Pro
     outcomes = run_scenarios(args, tmp_path, timeout=900)
     again = run_scenarios(args, tmp_path, timeout=900)
     assert again == outcomes  # runs against the same register are repeatable: teardown left it as found
-    by_name = {name.rsplit("::", 1)[1].split("[")[0]: outcome for name, outcome in outcomes.items()}
-    passed = sorted(name for name, outcome in by_name.items() if outcome == "passed")
-    assert len(by_name) == 28
-    assert len(passed) >= 24, by_name
-    assert {name for name, outcome in by_name.items() if outcome == "skipped"} <= INHERENT_SKIPS, by_name
-    assert not [name for name, outcome in by_name.items() if outcome == "failed"], by_name
+    assert not [name for name, outcome in outcomes.items() if outcome == "failed"], outcomes
+    by_name: dict[str, set[str]] = {}  # a scenario → the outcomes of its variants
+    for name, outcome in outcomes.items():
+        by_name.setdefault(name.rsplit("::", 1)[1].split("[")[0], set()).add(outcome)
+    passed = sorted(name for name, seen in by_name.items() if "passed" in seen)
+    assert len(by_name) == 55
+    assert len(passed) >= 45, by_name
+    assert {name for name, seen in by_name.items() if seen == {"skipped"}} <= INHERENT_SKIPS, by_name
     # power loss mid-receipt through pyvisa and the supply; unsent documents through the OFD proxy
     for name in (
         "test_pending_print_survives_power_cycle",
         "test_queue_grows_while_ofd_down",
         "test_printed_is_not_delivered",
     ):
-        assert by_name[name] == "passed", name
+        assert "passed" in by_name[name], name
 
 
 def _devices(inventory: Path) -> str:
