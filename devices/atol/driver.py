@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import TypeVar
 
 from harness.device import (
@@ -30,13 +30,11 @@ from harness.device import (
     OfdQueue,
     PaperState,
     Payment,
-    PaymentKind,
     ReceiptKind,
     ShiftCounters,
     ShiftState,
     Status,
     TaxSystem,
-    Vat,
 )
 from harness.driver import DriverBase
 from harness.errors import ClockConfirmRequired, DeviceError, HarnessError, LinkCorrupted, LinkError
@@ -59,7 +57,6 @@ from .protocol import (
     OfdFlags,
     OpenReceipt,
     PaymentType,
-    Position,
     PrinterFlags,
     ReceiptType,
     Registration,
@@ -68,19 +65,16 @@ from .protocol import (
     StateAnswer,
     StatusFlags,
     Tag,
-    TaxType,
     WriteRequisite,
     encode_datetime_params,
     encode_tlv,
 )
 from .protocol import FnStatus as AtolFnStatus
-from .protocol import Payment as AtolPayment
 from .reads import AtolReads
+from .receipt_fields import cp866, payment_field, position
 from .wire import SYSADMIN_PASSWORD, AtolWire
 
 T = TypeVar("T")
-VAT_TAX = {Vat.VAT20: TaxType.VAT20, Vat.VAT10: TaxType.VAT10, Vat.VAT0: TaxType.VAT0, Vat.NONE: TaxType.NONE}
-PAYMENT_TYPE = {PaymentKind.CASH: PaymentType.CASH, PaymentKind.ELECTRONIC: PaymentType.ELECTRONIC}
 # 92h receipt type of each settlement sign (§3.5.5: 1 приход, 2 возврат прихода, 4 расход, 5 возврат расхода)
 RECEIPT_TYPE = {
     ReceiptKind.SALE: ReceiptType.SALE,
@@ -147,7 +141,7 @@ class AtolDriver(DriverBase, AtolReads):
 
     def _write_cashier(self, cashier: str) -> None:
         try:
-            self._write_requisite(Tag.CASHIER, _cp866(cashier, 64))
+            self._write_requisite(Tag.CASHIER, cp866(cashier, 64))
         except DeviceError as exc:  # a device without E8h 1021 still works with its own operator
             self._link.trace.note(f"cashier requisite 1021 not written: {exc}")
 
@@ -280,7 +274,7 @@ class AtolDriver(DriverBase, AtolReads):
         def attempt() -> FiscalDocument:
             with self._in_mode(Mode.REGISTRATION):
                 self._write_cashier(cashier)
-                self.call(Cmd.OPEN_SHIFT, b"\x00" + _cp866(cashier, 64))
+                self.call(Cmd.OPEN_SHIFT, b"\x00" + cp866(cashier, 64))
             return self._last_document(DocumentKind.SHIFT_OPEN)
 
         return self.run(Intent(DocumentKind.SHIFT_OPEN, (cashier,)), attempt)
@@ -331,8 +325,8 @@ class AtolDriver(DriverBase, AtolReads):
             raise HarnessError(f"a receipt takes one tax system, not {tax_system.title}")
         total = sum((item.amount for item in items), Decimal(0))
         payments = payments or [Payment(total)]
-        positions = [_position(item) for item in items]
-        pays = [_payment(payment) for payment in payments]
+        positions = [position(item) for item in items]
+        pays = [payment_field(payment) for payment in payments]
         # the kind is part of the request: an interrupted return is settled as a return, not a sale;
         # the total stays last (Intent.describe)
         request = (tuple(items), tuple(payments), tax_system, cashier, kind, total)
@@ -483,24 +477,3 @@ class AtolDriver(DriverBase, AtolReads):
         _, _, tax_system, _, _, total = intent.request
         assert isinstance(total, Decimal) and (tax_system is None or isinstance(tax_system, TaxSystem))
         return replace(doc, tax_system=tax_system, total=total, printed=not after.pending_print)
-
-
-def _cp866(text: str, width: int) -> bytes:
-    return text.encode("cp866", "replace")[:width]
-
-
-def _position(item: Item) -> bytes:
-    price = item.price.quantize(Decimal("0.01"), ROUND_HALF_UP)
-    quantity = item.quantity.quantize(Decimal("0.001"), ROUND_HALF_UP)
-    name = _cp866(item.name, 64).decode("cp866")
-    try:
-        return Position(name=name, price=price, quantity=quantity, tax=VAT_TAX[item.vat]).encode()
-    except CodecError as exc:
-        raise HarnessError(f"item {item.name!r} cannot be sent to an АТОЛ: {exc}") from None
-
-
-def _payment(payment: Payment) -> bytes:
-    try:
-        return AtolPayment(PAYMENT_TYPE[payment.kind], payment.amount.quantize(Decimal("0.01"), ROUND_HALF_UP)).encode()
-    except CodecError as exc:
-        raise HarnessError(f"payment {payment.amount} cannot be sent to an АТОЛ: {exc}") from None

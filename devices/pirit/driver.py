@@ -27,7 +27,6 @@ from harness.device import (
     Payment,
     PaymentKind,
     ReceiptKind,
-    ShiftCounters,
     ShiftState,
     Status,
     TaxSystem,
@@ -58,6 +57,7 @@ from .protocol import (
     parse_int,
     parse_time,
 )
+from .reads import PiritReads
 from .wire import PiritWire
 
 RECEIPT_TYPE_SALE = 2  # 0x03/2 field 1 (the 0x30 document type)
@@ -69,12 +69,11 @@ RECEIPT_TYPES = {
     ReceiptKind.PURCHASE: 6,
     ReceiptKind.PURCHASE_RETURN: 7,
 }
-REGISTRATIONS_SEARCH_LIMIT = 64  # more than any ФН allows (R5.6: 30 observed)
 VAT_INDEX = {Vat.VAT20: 0, Vat.VAT10: 1, Vat.VAT0: 2, Vat.NONE: 3}
 PAYMENT_INDEX = {PaymentKind.CASH: 0, PaymentKind.ELECTRONIC: 1}
 
 
-class PiritDriver(DriverBase, PiritWire):
+class PiritDriver(DriverBase, PiritReads, PiritWire):
     protocol = "pirit"
     family_name = "pirit"
     # a receipt in document state 8, an interrupted Z (bit 8); a shift-open or registration
@@ -92,7 +91,7 @@ class PiritDriver(DriverBase, PiritWire):
         PiritWire.__init__(self, link, password=password)
         self._bind_model(model)
         self._host_clock = host_clock
-        self._registrations_seen: int | None = None  # the last registration count 0x78/20 showed
+        self._registrations_seen = None  # a new link: search again
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -183,33 +182,6 @@ class PiritDriver(DriverBase, PiritWire):
             last_registration_fd=parse_int(self.sub(0x78, 19)[0]),
         )
 
-    def _registrations_done(self) -> int | None:
-        """How many registrations the ФН holds: the highest n that 0x78/20 answers; None when the
-        firmware has no 0x78/20.  The count only grows on one ФН: the last one found is tried
-        first (2 requests), else a binary search (at most 7)."""
-        known = self._registrations_seen
-        if known is not None and self._answers_registration(known) and not self._answers_registration(known + 1):
-            return known
-        if not self._answers_registration(1):
-            self._registrations_seen = None
-            return None
-        low, high = 1, REGISTRATIONS_SEARCH_LIMIT  # 0x78/20 answers for 1..low, not for high
-        while high - low > 1:
-            middle = (low + high) // 2
-            if self._answers_registration(middle):
-                low = middle
-            else:
-                high = middle
-        self._registrations_seen = low
-        return low
-
-    def _answers_registration(self, n: int) -> bool:
-        try:
-            self.sub(0x78, 20, n)
-        except DeviceError:
-            return False
-        return True
-
     def ofd_queue(self) -> OfdQueue:
         fields = self.sub(0x78, 7)
         status, count = parse_int(fields[0]), parse_int(fields[1])
@@ -252,23 +224,6 @@ class PiritDriver(DriverBase, PiritWire):
 
     def x_report(self, cashier: str = DEFAULT_CASHIER) -> None:
         self.call(0x20, [cashier])
-
-    def counters(self) -> ShiftCounters:
-        """The manual's 0x01 "сменные счетчики": 1 shift number, 7 receipt counts (sale, return,
-        annulled, postponed, cash in, cash out), 3 / 5 sale / return sums by the 16 payment types
-        (summed here); 0x02/7 the cash in the drawer."""
-        shift = self.sub(0x01, 1)
-        counts = self.sub(0x01, 7)
-        if not shift or len(counts) < 2:
-            raise LinkCorrupted(f"0x01/1, 0x01/7 answers have {len(shift)}, {len(counts)} fields, expected 1, 6")
-        return ShiftCounters(
-            shift_number=parse_int(shift[0]),
-            sales=parse_int(counts[0]),
-            sales_total=_money_sum(self.sub(0x01, 3), "0x01/3"),
-            returns=parse_int(counts[1]),
-            returns_total=_money_sum(self.sub(0x01, 5), "0x01/5"),
-            cash=_money(self.sub(0x02, 7)[0], "0x02/7"),
-        )
 
     # ------------------------------------------------------------------------------ receipts
 
@@ -502,18 +457,6 @@ def _datetime(fields: Sequence[str]) -> datetime | None:
         return None
     day: date = parse_date(fields[0])
     return datetime.combine(day, parse_time(fields[1]))
-
-
-def _money(text: str, what: str) -> Decimal:
-    try:
-        return Decimal(text)
-    except ArithmeticError:
-        raise LinkCorrupted(f"{what} answer has a sum of {text!r}") from None
-
-
-def _money_sum(fields: Sequence[str], what: str) -> Decimal:
-    """The sums by payment type of a 0x01/3 or 0x01/5 answer, added up."""
-    return sum((_money(value, what) for value in fields if value.strip()), Decimal(0))
 
 
 def _total_half_even(items: Sequence[Item]) -> Decimal:
