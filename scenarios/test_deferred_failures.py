@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import allure
 import pytest
@@ -11,9 +14,40 @@ import pytest
 from harness import families
 from harness.device import Kkt, PaperState
 from harness.errors import CoverOpen, NoPaper
+from harness.lab import Lab
 from harness.plugin import expect_refusal
 
 from .conftest import SUGAR, at, open_shift_expecting, regimes, task_delivered
+
+
+@dataclass(frozen=True)
+class PrinterFault:
+    title: str
+    fixed_title: str
+    make: Callable[[Lab, bool], None]  # (lab, on)
+    on: dict[str, Any]  # what the fault changes in the state
+    off: dict[str, Any]
+    refusal: type[Exception]
+
+
+PRINTER_FAULTS = {
+    "no-paper": PrinterFault(
+        "Стенд: бумага кончилась",
+        "Стенд: бумага заправлена",
+        lambda lab, on: lab.paper(PaperState.OUT if on else PaperState.OK),
+        {"paper": PaperState.OUT},
+        {"paper": PaperState.OK},
+        NoPaper,
+    ),
+    "cover-open": PrinterFault(
+        "Стенд: крышка открыта",
+        "Стенд: крышка закрыта",
+        lambda lab, on: lab.cover(on),
+        {"cover_open": True},
+        {"cover_open": False},
+        CoverOpen,
+    ),
+}
 
 pytestmark = [
     allure.epic("Отложенная перерегистрация"),
@@ -31,24 +65,17 @@ def test_printer_fault_then_retry(kkt: Kkt, lab, hub, oracle, cause: str) -> Non
     new = regimes(kkt)[1]
     task_delivered(kkt, lab, hub, now="2021-01-01T08:00:00", target=new, day=date(2021, 1, 1))
     oracle.watch_hub(hub)
-    if cause == "no-paper":
-        with oracle.step("Стенд: бумага кончилась", paper=PaperState.OUT):
-            lab.paper(PaperState.OUT)
-    else:
-        with oracle.step("Стенд: крышка открыта", cover_open=True):
-            lab.cover(True)
+    fault = PRINTER_FAULTS[cause]
+    with oracle.step(fault.title, **fault.on):
+        fault.make(lab, True)
     with oracle.step(
         "Открыть смену: перерегистрация не удалась до записи в ФН — ничего не записано, ошибка в Кабинете",
         **oracle.task_failed(),
     ):
-        with expect_refusal(NoPaper if cause == "no-paper" else CoverOpen):
+        with expect_refusal(fault.refusal):
             kkt.open_shift()
-    if cause == "no-paper":
-        with oracle.step("Стенд: бумага заправлена", paper=PaperState.OK):
-            lab.paper(PaperState.OK)
-    else:
-        with oracle.step("Стенд: крышка закрыта", cover_open=False):
-            lab.cover(False)
+    with oracle.step(fault.fixed_title, **fault.off):
+        fault.make(lab, False)
     open_shift_expecting(
         oracle,
         kkt,
